@@ -1,0 +1,370 @@
+"""Losses and estimators of GCL, GAN-GCL, AIRL and GAIL, all in log space (SPEC §2–§4, §7).
+
+Conventions (SPEC §1):
+- Tensors of shape ``[M]`` range over a pooled batch of M trajectories; ``is_demo`` marks the demos.
+- ``cost`` is the trajectory cost C_θ(τ) = Σ_t m_t c_θ(x_t, u_t) (see :func:`trajectory_cost`).
+- ``log_q`` is the sampler's *reduced* log-density Σ_t log π(u_t|x_t): the dynamics factor cancels
+  in every ratio below, so it is never evaluated.
+- ``log_z`` is b = log Z, a scalar tensor (learned or estimated).
+- D(τ) is the probability that τ is a demo (expert label = 1).
+
+Nothing here exponentiates a trajectory-level quantity: with T = 1000 steps, |C| and |log q|
+reach 1e3–1e6, far past exp's overflow at 88 (float32) / 709 (float64). Only logsumexp,
+logaddexp, softplus and log-sigmoid are used.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+GeneratorKind = Literal["original", "alternative", "combined"]
+
+__all__ = [
+    "GeneratorKind",
+    "airl_logits",
+    "discriminator_logits",
+    "discriminator_loss",
+    "effective_sample_size",
+    "fused_log_q",
+    "gail_reward",
+    "gcl_cost_loss",
+    "generator_loss",
+    "generator_reward",
+    "importance_log_weights",
+    "importance_log_z",
+    "lcr_penalty",
+    "mono_penalty",
+    "optimal_log_z",
+    "trajectory_cost",
+    "transition_discriminator_loss",
+]
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """Exact log(1 + e^x). F.softplus returns x itself above x = 20 (error e^-20 ≈ 2e-9)."""
+    return -F.logsigmoid(-x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Trajectory sums
+# ----------------------------------------------------------------------------------------------
+def trajectory_cost(step_cost: Tensor, mask: Tensor | None = None, gamma: float = 1.0) -> Tensor:
+    """Masked, optionally discounted sum over time: C = Σ_t γ^(t-1) m_t c_t, ``[M, T] -> [M]``.
+
+    With γ < 1 the same discounting must be used in the discriminator, the loss and the RL
+    reward (SPEC §4.4). Masked steps add exactly 0, also when their cost is inf or NaN padding.
+    """
+    if step_cost.dim() != 2:
+        raise ValueError(f"step_cost must be [M, T], got shape {tuple(step_cost.shape)}")
+    terms = step_cost
+    if gamma != 1.0:
+        t = torch.arange(step_cost.shape[1], dtype=step_cost.dtype, device=step_cost.device)
+        terms = terms * gamma**t
+    if mask is not None:
+        if mask.shape != step_cost.shape:
+            raise ValueError(f"mask shape {tuple(mask.shape)} != step_cost {tuple(step_cost.shape)}")
+        # where() rather than multiply: 0 * inf would be NaN for padded steps.
+        terms = torch.where(mask.bool(), terms, torch.zeros((), dtype=terms.dtype))
+    return terms.sum(dim=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# GCL: importance-sampled partition function (SPEC §2.3)
+# ----------------------------------------------------------------------------------------------
+def _counts(is_demo: Tensor) -> tuple[int, int]:
+    is_demo = is_demo.bool()
+    n_demo = int(is_demo.sum())
+    return n_demo, int(is_demo.numel()) - n_demo
+
+
+def _check_batch(cost: Tensor, log_q: Tensor, is_demo: Tensor) -> None:
+    if cost.dim() != 1 or log_q.shape != cost.shape or is_demo.shape != cost.shape:
+        raise ValueError(
+            "cost, log_q and is_demo must all be [M]; got "
+            f"{tuple(cost.shape)}, {tuple(log_q.shape)}, {tuple(is_demo.shape)}"
+        )
+
+
+def _log_mixture(
+    cost: Tensor, log_q: Tensor, is_demo: Tensor, log_z: Tensor, log_p_demo: Tensor | None
+) -> Tensor:
+    """log µ̃ = log((N_d/M) p̃ + (N_s/M) q) per item, with p̃ = exp(-C - b) unless given."""
+    n_demo, n_samp = _counts(is_demo)
+    m = n_demo + n_samp
+    log_p = -cost - log_z if log_p_demo is None else log_p_demo
+    # log(0) = -inf is fine: logaddexp(-inf, x) = x, so an all-sample batch reduces to plain IS.
+    log_frac_d = math.log(n_demo / m) if n_demo else -math.inf
+    log_frac_s = math.log(n_samp / m) if n_samp else -math.inf
+    return torch.logaddexp(log_p + log_frac_d, log_q + log_frac_s)
+
+
+def importance_log_weights(
+    cost: Tensor,
+    log_q: Tensor,
+    is_demo: Tensor,
+    log_z: Tensor | float,
+    log_p_demo: Tensor | None = None,
+) -> Tensor:
+    """Log importance weights a_j = -C_j - sg(log µ̃_j) over the pooled batch, ``[M]``.
+
+    µ̃ = (N_d/M) p̃ + (N_s/M) q, p̃ = exp(-C - b) (SPEC §2.2 option a) or, when ``log_p_demo`` is
+    given, a per-step demo density Σ_t log p̂(u_t|x_t) (option c). The stop-gradient keeps
+    µ̃ constant, as the GCL gradient requires (SPEC §3.3).
+    """
+    _check_batch(cost, log_q, is_demo)
+    log_z_t = torch.as_tensor(log_z, dtype=cost.dtype, device=cost.device)
+    log_mu = _log_mixture(cost, log_q, is_demo, log_z_t, log_p_demo)
+    return -cost - log_mu.detach()
+
+
+def importance_log_z(
+    cost: Tensor,
+    log_q: Tensor,
+    is_demo: Tensor,
+    log_z: Tensor | float,
+    log_p_demo: Tensor | None = None,
+) -> Tensor:
+    """Log of the µ-mixture importance-sampling estimate of Z: LSE_j(a_j) - log M (scalar)."""
+    log_w = importance_log_weights(cost, log_q, is_demo, log_z, log_p_demo)
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.numel())
+
+
+def effective_sample_size(log_w: Tensor) -> Tensor:
+    """Kish effective sample size 1/Σ w̄² of normalised weights given in log space (scalar)."""
+    log_w = log_w.detach()
+    return torch.exp(2.0 * torch.logsumexp(log_w, 0) - torch.logsumexp(2.0 * log_w, 0))
+
+
+def gcl_cost_loss(
+    cost: Tensor,
+    log_q: Tensor,
+    is_demo: Tensor,
+    log_z: Tensor | float,
+    log_p_demo: Tensor | None = None,
+) -> Tensor:
+    """GCL cost loss: mean demo cost + log Ẑ, with µ̃ held constant in the gradient (SPEC §2.3).
+
+    Its gradient is (1/N_d) Σ_demo ∇C_i − Σ_j w̄_j ∇C_j with w̄ = softmax(a): push demo costs
+    down and the importance-weighted costs of the pooled batch up.
+    """
+    _check_batch(cost, log_q, is_demo)
+    n_demo, _ = _counts(is_demo)
+    if n_demo == 0:
+        raise ValueError("gcl_cost_loss needs at least one demonstration in the batch")
+    mean_demo_cost = cost[is_demo.bool()].mean()
+    return mean_demo_cost + importance_log_z(cost, log_q, is_demo, log_z, log_p_demo)
+
+
+def fused_log_q(log_prob_matrix: Tensor, counts: Tensor) -> Tensor:
+    """Balance-heuristic log-density of past samplers: LSE_k(log(n_k/n) + L[j,k]) (SPEC §2.4).
+
+    Args:
+        log_prob_matrix: ``[M, K]``, L[j,k] = Σ_t log π_k(u_t^j|x_t^j) of item j under sampler k.
+        counts: ``[K]`` number of buffered trajectories drawn from each sampler (zeros allowed).
+    """
+    if log_prob_matrix.dim() != 2 or counts.shape != (log_prob_matrix.shape[1],):
+        raise ValueError(
+            f"need L [M, K] and counts [K]; got {tuple(log_prob_matrix.shape)}, "
+            f"{tuple(counts.shape)}"
+        )
+    counts = counts.to(log_prob_matrix.dtype)
+    if bool((counts < 0).any()) or float(counts.sum()) <= 0:
+        raise ValueError("sampler counts must be non-negative with a positive total")
+    log_frac = torch.log(counts) - torch.log(counts.sum())  # log 0 = -inf drops empty samplers
+    # An unused sampler may have -inf or garbage rows; mask it out rather than add -inf + inf.
+    terms = torch.where(counts > 0, log_prob_matrix + log_frac, torch.tensor(-math.inf))
+    return torch.logsumexp(terms.to(log_prob_matrix.dtype), dim=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# GCL regularisers (SPEC §2.5)
+# ----------------------------------------------------------------------------------------------
+def _masked_pairs(mask: Tensor | None, like: Tensor, k: int) -> Tensor:
+    """Mask of valid length-(k+1) windows: all of their steps are valid."""
+    if mask is None:
+        return torch.ones(like.shape[0], like.shape[1] - k, dtype=torch.bool, device=like.device)
+    m = mask.bool()
+    valid = m[:, k:]
+    for i in range(k):
+        valid = valid & m[:, i : m.shape[1] - k + i]
+    return valid
+
+
+def lcr_penalty(step_cost: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Local-constant-rate penalty Σ_t [(c_{t+1} - c_t) - (c_t - c_{t-1})]², per trajectory ``[M]``."""
+    second_diff = step_cost[:, 2:] - 2.0 * step_cost[:, 1:-1] + step_cost[:, :-2]
+    valid = _masked_pairs(mask, step_cost, 2)
+    return torch.where(valid, second_diff.square(), torch.zeros((), dtype=step_cost.dtype)).sum(1)
+
+
+def mono_penalty(step_cost: Tensor, mask: Tensor | None = None, margin: float = 1.0) -> Tensor:
+    """Monotonic-progress penalty Σ_t max(0, c_t - c_{t-1} - margin)², per trajectory ``[M]``.
+
+    ``margin = 1`` is the formula printed in the GCL paper (increases below 1 are free); a
+    negative margin enforces a strict decrease (SPEC §9.1). Apply to demonstrations only.
+    """
+    hinge = F.relu(step_cost[:, 1:] - step_cost[:, :-1] - margin)
+    valid = _masked_pairs(mask, step_cost, 1)
+    return torch.where(valid, hinge.square(), torch.zeros((), dtype=step_cost.dtype)).sum(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# GAN-GCL discriminator and generator (SPEC §3, §4)
+# ----------------------------------------------------------------------------------------------
+def discriminator_logits(
+    cost: Tensor, log_q: Tensor, log_z: Tensor | float, prior_offset: float = 0.0
+) -> Tensor:
+    """GAN-GCL logit l = -C - b - log q + log(N_d/N_s), so that D = σ(l) = p̃/(p̃ + q), ``[M]``."""
+    return -cost - log_z - log_q + prior_offset
+
+
+def discriminator_loss(
+    cost: Tensor, log_q: Tensor, is_demo: Tensor, log_z: Tensor | float
+) -> Tensor:
+    """GAN-GCL discriminator loss (demos labelled 1), summed over both classes and divided by N_d.
+
+    L = (1/N_d) [Σ_demo softplus(-l) + Σ_samp softplus(l)] with the prior offset log(N_d/N_s)
+    in l. With this normaliser the minimiser over b is the importance-sampling log Z and the
+    θ-gradient there equals that of :func:`gcl_cost_loss`, balanced or not (SPEC §3.1–§3.3).
+    ``log_q`` is detached: q is "filled in", so this loss never moves the sampler.
+    """
+    _check_batch(cost, log_q, is_demo)
+    n_demo, n_samp = _counts(is_demo)
+    if n_demo == 0 or n_samp == 0:
+        raise ValueError(
+            f"discriminator_loss needs demos and samples in the batch (got {n_demo} demos, "
+            f"{n_samp} samples)"
+        )
+    logits = discriminator_logits(cost, log_q.detach(), log_z, math.log(n_demo / n_samp))
+    demo = is_demo.bool()
+    # -log D = softplus(-l), -log(1 - D) = softplus(l): never form D itself.
+    per_item = torch.where(demo, _softplus(-logits), _softplus(logits))
+    return per_item.sum() / n_demo
+
+
+def optimal_log_z(
+    cost: Tensor,
+    log_q: Tensor,
+    is_demo: Tensor,
+    tol: float = 1e-13,
+    max_iter: int = 200,
+) -> Tensor:
+    """argmin_b of :func:`discriminator_loss` (= self-consistent IS log Z), by safeguarded Newton.
+
+    The stationarity condition Σ_j D_j(b) = N_d is solved for h(b) = log Σ_j D_j - log N_d,
+    which is strictly decreasing in b; Newton steps are clipped to a bisection bracket.
+    Returns a detached scalar in the dtype of ``cost``.
+    """
+    _check_batch(cost, log_q, is_demo)
+    n_demo, n_samp = _counts(is_demo)
+    if n_demo == 0 or n_samp == 0:
+        raise ValueError("optimal_log_z needs both demos and samples")
+    c = cost.detach().double()
+    lq = log_q.detach().double()
+    base = -c - lq + math.log(n_demo / n_samp)  # logit = base - b
+    log_nd = math.log(n_demo)
+
+    def h_and_slope(b: float) -> tuple[float, float]:
+        logits = base - b
+        log_d = F.logsigmoid(logits)
+        lse = torch.logsumexp(log_d, 0)
+        # dh/db = -Σ D(1-D) / Σ D, computed as a softmax-weighted mean of (1 - D).
+        weights = torch.softmax(log_d, 0)
+        slope = -(weights * torch.sigmoid(-logits)).sum()
+        return float(lse) - log_nd, float(slope)
+
+    # Bracket: at b = max(base) - log(M) ... the root lies between the plain-IS estimates.
+    lo = float(torch.logsumexp(base, 0)) - math.log(n_demo) - 1.0
+    hi = lo + 2.0
+    while h_and_slope(lo)[0] <= 0:
+        lo -= 2 * (hi - lo)
+    while h_and_slope(hi)[0] >= 0:
+        hi += 2 * (hi - lo)
+    b = 0.5 * (lo + hi)
+    for _ in range(max_iter):
+        h, slope = h_and_slope(b)
+        if h > 0:
+            lo = b
+        else:
+            hi = b
+        step = -h / slope if slope < 0 else math.inf
+        b_new = b + step
+        if not (lo < b_new < hi):
+            b_new = 0.5 * (lo + hi)
+        if abs(b_new - b) < tol * max(1.0, abs(b)) or hi - lo < tol * max(1.0, abs(b)):
+            b = b_new
+            break
+        b = b_new
+    return torch.tensor(b, dtype=cost.dtype)
+
+
+def generator_loss(
+    cost: Tensor, log_q: Tensor, log_z: Tensor | float, kind: GeneratorKind = "combined"
+) -> Tensor:
+    """Per-trajectory generator loss ``[M]`` (SPEC §4.1; b held fixed).
+
+    - ``"original"``:    log(1 - D)   = -softplus(l)   (saturates when D rejects samples)
+    - ``"alternative"``: -log D       =  softplus(-l)
+    - ``"combined"``:    log((1-D)/D) = -l = C + b + log q  (= KL(q‖p_θ) in expectation)
+
+    ``log_z`` is detached. ``cost`` is used as given so that reparameterised samplers get a
+    gradient through their samples; freeze the cost network (:func:`irl.nn.frozen`) so this loss
+    moves no cost parameter.
+    """
+    logits = discriminator_logits(cost, log_q, torch.as_tensor(log_z).detach())
+    if kind == "original":
+        return -_softplus(logits)
+    if kind == "alternative":
+        return _softplus(-logits)
+    if kind == "combined":
+        return -logits
+    raise ValueError(f"unknown generator loss kind {kind!r}; use original, alternative or combined")
+
+
+def generator_reward(step_cost: Tensor, step_log_pi: Tensor, alpha: float = 1.0) -> Tensor:
+    """Per-step MaxEnt RL reward r_t = -c_θ(x_t,u_t) - α log π(u_t|x_t), without gradient.
+
+    Summed over a trajectory this is -(C + log q) = l + b: maximising its return is minimising
+    the combined generator loss (SPEC §4.2). Use α = 1 for the exact equivalence and turn the
+    RL algorithm's own entropy bonus off.
+    """
+    return (-step_cost - alpha * step_log_pi).detach()
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-transition baselines: AIRL and GAIL (SPEC §7)
+# ----------------------------------------------------------------------------------------------
+def airl_logits(
+    g: Tensor,
+    h: Tensor,
+    h_next: Tensor,
+    log_pi: Tensor,
+    gamma: float,
+    terminated: Tensor | None = None,
+) -> Tensor:
+    """AIRL logit f - log π with shaped f = g(s[,a]) + γ (1 - done) h(s') - h(s), ``[B]``.
+
+    ``terminated`` marks true terminal transitions (absorbing: no value after them); time-limit
+    truncations must not be passed as terminal.
+    """
+    not_done = 1.0 if terminated is None else 1.0 - terminated.to(g.dtype)
+    f = g + gamma * not_done * h_next - h
+    return f - log_pi
+
+
+def transition_discriminator_loss(logits: Tensor, is_expert: Tensor) -> Tensor:
+    """Balanced BCE of a per-transition discriminator, expert label 1: mean over each class, summed."""
+    expert = is_expert.bool()
+    if not bool(expert.any()) or bool(expert.all()):
+        raise ValueError("transition_discriminator_loss needs expert and policy transitions")
+    return _softplus(-logits[expert]).mean() + _softplus(logits[~expert]).mean()
+
+
+def gail_reward(logits: Tensor) -> Tensor:
+    """GAIL policy reward log D = -softplus(-l) (expert label 1), without gradient."""
+    return (-_softplus(-logits)).detach()
