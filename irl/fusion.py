@@ -38,15 +38,17 @@ class FusionCache:
         return torch.bincount(owned, minlength=self.n_samplers).to(torch.float64)
 
     def add_sampler(self, log_prob_existing: Tensor) -> int:
-        """Register a sampler given its log-density of every stored item ``[len]``; returns its index."""
+        """Register a sampler from its log-density of each stored item ``[len]``; returns its id."""
         if log_prob_existing.shape != (len(self),):
-            raise ValueError(f"expected [{len(self)}] log-densities, got {tuple(log_prob_existing.shape)}")
+            raise ValueError(
+                f"expected [{len(self)}] log-densities, got {tuple(log_prob_existing.shape)}"
+            )
         column = log_prob_existing.detach().to(torch.float64)[:, None]
         self.L = torch.cat([self.L, column], dim=1)
         return self.n_samplers - 1
 
     def add_items(self, log_prob_all: Tensor, owner: int) -> Tensor:
-        """Store items given their log-densities under every sampler ``[n, K]``; returns their indices."""
+        """Store items from their log-densities under every sampler ``[n, K]``; returns indices."""
         if log_prob_all.dim() != 2 or log_prob_all.shape[1] != self.n_samplers:
             raise ValueError(f"expected [n, {self.n_samplers}], got {tuple(log_prob_all.shape)}")
         if not -1 <= owner < self.n_samplers:

@@ -13,7 +13,7 @@ __all__ = ["MLPCost", "QuadraticFeatureCost", "frozen"]
 
 @contextmanager
 def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Turn off gradients of a module's parameters for the block (e.g. the cost in a generator step)."""
+    """Turn off a module's parameter gradients inside the block (the cost in a generator step)."""
     flags = [p.requires_grad for p in module.parameters()]
     for p in module.parameters():
         p.requires_grad_(False)
@@ -28,7 +28,11 @@ class MLPCost(nn.Module):
     """Per-step cost c_θ(x[, u]) as an MLP; ``forward`` maps ``[..., obs(+act)] -> [...]``."""
 
     def __init__(
-        self, obs_dim: int, act_dim: int = 0, hidden: Sequence[int] = (64, 64), state_only: bool = False
+        self,
+        obs_dim: int,
+        act_dim: int = 0,
+        hidden: Sequence[int] = (64, 64),
+        state_only: bool = False,
     ) -> None:
         super().__init__()
         self.state_only = state_only
@@ -47,7 +51,7 @@ class MLPCost(nn.Module):
 
 
 class QuadraticFeatureCost(nn.Module):
-    """GCL's cost c = ‖A f_θ(x) + b‖² + w_u ‖u‖², f_θ a ReLU MLP initialised to the identity (GCL §5)."""
+    """GCL's cost ‖A f_θ(x) + b‖² + w_u ‖u‖², f_θ a ReLU MLP initialised to the identity."""
 
     def __init__(self, obs_dim: int, n_layers: int = 2, torque_weight: float = 1e-3) -> None:
         super().__init__()

@@ -67,7 +67,9 @@ def trajectory_cost(step_cost: Tensor, mask: Tensor | None = None, gamma: float 
         terms = terms * gamma**t
     if mask is not None:
         if mask.shape != step_cost.shape:
-            raise ValueError(f"mask shape {tuple(mask.shape)} != step_cost {tuple(step_cost.shape)}")
+            raise ValueError(
+                f"mask shape {tuple(mask.shape)} != step_cost {tuple(step_cost.shape)}"
+            )
         # where() rather than multiply: 0 * inf would be NaN for padded steps.
         terms = torch.where(mask.bool(), terms, torch.zeros((), dtype=terms.dtype))
     return terms.sum(dim=1)
@@ -196,7 +198,7 @@ def _masked_pairs(mask: Tensor | None, like: Tensor, k: int) -> Tensor:
 
 
 def lcr_penalty(step_cost: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Local-constant-rate penalty Σ_t [(c_{t+1} - c_t) - (c_t - c_{t-1})]², per trajectory ``[M]``."""
+    """Local-constant-rate penalty Σ_t [(c_{t+1} - c_t) - (c_t - c_{t-1})]² per trajectory, [M]."""
     second_diff = step_cost[:, 2:] - 2.0 * step_cost[:, 1:-1] + step_cost[:, :-2]
     valid = _masked_pairs(mask, step_cost, 2)
     return torch.where(valid, second_diff.square(), torch.zeros((), dtype=step_cost.dtype)).sum(1)
@@ -358,7 +360,7 @@ def airl_logits(
 
 
 def transition_discriminator_loss(logits: Tensor, is_expert: Tensor) -> Tensor:
-    """Balanced BCE of a per-transition discriminator, expert label 1: mean over each class, summed."""
+    """Balanced BCE of a per-transition discriminator (expert label 1): per-class means, summed."""
     expert = is_expert.bool()
     if not bool(expert.any()) or bool(expert.all()):
         raise ValueError("transition_discriminator_loss needs expert and policy transitions")

@@ -1,4 +1,4 @@
-"""Exact tabular MaxEnt IRL: the ground truth the sample-based estimators are tested against (SPEC §6).
+"""Exact tabular MaxEnt IRL: the ground truth for the sample-based estimators (SPEC §6).
 
 Shapes: ``P[s, a, s']`` transition probabilities, ``rho0[s]`` start distribution, ``cost[s, a]``
 (reward = -cost). Everything is computed in float64 log space with forward-backward passes.
@@ -37,7 +37,9 @@ def _t(x: ArrayLike) -> Tensor:
 def _check(P: Tensor, cost: Tensor, rho0: Tensor | None = None) -> None:
     s, a, s2 = P.shape
     if s != s2 or cost.shape != (s, a):
-        raise ValueError(f"P must be [S,A,S] and cost [S,A]; got {tuple(P.shape)}, {tuple(cost.shape)}")
+        raise ValueError(
+            f"P must be [S,A,S] and cost [S,A]; got {tuple(P.shape)}, {tuple(cost.shape)}"
+        )
     if rho0 is not None and rho0.shape != (s,):
         raise ValueError(f"rho0 must be [S]; got {tuple(rho0.shape)}")
 
@@ -59,7 +61,7 @@ def _backward(log_p: Tensor, cost: Tensor, horizon: int) -> tuple[Tensor, Tensor
 
 
 def log_partition(P: ArrayLike, rho0: ArrayLike, cost: ArrayLike, horizon: int) -> Tensor:
-    """Exact trajectory-level log Z = log Σ_τ ρ0 Π P · exp(-Σ_t c(s_t,a_t)) over T steps (scalar)."""
+    """Exact trajectory-level log Z = log Σ_τ ρ0 Π P exp(-Σ_t c(s_t,a_t)) over T steps."""
     P_, rho_, c_ = _t(P), _t(rho0), _t(cost)
     _check(P_, c_, rho_)
     _, log_w = _backward(_log(P_), c_, horizon)
@@ -67,7 +69,7 @@ def log_partition(P: ArrayLike, rho0: ArrayLike, cost: ArrayLike, horizon: int) 
 
 
 def visitation(P: ArrayLike, rho0: ArrayLike, cost: ArrayLike, horizon: int) -> Tensor:
-    """Per-step state-action visitation D[t,s,a] of the trajectory MaxEnt model (Σ_{s,a} D_t = 1)."""
+    """Per-step state-action visitation D[t,s,a] of the trajectory MaxEnt model."""
     P_, rho_, c_ = _t(P), _t(rho0), _t(cost)
     _check(P_, c_, rho_)
     log_p = _log(P_)
@@ -85,7 +87,7 @@ def visitation(P: ArrayLike, rho0: ArrayLike, cost: ArrayLike, horizon: int) -> 
 
 @dataclass(frozen=True)
 class SoftVIResult:
-    """Soft value iteration output: Q ``[T,S,A]`` (or ``[S,A]``), V ``[T+1,S]`` (or ``[S]``), π like Q."""
+    """Soft value iteration output: Q [T,S,A] or [S,A], V [T+1,S] or [S], π shaped like Q."""
 
     Q: Tensor
     V: Tensor
@@ -168,7 +170,7 @@ def expected_return(
 
 @dataclass(frozen=True)
 class MaxEntIRLResult:
-    """Recovered reward table (``[S]`` if state-only else ``[S,A]``), its soft-optimal policy, and the gradient-norm history."""
+    """Recovered reward ([S] or [S,A]), its soft-optimal policy and the gradient-norm history."""
 
     reward: Tensor
     policy: Tensor
@@ -191,8 +193,8 @@ def maxent_irl(
 
     The model is the discounted maximum-causal-entropy policy of the current reward; the
     log-likelihood gradient w.r.t. r(s) (or r(s,a)) is demo visitation minus model visitation,
-    both discounted over ``horizon`` steps (None: the exact infinite sum). ``demo_visitation`` is ``[S]`` for a state-only reward
-    or ``[S,A]`` for a state-action one.
+    both discounted over ``horizon`` steps (None: the exact infinite sum).
+    ``demo_visitation`` is ``[S]`` for a state-only reward or ``[S,A]`` for a state-action one.
     """
     P_, rho_, mu_d = _t(P), _t(rho0), _t(demo_visitation)
     n_s, n_a, _ = P_.shape
@@ -250,10 +252,8 @@ def gridworld(size: int = 5) -> Tensor:
     return P
 
 
-def random_mdp(
-    n_states: int = 16, n_actions: int = 4, branching: int = 2, seed: int = 0
-) -> Tensor:
-    """Random sparse stochastic MDP (AIRL's tabular setup): each (s,a) reaches ``branching`` states."""
+def random_mdp(n_states: int = 16, n_actions: int = 4, branching: int = 2, seed: int = 0) -> Tensor:
+    """Random sparse stochastic MDP (AIRL's tabular setup): (s,a) reaches ``branching`` states."""
     rng = np.random.default_rng(seed)
     P = np.zeros((n_states, n_actions, n_states))
     for s in range(n_states):

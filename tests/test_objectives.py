@@ -112,7 +112,9 @@ def _linear_system_batch(n_demo: int, n_samp: int, horizon: int, seed: int = 0):
     """Rollouts of a random stable linear system under two Gaussian linear policies."""
     g = torch.Generator().manual_seed(seed)
     dx, du = 3, 2
-    A = 0.9 * torch.eye(dx, dtype=torch.float64) + 0.05 * torch.randn(dx, dx, generator=g, dtype=torch.float64)
+    A = 0.9 * torch.eye(dx, dtype=torch.float64) + 0.05 * torch.randn(
+        dx, dx, generator=g, dtype=torch.float64
+    )
     B = 0.3 * torch.randn(dx, du, generator=g, dtype=torch.float64)
     K_expert = -0.5 * torch.randn(du, dx, generator=g, dtype=torch.float64)
     K_sampler = torch.zeros(du, dx, dtype=torch.float64)
@@ -196,7 +198,10 @@ def test_t3_generator_gradient_matches_maxent_sampler_gradient() -> None:
         loss = obj.generator_loss(cost, log_q, b, "combined").mean()
         grads.append(torch.stack(torch.autograd.grad(loss, [mean, log_std])))
         # L_gen - L_sampler = b exactly, for every φ.
-        assert torch.allclose(obj.generator_loss(cost, log_q, b) - (cost + log_q), torch.tensor(b, dtype=torch.float64))
+        assert torch.allclose(
+            obj.generator_loss(cost, log_q, b) - (cost + log_q),
+            torch.tensor(b, dtype=torch.float64),
+        )
     grads_t = torch.stack(grads)
     mc, se = grads_t.mean(0), grads_t.std(0) / math.sqrt(n_batches)
     s = float(log_std.detach().exp())
@@ -350,12 +355,17 @@ def test_fused_log_q_and_cache_match_brute_force_mixture() -> None:
         everything = torch.cat(items)
         assert cache.add_sampler(q.log_prob(everything).sum(1)) == k
         new = mu + torch.randn(3 + k, 10, generator=g, dtype=torch.float64)
-        cache.add_items(torch.stack([s.log_prob(new).sum(1) for s in samplers[: k + 1]], 1), owner=k)
+        cache.add_items(
+            torch.stack([s.log_prob(new).sum(1) for s in samplers[: k + 1]], 1), owner=k
+        )
         items.append(new)
     everything = torch.cat(items)
     counts = torch.tensor([3.0, 4.0, 5.0], dtype=torch.float64)
     brute = torch.log(
-        sum(n / counts.sum() * s.log_prob(everything).sum(1).exp() for n, s in zip(counts, samplers, strict=True))
+        sum(
+            n / counts.sum() * s.log_prob(everything).sum(1).exp()
+            for n, s in zip(counts, samplers, strict=True)
+        )
     )
     torch.testing.assert_close(cache.log_q(), brute, rtol=1e-12, atol=1e-12)
     # Evicting two rollouts of sampler 0 changes its weight to 1/10.
@@ -363,7 +373,10 @@ def test_fused_log_q_and_cache_match_brute_force_mixture() -> None:
     counts = torch.tensor([1.0, 4.0, 5.0], dtype=torch.float64)
     keep = torch.cat([everything[:5], everything[7:]])
     brute = torch.log(
-        sum(n / counts.sum() * s.log_prob(keep).sum(1).exp() for n, s in zip(counts, samplers, strict=True))
+        sum(
+            n / counts.sum() * s.log_prob(keep).sum(1).exp()
+            for n, s in zip(counts, samplers, strict=True)
+        )
     )
     torch.testing.assert_close(cache.log_q(), brute, rtol=1e-12, atol=1e-12)
 
@@ -376,9 +389,12 @@ def test_effective_sample_size_limits() -> None:
 def test_trajectory_cost_mask_and_discount() -> None:
     step = torch.tensor([[1.0, 2.0, 3.0], [4.0, float("inf"), float("nan")]], dtype=torch.float64)
     mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
-    torch.testing.assert_close(obj.trajectory_cost(step, mask), torch.tensor([6.0, 4.0], dtype=torch.float64))
     torch.testing.assert_close(
-        obj.trajectory_cost(step[:1], None, gamma=0.5), torch.tensor([1 + 1 + 0.75], dtype=torch.float64)
+        obj.trajectory_cost(step, mask), torch.tensor([6.0, 4.0], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        obj.trajectory_cost(step[:1], None, gamma=0.5),
+        torch.tensor([1 + 1 + 0.75], dtype=torch.float64),
     )
 
 
