@@ -1,0 +1,538 @@
+"""Expert demonstrations: a validated trajectory type and a pickle-free `.npz` demo file format.
+
+File layout (one self-contained ``.npz`` per demo set, written with ``np.savez_compressed`` and
+read back without pickle). ``N`` is the total number of steps and ``n`` the number of episodes:
+
+====================  =================  =======  ==============================================
+array                 shape              dtype    meaning
+====================  =================  =======  ==============================================
+observations          (N, obs_dim)       float32  observation before each step
+final_observations    (n, obs_dim)       float32  observation after the last step of each episode
+actions               (N, act_dim)       float32  action taken
+rewards               (N,)               float32  true environment reward
+terminated            (N,)               bool     MDP termination after this step
+truncated             (N,)               bool     time-limit truncation after this step
+episode_lengths       (n,)               int64    steps per episode, in order
+metadata              ()                 unicode  JSON object (see ``REQUIRED_METADATA``)
+====================  =================  =======  ==============================================
+
+Next observations are not stored: within an episode they are the following row of
+``observations`` and after its last step they are that episode's ``final_observations`` row.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MAX_MEMBER_BYTES = 1 << 30  # refuse members that would inflate beyond 1 GiB (zip bombs)
+
+ARRAY_DTYPES: dict[str, np.dtype[Any]] = {
+    "observations": np.dtype(np.float32),
+    "final_observations": np.dtype(np.float32),
+    "actions": np.dtype(np.float32),
+    "rewards": np.dtype(np.float32),
+    "terminated": np.dtype(np.bool_),
+    "truncated": np.dtype(np.bool_),
+    "episode_lengths": np.dtype(np.int64),
+}
+REQUIRED_METADATA: dict[str, type | tuple[type, ...]] = {
+    "format_version": int,
+    "env_id": str,
+    "env_kwargs": dict,
+    "gymnasium_version": str,
+    "mujoco_version": str,
+    "observation_space": dict,
+    "action_space": dict,
+    "n_trajectories": int,
+    "n_steps": int,
+    "expert_return_mean": (int, float),
+    "expert_return_std": (int, float),
+    "random_return_mean": (int, float),
+    "random_return_std": (int, float),
+    "seed": int,
+    "command": str,
+}
+BOUNDS_ATOL = 1e-5  # float32 rounding slack when checking values against space bounds
+
+
+class DemoFileError(ValueError):
+    """A demo file is unreadable or invalid; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"demo file {self.path!r}: {problem}")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One episode with shape- and dtype-checked arrays.
+
+    Attributes:
+        obs: ``(T + 1, obs_dim)`` float32, observations including the one after the last step.
+        acts: ``(T, act_dim)`` float32, actions.
+        rews: ``(T,)`` float32, true rewards.
+        terminated: ``(T,)`` bool, MDP termination after each step (only the last may be set).
+        truncated: ``(T,)`` bool, time-limit truncation after each step (only the last may be set).
+    """
+
+    obs: np.ndarray
+    acts: np.ndarray
+    rews: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+    def __post_init__(self) -> None:
+        """Check shapes, dtypes, finiteness and flag placement."""
+        for name, dtype in (
+            ("obs", np.float32),
+            ("acts", np.float32),
+            ("rews", np.float32),
+            ("terminated", np.bool_),
+            ("truncated", np.bool_),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"Trajectory.{name} must be a numpy array, got {type(value)}")
+            if value.dtype != dtype:
+                raise ValueError(f"Trajectory.{name} has dtype {value.dtype}, expected {dtype}")
+        if self.obs.ndim != 2 or self.acts.ndim != 2:
+            raise ValueError(
+                f"Trajectory obs and acts must be 2-D, got {self.obs.shape} and {self.acts.shape}"
+            )
+        t = self.acts.shape[0]
+        if t < 1:
+            raise ValueError("Trajectory must have at least one step")
+        if self.obs.shape[0] != t + 1:
+            raise ValueError(
+                f"Trajectory obs has {self.obs.shape[0]} rows, expected T + 1 = {t + 1}"
+            )
+        for name in ("rews", "terminated", "truncated"):
+            if getattr(self, name).shape != (t,):
+                raise ValueError(
+                    f"Trajectory.{name} has shape {getattr(self, name).shape}, expected ({t},)"
+                )
+        for name in ("obs", "acts", "rews"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise ValueError(f"Trajectory.{name} contains NaN or inf")
+        if self.terminated[:-1].any() or self.truncated[:-1].any():
+            raise ValueError("Trajectory has terminated/truncated set before its last step")
+        for name in ("obs", "acts", "rews", "terminated", "truncated"):
+            getattr(self, name).setflags(write=False)
+
+    def __len__(self) -> int:
+        """Number of steps T."""
+        return int(self.acts.shape[0])
+
+    @property
+    def next_obs(self) -> np.ndarray:
+        """``(T, obs_dim)`` observations after each step."""
+        return self.obs[1:]
+
+    @property
+    def dones(self) -> np.ndarray:
+        """``(T,)`` bool, episode ended after this step (terminated or truncated)."""
+        return self.terminated | self.truncated
+
+    @property
+    def ret(self) -> float:
+        """Undiscounted return, summed in float64."""
+        return float(self.rews.sum(dtype=np.float64))
+
+
+class Transitions(NamedTuple):
+    """Flat transition arrays, ``N`` steps over all episodes."""
+
+    obs: np.ndarray  # (N, obs_dim) float32
+    acts: np.ndarray  # (N, act_dim) float32
+    next_obs: np.ndarray  # (N, obs_dim) float32
+    rews: np.ndarray  # (N,) float32
+    terminated: np.ndarray  # (N,) bool
+    truncated: np.ndarray  # (N,) bool
+
+
+def flatten_trajectories(trajectories: Sequence[Trajectory]) -> Transitions:
+    """Concatenate episodes into flat transition arrays."""
+    if not trajectories:
+        raise ValueError("no trajectories to flatten")
+    return Transitions(
+        obs=np.concatenate([t.obs[:-1] for t in trajectories]),
+        acts=np.concatenate([t.acts for t in trajectories]),
+        next_obs=np.concatenate([t.obs[1:] for t in trajectories]),
+        rews=np.concatenate([t.rews for t in trajectories]),
+        terminated=np.concatenate([t.terminated for t in trajectories]),
+        truncated=np.concatenate([t.truncated for t in trajectories]),
+    )
+
+
+def returns(trajectories: Sequence[Trajectory]) -> np.ndarray:
+    """``(n,)`` float64 undiscounted return of each episode."""
+    return np.array([t.ret for t in trajectories], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Spaces <-> JSON
+
+
+def _finite_or_none(values: np.ndarray) -> list[float | None]:
+    return [float(v) if math.isfinite(float(v)) else None for v in values.reshape(-1)]
+
+
+def describe_space(space: Any) -> dict[str, Any]:
+    """JSON description of a gymnasium Box space (shape, dtype, bounds; inf stored as null)."""
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"only Box spaces are supported, got {space}")
+    return {
+        "type": "Box",
+        "shape": [int(s) for s in space.shape],
+        "dtype": str(space.dtype),
+        "low": _finite_or_none(np.asarray(space.low)),
+        "high": _finite_or_none(np.asarray(space.high)),
+    }
+
+
+def _bounds(desc: Mapping[str, Any], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    low = np.array([-np.inf if v is None else v for v in desc["low"]], dtype=np.float64)
+    high = np.array([np.inf if v is None else v for v in desc["high"]], dtype=np.float64)
+    if low.shape != (dim,) or high.shape != (dim,):
+        raise ValueError(f"space bounds have {low.size}/{high.size} entries, expected {dim}")
+    return low, high
+
+
+# --------------------------------------------------------------------------------------------
+# Saving
+
+
+def save_demos(
+    path: str | os.PathLike[str],
+    trajectories: Sequence[Trajectory],
+    metadata: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Write trajectories and metadata to one compressed `.npz`; return the metadata written.
+
+    ``metadata`` must hold the keys of ``REQUIRED_METADATA`` except those computed here
+    (``format_version``, ``n_trajectories``, ``n_steps``, ``expert_return_mean``/``_std``).
+    The file is written atomically (temporary file, then rename) and validated by reading it back.
+    """
+    if not trajectories:
+        raise ValueError("refusing to save zero trajectories")
+    rets = returns(trajectories)
+    meta: dict[str, Any] = dict(metadata)
+    meta.update(
+        format_version=FORMAT_VERSION,
+        n_trajectories=len(trajectories),
+        n_steps=int(sum(len(t) for t in trajectories)),
+        expert_return_mean=float(rets.mean()),
+        expert_return_std=float(rets.std()),
+    )
+    missing = [k for k in REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise ValueError(f"metadata lacks {missing}")
+    text = json.dumps(meta, sort_keys=True, allow_nan=False)
+    arrays = {
+        "observations": np.concatenate([t.obs[:-1] for t in trajectories]),
+        "final_observations": np.stack([t.obs[-1] for t in trajectories]),
+        "actions": np.concatenate([t.acts for t in trajectories]),
+        "rewards": np.concatenate([t.rews for t in trajectories]),
+        "terminated": np.concatenate([t.terminated for t in trajectories]),
+        "truncated": np.concatenate([t.truncated for t in trajectories]),
+        "episode_lengths": np.array([len(t) for t in trajectories], dtype=np.int64),
+        "metadata": np.array(text),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp.npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+        load_demos(tmp)  # never leave an invalid file behind
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return json.loads(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _parse_npy(path: str, name: str, data: bytes) -> np.ndarray:
+    """Parse one `.npy` member without pickle, checking header against payload size."""
+    f = io.BytesIO(data)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise DemoFileError(path, f"array {name!r} has unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise DemoFileError(path, f"array {name!r} is an object array (refused: no pickle)")
+    count = math.prod(shape)
+    offset = f.tell()
+    if len(data) - offset != count * dtype.itemsize:
+        raise DemoFileError(
+            path,
+            f"array {name!r} is truncated or corrupt: header says shape {shape} "
+            f"({count * dtype.itemsize} bytes) but {len(data) - offset} bytes follow",
+        )
+    flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _read_archive(path: str) -> dict[str, np.ndarray]:
+    """Read every member of a `.npz`, turning any failure into a DemoFileError."""
+    if not os.path.exists(path):
+        raise DemoFileError(path, "file not found")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise DemoFileError(path, f"unexpected archive member {info.filename!r}")
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise DemoFileError(
+                        path,
+                        f"archive member {info.filename!r} is too large (corrupt, or a zip bomb)",
+                    )
+                data = zf.read(info)  # reads the whole member, so its CRC-32 is checked
+                name = info.filename[: -len(".npy")]
+                arrays[name] = _parse_npy(path, name, data)
+    except DemoFileError:
+        raise
+    except Exception as e:  # zipfile/zlib/numpy raise many types on damaged input
+        raise DemoFileError(path, f"truncated or corrupt archive ({type(e).__name__}: {e})") from e
+    return arrays
+
+
+def _parse_metadata(path: str, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    if "metadata" not in arrays:
+        raise DemoFileError(path, "missing array 'metadata'")
+    raw = arrays["metadata"]
+    if raw.shape != () or raw.dtype.kind != "U":
+        raise DemoFileError(
+            path, f"array 'metadata' must be a 0-d unicode string, got {raw.dtype} {raw.shape}"
+        )
+    try:
+        meta = json.loads(str(raw[()]))
+    except ValueError as e:
+        raise DemoFileError(path, f"metadata is not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise DemoFileError(path, "metadata is not a JSON object")
+    for key, kind in REQUIRED_METADATA.items():
+        if key not in meta:
+            raise DemoFileError(path, f"metadata lacks key {key!r}")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise DemoFileError(path, f"metadata key {key!r} has wrong type {type(meta[key])}")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise DemoFileError(
+            path, f"format_version {meta['format_version']} is not supported ({FORMAT_VERSION})"
+        )
+    for key in ("observation_space", "action_space"):
+        space = meta[key]
+        shape = space.get("shape")
+        if (
+            not isinstance(shape, list)
+            or len(shape) != 1
+            or not isinstance(shape[0], int)
+            or not isinstance(space.get("low"), list)
+            or not isinstance(space.get("high"), list)
+        ):
+            raise DemoFileError(path, f"metadata {key} must be a 1-D Box with shape/low/high")
+    return meta
+
+
+def load_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the metadata dict stored inside a demo file (the file is fully validated)."""
+    return _load(str(path), env_id=None)[1]
+
+
+def load_demos(path: str | os.PathLike[str], env_id: str | None = None) -> list[Trajectory]:
+    """Load and validate demonstrations; with ``env_id`` also check them against that env.
+
+    Raises:
+        DemoFileError: the file is missing, corrupt or inconsistent with itself or the env.
+    """
+    return _load(str(path), env_id)[0]
+
+
+def load_demos_with_metadata(
+    path: str | os.PathLike[str], env_id: str | None = None
+) -> tuple[list[Trajectory], dict[str, Any]]:
+    """Like `load_demos`, also returning the metadata."""
+    return _load(str(path), env_id)
+
+
+def _check_bounds(
+    path: str, name: str, values: np.ndarray, low: np.ndarray, high: np.ndarray, where: str
+) -> None:
+    tol = BOUNDS_ATOL * np.maximum(1.0, np.abs(np.where(np.isfinite(low), low, 0.0)))
+    below = values < low - tol
+    tol = BOUNDS_ATOL * np.maximum(1.0, np.abs(np.where(np.isfinite(high), high, 0.0)))
+    above = values > high + tol
+    bad = below | above
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise DemoFileError(
+            path,
+            f"{name} out of the {where} bounds: {bad.sum()} values, first at row {row} "
+            f"dim {col}: {values[row, col]} not in [{low[col]}, {high[col]}]",
+        )
+
+
+def _load(path: str, env_id: str | None) -> tuple[list[Trajectory], dict[str, Any]]:
+    arrays = _read_archive(path)
+    meta = _parse_metadata(path, arrays)
+    for name, dtype in ARRAY_DTYPES.items():
+        if name not in arrays:
+            raise DemoFileError(path, f"missing array {name!r}")
+        if arrays[name].dtype != dtype:
+            raise DemoFileError(
+                path, f"array {name!r} has dtype {arrays[name].dtype}, expected {dtype}"
+            )
+    obs, final_obs = arrays["observations"], arrays["final_observations"]
+    acts, rews = arrays["actions"], arrays["rewards"]
+    term, trunc, lengths = arrays["terminated"], arrays["truncated"], arrays["episode_lengths"]
+
+    if lengths.ndim != 1:
+        raise DemoFileError(path, f"wrong shape: 'episode_lengths' is {lengths.shape}, not 1-D")
+    n = lengths.shape[0]
+    if n == 0:
+        raise DemoFileError(path, "zero trajectories")
+    if (lengths < 1).any():
+        raise DemoFileError(path, "episode_lengths contains a length < 1")
+    total = int(lengths.sum())
+    obs_dim, act_dim = meta["observation_space"]["shape"][0], meta["action_space"]["shape"][0]
+    expected = {
+        "observations": (total, obs_dim),
+        "final_observations": (n, obs_dim),
+        "actions": (total, act_dim),
+        "rewards": (total,),
+        "terminated": (total,),
+        "truncated": (total,),
+    }
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise DemoFileError(
+                path, f"wrong shape: array {name!r} is {arrays[name].shape}, expected {shape}"
+            )
+    for name in ("observations", "final_observations", "actions", "rewards"):
+        bad = ~np.isfinite(arrays[name])
+        if bad.any():
+            raise DemoFileError(path, f"array {name!r} has {bad.sum()} non-finite values (NaN/inf)")
+    if meta["n_trajectories"] != n:
+        raise DemoFileError(
+            path, f"metadata n_trajectories={meta['n_trajectories']} but file holds {n}"
+        )
+    if meta["n_steps"] != total:
+        raise DemoFileError(path, f"metadata n_steps={meta['n_steps']} but file holds {total}")
+    ends = np.cumsum(lengths) - 1
+    not_end = np.ones(total, dtype=bool)
+    not_end[ends] = False
+    if (term & not_end).any() or (trunc & not_end).any():
+        raise DemoFileError(path, "terminated/truncated set in the middle of an episode")
+
+    try:
+        obs_low, obs_high = _bounds(meta["observation_space"], obs_dim)
+        act_low, act_high = _bounds(meta["action_space"], act_dim)
+    except (TypeError, ValueError) as e:
+        raise DemoFileError(path, f"metadata space bounds are invalid ({e})") from e
+    _check_bounds(path, "observations", obs, obs_low, obs_high, "recorded observation space")
+    _check_bounds(path, "final_observations", final_obs, obs_low, obs_high, "recorded")
+    _check_bounds(path, "actions", acts, act_low, act_high, "recorded action space")
+
+    rets = np.add.reduceat(rews.astype(np.float64), np.concatenate([[0], ends[:-1] + 1]))
+    mean = float(rets.mean())
+    if not math.isclose(mean, meta["expert_return_mean"], rel_tol=1e-6, abs_tol=1e-3):
+        raise DemoFileError(
+            path,
+            f"metadata expert_return_mean={meta['expert_return_mean']} disagrees with the "
+            f"stored rewards (mean return {mean})",
+        )
+
+    if env_id is not None:
+        if meta["env_id"] != env_id:
+            raise DemoFileError(path, f"recorded for env {meta['env_id']!r}, not {env_id!r}")
+        _check_against_env(path, env_id, obs, final_obs, acts)
+
+    trajectories: list[Trajectory] = []
+    start = 0
+    for i, length in enumerate(lengths.tolist()):
+        stop = start + length
+        trajectories.append(
+            Trajectory(
+                obs=np.concatenate([obs[start:stop], final_obs[i : i + 1]]),
+                acts=acts[start:stop],
+                rews=rews[start:stop],
+                terminated=term[start:stop],
+                truncated=trunc[start:stop],
+            )
+        )
+        start = stop
+    return trajectories, meta
+
+
+def _check_against_env(
+    path: str, env_id: str, obs: np.ndarray, final_obs: np.ndarray, acts: np.ndarray
+) -> None:
+    """Check dims and bounds against the spaces of ``envs.make_env(env_id)``."""
+    from envs import make_env
+
+    env = make_env(env_id)
+    try:
+        obs_space = describe_space(env.observation_space)
+        act_space = describe_space(env.action_space)
+    finally:
+        env.close()
+    if obs_space["shape"] != [obs.shape[1]]:
+        raise DemoFileError(
+            path,
+            f"observation dim mismatch: file has {obs.shape[1]}, env {env_id} has "
+            f"{obs_space['shape']}",
+        )
+    if act_space["shape"] != [acts.shape[1]]:
+        raise DemoFileError(
+            path,
+            f"action dim mismatch: file has {acts.shape[1]}, env {env_id} has {act_space['shape']}",
+        )
+    obs_low, obs_high = _bounds(obs_space, obs.shape[1])
+    act_low, act_high = _bounds(act_space, acts.shape[1])
+    _check_bounds(path, "observations", obs, obs_low, obs_high, f"{env_id} observation space")
+    _check_bounds(path, "final_observations", final_obs, obs_low, obs_high, env_id)
+    _check_bounds(path, "actions", acts, act_low, act_high, f"{env_id} action space")
+
+
+# --------------------------------------------------------------------------------------------
+# Scores
+
+
+def normalized_return(
+    ret: float | np.ndarray, metadata_or_path: Mapping[str, Any] | str | os.PathLike[str]
+) -> float | np.ndarray:
+    """Expert-normalised score (return - random) / (expert - random), from demo metadata."""
+    meta = (
+        metadata_or_path
+        if isinstance(metadata_or_path, Mapping)
+        else load_metadata(metadata_or_path)
+    )
+    expert, random = float(meta["expert_return_mean"]), float(meta["random_return_mean"])
+    if expert == random:
+        raise ValueError("expert and random returns are equal: normalised score undefined")
+    out = (np.asarray(ret, dtype=np.float64) - random) / (expert - random)
+    return float(out) if out.ndim == 0 else out

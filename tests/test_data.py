@@ -1,0 +1,386 @@
+"""Demo file format: round trip, every bad-file case, random corruption, trajectory checks."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from envs import make_env
+from irl.data import (
+    DemoFileError,
+    Trajectory,
+    describe_space,
+    flatten_trajectories,
+    load_demos,
+    load_demos_with_metadata,
+    load_metadata,
+    normalized_return,
+    returns,
+    save_demos,
+)
+from irl.experts import random_policy, rollout
+
+ENV_ID = "Pendulum-v1"
+
+
+def _trajectories(n: int = 3, steps: int = 20, seed: int = 0) -> list[Trajectory]:
+    env = make_env(ENV_ID, max_episode_steps=steps)
+    try:
+        return rollout(env, random_policy(env), n, seed=seed)
+    finally:
+        env.close()
+
+
+def _metadata(**overrides: Any) -> dict[str, Any]:
+    env = make_env(ENV_ID)
+    meta = {
+        "env_id": ENV_ID,
+        "env_kwargs": {},
+        "gymnasium_version": gym.__version__,
+        "mujoco_version": mujoco.__version__,
+        "observation_space": describe_space(env.observation_space),
+        "action_space": describe_space(env.action_space),
+        "random_return_mean": -1200.0,
+        "random_return_std": 100.0,
+        "seed": 0,
+        "command": "pytest",
+    }
+    env.close()
+    meta.update(overrides)
+    return meta
+
+
+@pytest.fixture(scope="module")
+def good_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demos") / "good.npz"
+    save_demos(path, _trajectories(), _metadata())
+    return path
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _write(path: Path, arrays: dict[str, Any]) -> Path:
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def _set_meta(arrays: dict[str, np.ndarray], **changes: Any) -> dict[str, np.ndarray]:
+    meta = json.loads(str(arrays["metadata"][()]))
+    meta.update(changes)
+    return {**arrays, "metadata": np.array(json.dumps(meta))}
+
+
+def _expect_error(path: Path, problem: str, env_id: str | None = None) -> DemoFileError:
+    with pytest.raises(DemoFileError) as info:
+        load_demos(path, env_id=env_id)
+    message = str(info.value)
+    assert str(path) in message, message
+    assert problem in message, message
+    assert isinstance(info.value, ValueError)
+    return info.value
+
+
+# ----------------------------------------------------------------------------- round trip
+
+
+def test_round_trip_identical_arrays_and_metadata(tmp_path: Path) -> None:
+    trajs = _trajectories(n=4, steps=25)
+    written = save_demos(tmp_path / "d.npz", trajs, _metadata())
+    loaded, meta = load_demos_with_metadata(tmp_path / "d.npz", env_id=ENV_ID)
+    assert meta == written == load_metadata(tmp_path / "d.npz")
+    assert len(loaded) == len(trajs) == meta["n_trajectories"]
+    for a, b in zip(trajs, loaded, strict=True):
+        for name in ("obs", "acts", "rews", "terminated", "truncated"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert meta["expert_return_mean"] == pytest.approx(returns(trajs).mean())
+    assert meta["n_steps"] == 100
+    # Pendulum never terminates: every episode ends by truncation at the time limit.
+    assert all(t.truncated[-1] and not t.terminated.any() for t in loaded)
+
+
+def test_file_is_plain_npz_with_embedded_json(good_file: Path) -> None:
+    with zipfile.ZipFile(good_file) as zf:
+        names = sorted(zf.namelist())
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+    assert "metadata.npy" in names and not any(n.endswith(".json") for n in names)
+    arrays = _arrays(good_file)
+    assert arrays["observations"].dtype == np.float32
+    # Observations are stored once per step; next observations are derived.
+    assert arrays["observations"].shape == (60, 3)
+    assert arrays["final_observations"].shape == (3, 3)
+
+
+def test_next_obs_derived_from_final_observation(good_file: Path) -> None:
+    trajs = load_demos(good_file)
+    arrays = _arrays(good_file)
+    assert np.array_equal(trajs[0].next_obs[:-1], arrays["observations"][1:20])
+    assert np.array_equal(trajs[0].next_obs[-1], arrays["final_observations"][0])
+    flat = flatten_trajectories(trajs)
+    assert flat.obs.shape == flat.next_obs.shape == (60, 3)
+    assert np.array_equal(flat.next_obs[19], arrays["final_observations"][0])
+
+
+def test_save_refuses_zero_trajectories(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="zero trajectories"):
+        save_demos(tmp_path / "d.npz", [], _metadata())
+    assert not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------- bad files
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    _expect_error(tmp_path / "nope.npz", "file not found")
+
+
+def test_truncated_archive(good_file: Path, tmp_path: Path) -> None:
+    data = good_file.read_bytes()
+    path = tmp_path / "truncated.npz"
+    path.write_bytes(data[: len(data) // 2])
+    _expect_error(path, "truncated or corrupt archive")
+
+
+def test_corrupt_archive(good_file: Path, tmp_path: Path) -> None:
+    data = bytearray(good_file.read_bytes())
+    data[200:260] = bytes(60)  # zero out compressed payload of the first member
+    path = tmp_path / "corrupt.npz"
+    path.write_bytes(bytes(data))
+    _expect_error(path, "truncated or corrupt archive")
+
+
+def test_not_an_archive(tmp_path: Path) -> None:
+    path = tmp_path / "text.npz"
+    path.write_text("not a zip file")
+    _expect_error(path, "truncated or corrupt archive")
+
+
+@pytest.mark.parametrize(
+    "name", ["observations", "final_observations", "actions", "rewards", "episode_lengths"]
+)
+def test_missing_array(good_file: Path, tmp_path: Path, name: str) -> None:
+    arrays = _arrays(good_file)
+    del arrays[name]
+    _expect_error(_write(tmp_path / "missing.npz", arrays), f"missing array {name!r}")
+
+
+def test_missing_metadata(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    del arrays["metadata"]
+    _expect_error(_write(tmp_path / "nometa.npz", arrays), "missing array 'metadata'")
+
+
+def test_wrong_shape(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["actions"] = arrays["actions"][:-1]
+    _expect_error(_write(tmp_path / "shape.npz", arrays), "wrong shape: array 'actions'")
+
+
+def test_wrong_dtype(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["observations"] = arrays["observations"].astype(np.float64)
+    _expect_error(_write(tmp_path / "dtype.npz", arrays), "dtype float64, expected float32")
+
+
+def test_obs_dim_mismatch_with_env(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["observations"] = np.pad(arrays["observations"], ((0, 0), (0, 1)))
+    arrays["final_observations"] = np.pad(arrays["final_observations"], ((0, 0), (0, 1)))
+    space = describe_space(gym.spaces.Box(-8.0, 8.0, (4,), np.float32))
+    path = _write(tmp_path / "dim.npz", _set_meta(arrays, observation_space=space))
+    assert len(load_demos(path)) == 3  # self-consistent without an env...
+    _expect_error(path, "observation dim mismatch: file has 4", env_id=ENV_ID)  # ...not with it
+
+
+def test_obs_dim_mismatch_with_recorded_space(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["observations"] = np.pad(arrays["observations"], ((0, 0), (0, 1)))
+    _expect_error(_write(tmp_path / "dim2.npz", arrays), "wrong shape: array 'observations'")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("name", ["observations", "actions", "rewards", "final_observations"])
+def test_non_finite_values(good_file: Path, tmp_path: Path, bad: float, name: str) -> None:
+    arrays = _arrays(good_file)
+    arrays[name] = arrays[name].copy()
+    arrays[name].reshape(-1)[5 % arrays[name].size] = bad
+    _expect_error(_write(tmp_path / "nan.npz", arrays), f"array {name!r} has 1 non-finite")
+
+
+def test_object_array_refused(good_file: Path, tmp_path: Path) -> None:
+    arrays: dict[str, Any] = _arrays(good_file)
+    arrays["rewards"] = np.array([{"evil": 1}] * len(arrays["rewards"]), dtype=object)
+    path = tmp_path / "object.npz"
+    np.savez(path, **arrays)  # writing object arrays pickles them
+    _expect_error(path, "object array (refused: no pickle)")
+
+
+def test_zero_trajectories(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    for name in ("observations", "final_observations", "actions"):
+        arrays[name] = arrays[name][:0]
+    for name in ("rewards", "terminated", "truncated", "episode_lengths"):
+        arrays[name] = arrays[name][:0]
+    path = _write(tmp_path / "zero.npz", _set_meta(arrays, n_trajectories=0, n_steps=0))
+    _expect_error(path, "zero trajectories")
+
+
+def test_env_id_mismatch(good_file: Path) -> None:
+    _expect_error(good_file, "recorded for env 'Pendulum-v1', not 'Hopper-v5'", env_id="Hopper-v5")
+
+
+def test_actions_out_of_bounds(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["actions"] = arrays["actions"] * 0 + 2.5  # Pendulum torque is in [-2, 2]
+    _expect_error(_write(tmp_path / "bounds.npz", arrays), "actions out of the recorded")
+
+
+def test_observations_out_of_env_bounds(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["observations"] = arrays["observations"].copy()
+    arrays["observations"][3, 0] = 1.5  # cos(theta) cannot exceed 1
+    space = describe_space(gym.spaces.Box(-9.0, 9.0, (3,), np.float32))
+    path = _write(tmp_path / "obsb.npz", _set_meta(arrays, observation_space=space))
+    _expect_error(path, "observations out of the Pendulum-v1 observation space", env_id=ENV_ID)
+
+
+def test_invalid_metadata_json(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["metadata"] = np.array("{not json")
+    _expect_error(_write(tmp_path / "json.npz", arrays), "metadata is not valid JSON")
+
+
+def test_metadata_missing_key(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    meta = json.loads(str(arrays["metadata"][()]))
+    del meta["env_id"]
+    arrays["metadata"] = np.array(json.dumps(meta))
+    _expect_error(_write(tmp_path / "key.npz", arrays), "metadata lacks key 'env_id'")
+
+
+def test_metadata_disagrees_with_data(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    path = _write(tmp_path / "n.npz", _set_meta(arrays, n_trajectories=7))
+    _expect_error(path, "n_trajectories=7 but file holds 3")
+    path = _write(tmp_path / "r.npz", _set_meta(arrays, expert_return_mean=123.0))
+    _expect_error(path, "disagrees with the stored rewards")
+
+
+def test_flag_in_middle_of_episode(good_file: Path, tmp_path: Path) -> None:
+    arrays = _arrays(good_file)
+    arrays["terminated"] = arrays["terminated"].copy()
+    arrays["terminated"][5] = True
+    _expect_error(_write(tmp_path / "flag.npz", arrays), "in the middle of an episode")
+
+
+def test_unexpected_member(good_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "extra.npz"
+    path.write_bytes(good_file.read_bytes())
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("payload.pkl", b"\x80\x04")
+    _expect_error(path, "unexpected archive member 'payload.pkl'")
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
+        min_size=1,
+        max_size=8,
+    ),
+    cut=st.one_of(st.none(), st.integers(min_value=0)),
+)
+def test_random_corruption_gives_clear_error(
+    good_file: Path, tmp_path: Path, edits: list[tuple[int, int]], cut: int | None
+) -> None:
+    """Any byte edits/truncation: either a DemoFileError naming the file, or identical data."""
+    original, original_meta = load_demos_with_metadata(good_file)
+    data = bytearray(good_file.read_bytes())
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    if cut is not None:
+        data = data[: cut % len(data)]
+    path = tmp_path / "fuzz.npz"
+    path.write_bytes(bytes(data))
+    try:
+        loaded, meta = load_demos_with_metadata(path, env_id=ENV_ID)
+    except DemoFileError as e:
+        assert str(path) in str(e)
+        return
+    # Edits that only touched bytes no reader uses (e.g. timestamps) must leave data intact.
+    assert meta == original_meta
+    for a, b in zip(original, loaded, strict=True):
+        assert np.array_equal(a.obs, b.obs) and np.array_equal(a.acts, b.acts)
+        assert np.array_equal(a.rews, b.rews)
+
+
+# ----------------------------------------------------------------------------- Trajectory
+
+
+def _traj(**changes: Any) -> Trajectory:
+    base: dict[str, Any] = {
+        "obs": np.zeros((4, 2), np.float32),
+        "acts": np.zeros((3, 1), np.float32),
+        "rews": np.ones(3, np.float32),
+        "terminated": np.array([False, False, True]),
+        "truncated": np.zeros(3, bool),
+    }
+    base.update(changes)
+    return Trajectory(**base)
+
+
+def test_trajectory_properties() -> None:
+    t = _traj(obs=np.arange(8, dtype=np.float32).reshape(4, 2))
+    assert len(t) == 3 and t.ret == 3.0
+    assert np.array_equal(t.next_obs, np.arange(2, 8, dtype=np.float32).reshape(3, 2))
+    assert t.dones.tolist() == [False, False, True]
+    with pytest.raises(ValueError):
+        t.obs[0, 0] = 1.0  # read-only
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"obs": np.zeros((3, 2), np.float32)}, "T \\+ 1"),
+        ({"obs": np.zeros((4, 2), np.float64)}, "dtype float64"),
+        ({"rews": np.ones(2, np.float32)}, "rews has shape"),
+        ({"acts": np.full((3, 1), np.nan, np.float32)}, "NaN or inf"),
+        ({"terminated": np.array([True, False, False])}, "before its last step"),
+        ({"acts": np.zeros((0, 1), np.float32), "obs": np.zeros((1, 2), np.float32)}, "one step"),
+    ],
+)
+def test_trajectory_checks(changes: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        _traj(**changes)
+
+
+# ----------------------------------------------------------------------------- scores
+
+
+def test_normalized_return(good_file: Path) -> None:
+    meta = load_metadata(good_file)
+    expert, random = meta["expert_return_mean"], meta["random_return_mean"]
+    assert normalized_return(expert, meta) == pytest.approx(1.0)
+    assert normalized_return(random, good_file) == pytest.approx(0.0)
+    mid = normalized_return(np.array([random, (random + expert) / 2]), meta)
+    assert isinstance(mid, np.ndarray)
+    np.testing.assert_allclose(mid, [0.0, 0.5])
+    with pytest.raises(ValueError, match="undefined"):
+        normalized_return(1.0, {"expert_return_mean": 1.0, "random_return_mean": 1.0})
