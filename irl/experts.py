@@ -463,20 +463,23 @@ def demos_table(demos_dir: str | os.PathLike[str]) -> str:
 
     rows = [
         "| env | expert return (mean ± std) | random return | trajectories | steps | "
-        "steps trained | wall-clock | command |",
+        "steps trained (shipped actor; whole run) | wall-clock (run) | command |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(Path(demos_dir).glob("*.npz")):
         m = load_metadata(path)
         t = m.get("training", {})
-        wall = t.get("wall_clock_s")
+        wall = t.get("run_wall_clock_s", t.get("wall_clock_s"))
+        steps = f"{t.get('steps_trained', '?')}"
+        if "run_steps" in t:
+            steps += f" (run: {t['run_steps']})"
         command = f"`{t.get('command', '?')}`"
         if m["command"] != t.get("command"):
             command += f"; demos: `{m['command']}`"
         rows.append(
             f"| {m['env_id']} | {m['expert_return_mean']:.1f} ± {m['expert_return_std']:.1f} "
             f"| {m['random_return_mean']:.1f} | {m['n_trajectories']} | {m['n_steps']} "
-            f"| {t.get('steps_trained', '?')} "
+            f"| {steps} "
             f"| {'?' if wall is None else f'{wall / 60:.0f} min'} "
             f"| {command} |"
         )

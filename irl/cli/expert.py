@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -63,6 +64,16 @@ def run(cfg: DictConfig) -> None:
     ):
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
+    # The shipped actor records the whole run too (its own step count is the best evaluation's).
+    spec_file = actor_paths(stem)[1]
+    spec = json.loads(spec_file.read_text())
+    spec["info"].setdefault("training", {}).update(
+        run_steps=record["steps"],
+        run_wall_clock_s=round(record["wall_clock_s"], 1),
+        best_eval_return=record["best_eval_return"],
+        stop_reason=record["stop_reason"],
+    )
+    spec_file.write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
     meta = record_demos(
         expert_stem=stem,
         out_path=demos_dir / f"{env.id}.npz",
