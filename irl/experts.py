@@ -362,6 +362,10 @@ def train_sac(
         os.replace(tmp, progress_file)
 
     class Monitor(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stop_reason = ""
+
         def _on_training_start(self) -> None:
             self.bar = tqdm(
                 total=total_steps,
@@ -372,7 +376,6 @@ def train_sac(
             )
             self.last_eval = start_steps - start_steps % eval_every
             self.last_ckpt = start_steps - start_steps % checkpoint_every
-            self.stop_reason = ""
 
         def _on_step(self) -> bool:
             n = int(self.model.num_timesteps)
@@ -439,12 +442,19 @@ def train_sac(
 
     callback = Monitor()
     remaining = max(0, total_steps - start_steps)
+    best = record["best_eval_return"]
+    if stop_at_return is not None and best is not None and best >= stop_at_return:
+        remaining = 0  # a finished run re-run with the same settings trains no further
+        callback.stop_reason = record.get("stop_reason", "stop_at_return reached")
+    if max_wall_clock_s is not None and start_wall >= max_wall_clock_s:
+        remaining = 0
+        callback.stop_reason = "max_wall_clock_s reached"
     if remaining > 0:
         model.learn(remaining, callback=callback, reset_num_timesteps=False, progress_bar=False)
     save_checkpoint()
     if not (out / "best_actor.json").exists():
         save_actor(model, out / "best_actor", actor_info())
-    record["stop_reason"] = getattr(callback, "stop_reason", "") or "total_steps reached"
+    record["stop_reason"] = callback.stop_reason or "total_steps reached"
     progress_file.write_text(json.dumps(record, indent=1))
     env.close()
     return record

@@ -230,17 +230,22 @@ def test_train_resumes_from_checkpoint(tmp_path: Path) -> None:
     assert load_expert(tmp_path / "run" / "best_actor").spec.hidden_sizes == [16, 16]
 
 
-def test_train_stops_at_wall_clock(tmp_path: Path) -> None:
-    record = train_sac(
-        env_id="Pendulum-v1",
-        run_dir=tmp_path / "run",
-        total_steps=100_000,
-        seed=0,
-        sac_kwargs={"learning_starts": 10_000},
-        max_wall_clock_s=0.5,
-    )
+def test_train_stops_at_wall_clock_and_rerun_trains_no_further(tmp_path: Path) -> None:
+    settings: dict[str, Any] = {
+        "env_id": "Pendulum-v1",
+        "run_dir": tmp_path / "run",
+        "total_steps": 100_000,
+        "seed": 0,
+        "sac_kwargs": {"learning_starts": 10_000},
+        "max_wall_clock_s": 0.5,
+        "checkpoint_every": 10**9,
+    }
+    record = train_sac(**settings)
     assert record["stop_reason"] == "max_wall_clock_s reached"
     assert 0 < record["steps"] < 100_000
+    again = train_sac(**settings)  # same limit: the finished run is not extended
+    assert again["steps"] == record["steps"]
+    assert again["stop_reason"] == "max_wall_clock_s reached"
 
 
 def test_cli_expert_then_record(tmp_path: Path) -> None:
