@@ -78,7 +78,7 @@ class DemoFileError(ValueError):
 
 @dataclass(frozen=True)
 class Trajectory:
-    """One episode with shape- and dtype-checked arrays.
+    """One episode with shape- and dtype-checked arrays (made read-only on construction).
 
     Attributes:
         obs: ``(T + 1, obs_dim)`` float32, observations including the one after the last step.
