@@ -33,13 +33,13 @@ test-fast: $(STAMP)  ## the suite without tests marked slow
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy on irl/
-	$(VENV)/bin/ruff check irl envs tests
-	$(VENV)/bin/ruff format --check irl envs tests
+	$(VENV)/bin/ruff check irl envs tests benchmarks
+	$(VENV)/bin/ruff format --check irl envs tests benchmarks
 	$(VENV)/bin/mypy
 
 format: $(STAMP)  ## apply ruff's formatter and safe fixes
-	$(VENV)/bin/ruff format irl envs tests
-	$(VENV)/bin/ruff check --fix irl envs tests
+	$(VENV)/bin/ruff format irl envs tests benchmarks
+	$(VENV)/bin/ruff check --fix irl envs tests benchmarks
 
 clean:  ## remove the virtual environment and run outputs
 	rm -rf $(VENV) outputs multirun .pytest_cache .mypy_cache .ruff_cache
