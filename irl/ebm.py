@@ -139,18 +139,22 @@ def make_dataset(name: str) -> Dataset:
 # ----------------------------------------------------------------------------------------------
 # Energy and samplers
 # ----------------------------------------------------------------------------------------------
+def _silu_mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden),
+        nn.SiLU(),
+        nn.Linear(hidden, hidden),
+        nn.SiLU(),
+        nn.Linear(hidden, out_dim),
+    )
+
+
 class EnergyMLP(nn.Module):
     """E_θ(x): a 2-128-128-1 MLP with SiLU activations, ``[N, 2] -> [N]``."""
 
     def __init__(self, hidden: int = 128) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(2, hidden),
-            nn.SiLU(),
-            nn.Linear(hidden, hidden),
-            nn.SiLU(),
-            nn.Linear(hidden, 1),
-        )
+        self.net = _silu_mlp(2, hidden, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         """Energy of each point."""
@@ -205,13 +209,7 @@ class _Coupling(nn.Module):
     def __init__(self, mask: Tensor, hidden: int) -> None:
         super().__init__()
         self.register_buffer("mask", mask)
-        self.net = nn.Sequential(
-            nn.Linear(2, hidden),
-            nn.SiLU(),
-            nn.Linear(hidden, hidden),
-            nn.SiLU(),
-            nn.Linear(hidden, 4),
-        )
+        self.net = _silu_mlp(2, hidden, 4)
         last = self.net[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)  # start at the identity map
