@@ -43,12 +43,13 @@ def machine_description() -> str:
 
 
 def append_record(
-    path: str | Path, record: dict[str, Any], command: str | None = None
+    path: str | Path, record: dict[str, Any], command: str | None = None, commit: str | None = None
 ) -> dict[str, Any]:
     """Append ``record`` with commit, machine and command to a JSON-lines file; return the line."""
     full = {
         **record,
-        "commit": git_commit(),
+        # Pass the commit read when the run started: HEAD may move during a long run.
+        "commit": commit if commit is not None else git_commit(),
         "machine": machine_description(),
         "command": command
         if command is not None

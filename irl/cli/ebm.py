@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from irl.cli import CONF_DIR
 from irl.ebm import EBMConfig, EBMResult, Grid, grid_images, make_dataset, train
-from irl.records import REPO_ROOT, append_record
+from irl.records import REPO_ROOT, append_record, git_commit
 
 matplotlib.use("Agg")
 
@@ -69,6 +69,7 @@ def save_figure(result: EBMResult, cfg: EBMConfig, path: Path) -> None:
 def run(cfg: DictConfig, out_dir: Path, command: str) -> dict[str, Any]:
     """Train, then write metrics.csv, result.json, weights and figure.png into ``out_dir``."""
     torch.set_num_threads(int(cfg.threads))
+    commit = git_commit()  # the code this run executes, not whatever HEAD is when it ends
     ecfg = config_from(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
@@ -126,7 +127,7 @@ def run(cfg: DictConfig, out_dir: Path, command: str) -> dict[str, Any]:
     (out_dir / "result.json").write_text(json.dumps(record, indent=2))
     if cfg.record:
         path = Path(cfg.record)
-        append_record(path if path.is_absolute() else REPO_ROOT / path, record, command)
+        append_record(path if path.is_absolute() else REPO_ROOT / path, record, command, commit)
     return record
 
 
