@@ -23,6 +23,9 @@ from irl.records import REPO_ROOT, append_record, git_commit
 
 matplotlib.use("Agg")
 
+# The code this process executes: a multirun's later jobs must not pick up a HEAD that moved.
+LOADED_COMMIT = git_commit()
+
 
 def config_from(cfg: DictConfig) -> EBMConfig:
     """Map the Hydra config onto the library's plain dataclass."""
@@ -69,7 +72,6 @@ def save_figure(result: EBMResult, cfg: EBMConfig, path: Path) -> None:
 def run(cfg: DictConfig, out_dir: Path, command: str) -> dict[str, Any]:
     """Train, then write metrics.csv, result.json, weights and figure.png into ``out_dir``."""
     torch.set_num_threads(int(cfg.threads))
-    commit = git_commit()  # the code this run executes, not whatever HEAD is when it ends
     ecfg = config_from(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
@@ -127,7 +129,9 @@ def run(cfg: DictConfig, out_dir: Path, command: str) -> dict[str, Any]:
     (out_dir / "result.json").write_text(json.dumps(record, indent=2))
     if cfg.record:
         path = Path(cfg.record)
-        append_record(path if path.is_absolute() else REPO_ROOT / path, record, command, commit)
+        append_record(
+            path if path.is_absolute() else REPO_ROOT / path, record, command, LOADED_COMMIT
+        )
     return record
 
 
