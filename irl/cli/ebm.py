@@ -113,6 +113,8 @@ def run(cfg: DictConfig, out_dir: Path, command: str) -> dict[str, Any]:
             k: result.metrics.get(k)
             for k in (
                 "log_z_error",
+                "log_z_online_error",
+                "mass_outside_grid",
                 "kl_grid",
                 "heldout_nll",
                 "true_entropy",
