@@ -407,6 +407,8 @@ class EBMConfig:
     eval_every: int = 500
     langevin_steps: int = 20  # pcd only
     langevin_step_size: float = 0.01
+    pcd_energy_reg: float = 0.1  # pcd only: α (E(x+)² + E(x-)²)
+    pcd_restart_frac: float = 0.05  # pcd only: chains restarted from uniform noise per step
     grid_n: int = 400
     final_log_z_batch: int = 8192  # data and sampler points for the final log Z estimate
 
@@ -515,7 +517,16 @@ def train(
                 noise = torch.randn_like(chains) * math.sqrt(2 * cfg.langevin_step_size)
                 chains = (chains - cfg.langevin_step_size * grad + noise).detach().clamp(-4, 4)
             neg = chains[torch.randint(0, chains.shape[0], (cfg.batch,), generator=g)]
-            loss_e = energy(x_data).mean() - energy(neg).mean()
+            e_pos, e_neg = energy(x_data), energy(neg)
+            # Du & Mordatch (2019): without a penalty on energy magnitudes the contrastive loss
+            # is unbounded and the energies diverge; restarting a few chains keeps them mixing.
+            loss_e = (
+                e_pos.mean()
+                - e_neg.mean()
+                + cfg.pcd_energy_reg * (e_pos.square().mean() + e_neg.square().mean())
+            )
+            n_restart = int(cfg.pcd_restart_frac * chains.shape[0])
+            chains[:n_restart] = 4 * torch.rand(n_restart, 2, generator=g) - 2
             opt_e.zero_grad()
             loss_e.backward()
             opt_e.step()
