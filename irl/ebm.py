@@ -498,6 +498,7 @@ def train(
     t0 = time.perf_counter()
     mle = cfg.sampler.startswith("mle_")
 
+    progress_frac = 0.0  # by steps, or by wall-clock under a time budget
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(0, cfg.n_train, (cfg.batch,), generator=g)
         x_data = train_x[idx]
@@ -552,7 +553,8 @@ def train(
             row["energy/loss"] = float(loss_e.detach())
             row["energy/log_z"] = float(b.detach())
             row["energy/ess_frac"] = float(obj.effective_sample_size(log_w)) / log_w.numel()
-            frac = min(1.0, step / max(1.0, cfg.entropy_anneal_frac * cfg.steps))
+            # Same progress measure as the learning rates, so a time budget also anneals α.
+            frac = min(1.0, progress_frac / cfg.entropy_anneal_frac)
             alpha = cfg.sampler_entropy_start + (1.0 - cfg.sampler_entropy_start) * frac
             for _ in range(cfg.sampler_steps):
                 loss_q = _sampler_loss(sampler, energy, cfg.batch, alpha)
@@ -560,6 +562,7 @@ def train(
                 loss_q.backward()
                 opt_q.step()
             row["sampler/loss"] = float(loss_q.detach())
+            row["sampler/entropy_weight"] = alpha
         elapsed = time.perf_counter() - t0
         progress_frac = step / cfg.steps
         if cfg.max_wall_clock_s is not None:

@@ -91,6 +91,25 @@ def test_short_adversarial_training_reduces_kl() -> None:
     assert math.isfinite(result.metrics["heldout_nll"])
 
 
+def test_time_budget_anneals_sampler_entropy_like_steps() -> None:
+    """Under a wall-clock budget the entropy weight still reaches 1 (it once stayed at 3)."""
+    cfg = EBMConfig(
+        sampler="mog",
+        steps=10**6,
+        max_wall_clock_s=4.0,
+        eval_every=20,
+        grid_n=60,
+        n_train=2000,
+        n_test=500,
+        sampler_entropy_start=3.0,
+        entropy_anneal_frac=0.5,
+    )
+    result = train(cfg)
+    weights = [h["sampler/entropy_weight"] for h in result.history]
+    assert weights[0] > 2.0 and weights[-1] == 1.0
+    assert result.metrics["steps"] < 10**6
+
+
 @pytest.mark.parametrize("sampler", ["flow", "mle_mog", "pcd"])
 def test_irl_ebm_app_writes_figure_metrics_and_record(tmp_path: Path, sampler: str) -> None:
     record_file = tmp_path / "ebm.jsonl"
