@@ -16,7 +16,9 @@ if [[ $part == flow || $part == all ]]; then
 fi
 if [[ $part == mog2 || $part == all ]]; then
   # Underpowered sampler: adversarial (reverse KL to p_θ) vs maximum likelihood, mass between modes.
-  $IRL_EBM -m dataset=8gaussians sampler=mog,mle_mog mog_k=2 seed=0,1,2 steps=8000
+  # sampler_entropy_start=1: the exact generator loss throughout (no entropy anneal).
+  $IRL_EBM -m dataset=8gaussians sampler=mog,mle_mog mog_k=2 seed=0,1,2 steps=8000 \
+    sampler_entropy_start=1.0
 fi
 if [[ $part == pcd || $part == all ]]; then
   # Ours (flow) vs persistent contrastive divergence at equal wall-clock on the three data sets.

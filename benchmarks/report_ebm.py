@@ -26,14 +26,33 @@ def _fmt(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
+def _budget(command: str) -> str:
+    return "equal time" if "max_wall_clock_s=" in command else "steps"
+
+
+def _alpha(command: str) -> str:
+    """The sampler entropy start when the command overrides it (a different configuration)."""
+    for token in command.split():
+        if token.startswith("sampler_entropy_start="):
+            return token.split("=", 1)[1]
+    return ""
+
+
 def load(path: Path = RESULTS) -> list[dict]:
     """Latest record per (dataset, sampler, mog_k, budget, seed): reruns replace older lines."""
     latest: dict[tuple, dict] = {}
     for line in path.read_text().splitlines():
         if line.strip():
             rec = json.loads(line)
-            budget = "max_wall_clock_s=" in rec.get("command", "")
-            key = (rec["dataset"], rec["sampler"], rec.get("mog_k"), budget, rec["seed"])
+            cmd = rec.get("command", "")
+            key = (
+                rec["dataset"],
+                rec["sampler"],
+                rec.get("mog_k"),
+                _budget(cmd),
+                _alpha(cmd),
+                rec["seed"],
+            )
             latest[key] = rec
     return list(latest.values())
 
@@ -42,16 +61,22 @@ def table(records: list[dict]) -> str:
     """One row per configuration, mean ± std over seeds."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for rec in records:
-        budget = "equal time" if "max_wall_clock_s=" in rec.get("command", "") else "steps"
-        groups[(rec["dataset"], rec["sampler"], rec.get("mog_k"), budget)].append(rec)
+        cmd = rec.get("command", "")
+        groups[
+            (rec["dataset"], rec["sampler"], rec.get("mog_k"), _budget(cmd), _alpha(cmd))
+        ].append(rec)
     head = (
         "| dataset | sampler | budget | seeds | |log Z err| | grid KL(p‖p_θ) | NLL − H(p) | "
         "EBM modes | sampler modes | sampler mass between modes | wall-clock s | commit |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
-    for (dataset, sampler, k, budget), recs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+    for (dataset, sampler, k, budget, alpha), recs in sorted(
+        groups.items(), key=lambda kv: str(kv[0])
+    ):
         name = f"{sampler} (K={k})" if k else sampler
+        if alpha and not sampler.startswith(("mle", "pcd")):
+            name += f", α₀={alpha}"
         gap = [
             r["heldout_nll"] - r["true_entropy"] for r in recs if r.get("heldout_nll") is not None
         ]
