@@ -30,8 +30,10 @@ def _budget(command: str) -> str:
     return "equal time" if "max_wall_clock_s=" in command else "steps"
 
 
-def _alpha(command: str) -> str:
-    """The sampler entropy start when the command overrides it (a different configuration)."""
+def _alpha(command: str, sampler: str) -> str:
+    """The sampler entropy start when overridden (MLE and PCD runs have no such setting)."""
+    if sampler.startswith(("mle", "pcd")):
+        return ""
     for token in command.split():
         if token.startswith("sampler_entropy_start="):
             return token.split("=", 1)[1]
@@ -50,7 +52,7 @@ def load(path: Path = RESULTS) -> list[dict]:
                 rec["sampler"],
                 rec.get("mog_k"),
                 _budget(cmd),
-                _alpha(cmd),
+                _alpha(cmd, rec["sampler"]),
                 rec["seed"],
             )
             latest[key] = rec
@@ -63,7 +65,13 @@ def table(records: list[dict]) -> str:
     for rec in records:
         cmd = rec.get("command", "")
         groups[
-            (rec["dataset"], rec["sampler"], rec.get("mog_k"), _budget(cmd), _alpha(cmd))
+            (
+                rec["dataset"],
+                rec["sampler"],
+                rec.get("mog_k"),
+                _budget(cmd),
+                _alpha(cmd, rec["sampler"]),
+            )
         ].append(rec)
     head = (
         "| dataset | sampler | budget | seeds | |log Z err| | grid KL(p‖p_θ) | NLL − H(p) | "
