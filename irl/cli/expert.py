@@ -12,9 +12,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from irl.cli import CONF_DIR
 from irl.experts import actor_paths, record_demos, train_sac, update_demos_readme
-
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def command_line(program: str) -> str:

@@ -6,7 +6,8 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from irl.cli.expert import CONF_DIR, command_line
+from irl.cli import CONF_DIR
+from irl.cli.expert import command_line
 from irl.experts import record_demos, update_demos_readme
 
 
