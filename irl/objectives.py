@@ -280,13 +280,12 @@ def optimal_log_z(
         slope = -(weights * torch.sigmoid(-logits)).sum()
         return float(lse) - log_nd, float(slope)
 
-    # Bracket: at b = max(base) - log(M) ... the root lies between the plain-IS estimates.
-    lo = float(torch.logsumexp(base, 0)) - math.log(n_demo) - 1.0
-    hi = lo + 2.0
+    # Bracket: σ(x) < e^x gives Σ D_j < N_d at b = LSE(base) - log N_d, so h < 0 there;
+    # step down until h > 0 (h -> log(M/N_d) > 0 as b -> -inf).
+    hi = float(torch.logsumexp(base, 0)) - log_nd
+    lo = hi - 1.0
     while h_and_slope(lo)[0] <= 0:
         lo -= 2 * (hi - lo)
-    while h_and_slope(hi)[0] >= 0:
-        hi += 2 * (hi - lo)
     b = 0.5 * (lo + hi)
     for _ in range(max_iter):
         h, slope = h_and_slope(b)

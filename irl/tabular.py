@@ -44,12 +44,8 @@ def _check(P: Tensor, cost: Tensor, rho0: Tensor | None = None) -> None:
         raise ValueError(f"rho0 must be [S]; got {tuple(rho0.shape)}")
 
 
-def _log(x: Tensor) -> Tensor:
-    # log 0 = -inf is intended (impossible transitions); suppress nothing else.
-    return torch.log(x)
-
-
 def _backward(log_p: Tensor, cost: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
+    # log P has -inf for impossible transitions: logsumexp handles them exactly.
     """logB[t,s,a] = LSE_s'[log P + logW_{t+1}], logW[t,s] = LSE_a[-c + logB_t] (t = 0..T)."""
     n_s, n_a, _ = log_p.shape
     log_w = torch.zeros(horizon + 1, n_s, dtype=torch.float64)
@@ -64,20 +60,20 @@ def log_partition(P: ArrayLike, rho0: ArrayLike, cost: ArrayLike, horizon: int) 
     """Exact trajectory-level log Z = log Σ_τ ρ0 Π P exp(-Σ_t c(s_t,a_t)) over T steps."""
     P_, rho_, c_ = _t(P), _t(rho0), _t(cost)
     _check(P_, c_, rho_)
-    _, log_w = _backward(_log(P_), c_, horizon)
-    return torch.logsumexp(_log(rho_) + log_w[0], dim=0)
+    _, log_w = _backward(torch.log(P_), c_, horizon)
+    return torch.logsumexp(torch.log(rho_) + log_w[0], dim=0)
 
 
 def visitation(P: ArrayLike, rho0: ArrayLike, cost: ArrayLike, horizon: int) -> Tensor:
     """Per-step state-action visitation D[t,s,a] of the trajectory MaxEnt model."""
     P_, rho_, c_ = _t(P), _t(rho0), _t(cost)
     _check(P_, c_, rho_)
-    log_p = _log(P_)
+    log_p = torch.log(P_)
     log_b, log_w = _backward(log_p, c_, horizon)
-    log_z = torch.logsumexp(_log(rho_) + log_w[0], dim=0)
+    log_z = torch.logsumexp(torch.log(rho_) + log_w[0], dim=0)
     n_s, n_a = c_.shape
     out = torch.empty(horizon, n_s, n_a, dtype=torch.float64)
-    log_alpha = _log(rho_)
+    log_alpha = torch.log(rho_)
     for t in range(horizon):
         out[t] = torch.exp(log_alpha[:, None] - c_ + log_b[t] - log_z)
         # log α_{t+1}(s') = LSE_{s,a}[log α_t(s) - c(s,a) + log P(s'|s,a)]

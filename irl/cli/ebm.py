@@ -105,7 +105,7 @@ def run(cfg: DictConfig, out_dir: Path, command: str) -> dict[str, Any]:
     record = {
         "suite": "ebm",
         "dataset": ecfg.dataset,
-        "sampler": ecfg.sampler if ecfg.sampler not in ("mog", "mle_mog") else f"{ecfg.sampler}",
+        "sampler": ecfg.sampler,
         "mog_k": ecfg.mog_k if "mog" in ecfg.sampler else None,
         "log_z_mode": ecfg.log_z,
         "seed": ecfg.seed,
