@@ -1,0 +1,292 @@
+"""``irl-eval run_dir=…``: score a finished ``irl-train`` run three ways and write ``eval.json``.
+
+1. The recovered policy: deterministic true return over ``episodes`` seeded episodes and the
+   expert-normalised score.
+2. Re-optimisation: a fresh SB3 SAC trained on the learned reward alone (the true reward never
+   reaches it), scored by the true reward.
+3. Reward correlation: Pearson and Spearman correlation of the learned per-step reward −c_θ(x,u)
+   with the true reward, on held-out expert transitions (demos the run did not train on) and on
+   uniform-random-policy transitions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, cast
+
+import gymnasium as gym
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import load_file
+
+from envs import make_env
+from irl.cli import CONF_DIR
+from irl.cli.expert import command_line
+from irl.data import flatten_trajectories, normalized_return
+from irl.records import append_record, git_commit
+from irl.trainer import Trainer, evaluate_policy_returns
+
+LOADED_COMMIT = git_commit()
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be evaluated (missing or unreadable files)."""
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank)."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
+
+
+def correlations(learned: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Pearson and Spearman correlation (NaN when either side is constant)."""
+    learned, true = np.asarray(learned, np.float64), np.asarray(true, np.float64)
+    if learned.std() == 0 or true.std() == 0:
+        return {"pearson": float("nan"), "spearman": float("nan")}
+    pearson = float(np.corrcoef(learned, true)[0, 1])
+    spearman = float(np.corrcoef(_ranks(learned), _ranks(true))[0, 1])
+    return {"pearson": pearson, "spearman": spearman}
+
+
+class LearnedRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
+    """Replaces the env reward by the learned one (−c_θ, plus the absorbing value at a
+    termination); the true reward is kept in ``info["true_reward"]``."""
+
+    def __init__(self, env: gym.Env[Any, Any], trainer: Trainer, horizon: int) -> None:
+        super().__init__(env)
+        self.trainer, self.horizon = trainer, horizon
+        self.t = 0
+        self.obs: np.ndarray | None = None
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """Reset and remember the first observation."""
+        obs, info = self.env.reset(**kwargs)
+        self.obs, self.t = obs, 0
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step the env and score the transition with the learned cost."""
+        obs, true_r, term, trunc, info = self.env.step(action)
+        self.t += 1
+        absorbing = max(self.horizon - self.t, 0) if term else 0
+        r = self.trainer._replay_reward(
+            torch.as_tensor(np.asarray(self.obs, np.float64))[None],
+            torch.as_tensor(np.asarray(action, np.float64))[None],
+            torch.as_tensor(np.asarray(obs, np.float64))[None],
+            torch.tensor([term]),
+            torch.tensor([float(absorbing)]),
+        )
+        info["true_reward"] = float(true_r)
+        self.obs = obs
+        return obs, float(r[0]), term, trunc, info
+
+
+def load_run(run_dir: Path) -> Trainer:
+    """Rebuild a run's trainer (config, demos, sampler, cost) with its saved weights."""
+    for name in ("config.yaml", "policy.safetensors", "artifacts.json"):
+        if not (run_dir / name).exists():
+            raise RunDirError(f"{run_dir}: missing {name} (not a finished irl-train run?)")
+    cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
+    assert isinstance(cfg, dict)
+    trainer = Trainer(cast("dict[str, Any]", cfg), run_dir, log=False)
+    try:
+        trainer.model.policy.load_state_dict(load_file(str(run_dir / "policy.safetensors")))
+        if trainer.disc is not None:
+            trainer.disc.load_state_dict(load_file(str(run_dir / "cost.safetensors")))
+    except Exception as exc:
+        raise RunDirError(
+            f"{run_dir}: cannot load weights ({exc.__class__.__name__}: {exc})"
+        ) from None
+    return trainer
+
+
+def reoptimize(trainer: Trainer, steps: int, episodes: int, seed: int) -> dict[str, float]:
+    """Train a fresh SAC on the learned reward only; its true return and normalised score."""
+    from stable_baselines3 import SAC
+
+    env = LearnedRewardWrapper(
+        make_env(trainer.env_id, **trainer.env_kwargs), trainer, trainer.horizon
+    )
+    sac = SAC(
+        "MlpPolicy",
+        env,
+        seed=seed,
+        ent_coef=trainer.alpha if trainer.alpha > 0 else "auto",
+        learning_starts=min(5000, steps // 10),
+        device="cpu",
+        verbose=0,
+    )
+    sac.learn(total_timesteps=steps, progress_bar=False)
+    rets = evaluate_policy_returns(
+        sac, trainer.env_id, episodes, 3_000_000 + seed, trainer.env_kwargs
+    )
+    mean = float(rets.mean())
+    return {
+        "reoptimized_return_mean": mean,
+        "reoptimized_normalized_return": float(normalized_return(mean, trainer.meta)),
+        "reoptimized_steps": float(steps),
+    }
+
+
+def reward_correlations(trainer: Trainer, random_episodes: int, seed: int) -> dict[str, float]:
+    """Correlation of −c_θ with the true reward on held-out expert and random transitions."""
+    out: dict[str, float] = {}
+    sets = {}
+    held = trainer.heldout_demos or trainer.demos
+    sets["expert"] = flatten_trajectories(held)
+    env = make_env(trainer.env_id, **trainer.env_kwargs)
+    obs_l, act_l, rew_l, nxt_l, term_l = [], [], [], [], []
+    for i in range(random_episodes):
+        obs, _ = env.reset(seed=4_000_000 + seed + i)
+        env.action_space.seed(seed + i)
+        done = False
+        while not done:
+            a = env.action_space.sample()
+            nxt, r, term, trunc, _ = env.step(a)
+            obs_l.append(obs)
+            act_l.append(a)
+            rew_l.append(r)
+            nxt_l.append(nxt)
+            term_l.append(term)
+            obs, done = nxt, term or trunc
+    env.close()
+    for name, (o, a, n, r, t) in {
+        "expert": (
+            sets["expert"].obs,
+            sets["expert"].acts,
+            sets["expert"].next_obs,
+            sets["expert"].rews,
+            sets["expert"].terminated,
+        ),
+        "random": (
+            np.array(obs_l),
+            np.array(act_l),
+            np.array(nxt_l),
+            np.array(rew_l),
+            np.array(term_l),
+        ),
+    }.items():
+        learned = trainer._replay_reward(
+            torch.as_tensor(np.asarray(o, np.float64)),
+            torch.as_tensor(np.asarray(a, np.float64)),
+            torch.as_tensor(np.asarray(n, np.float64)),
+            torch.as_tensor(np.asarray(t, bool)),
+            torch.zeros(len(o), dtype=torch.float64),  # per-step reward, no absorbing tail
+        ).numpy()
+        for k, v in correlations(learned, np.asarray(r)).items():
+            out[f"{k}_{name}"] = v
+    both_l = np.concatenate(
+        [
+            trainer._replay_reward(
+                torch.as_tensor(np.asarray(o, np.float64)),
+                torch.as_tensor(np.asarray(a, np.float64)),
+                torch.as_tensor(np.asarray(n, np.float64)),
+                torch.zeros(len(o), dtype=torch.bool),
+                torch.zeros(len(o), dtype=torch.float64),
+            ).numpy()
+            for o, a, n in (
+                (sets["expert"].obs, sets["expert"].acts, sets["expert"].next_obs),
+                (np.array(obs_l), np.array(act_l), np.array(nxt_l)),
+            )
+        ]
+    )
+    both_t = np.concatenate([sets["expert"].rews, np.array(rew_l)])
+    for k, v in correlations(both_l, both_t).items():
+        out[f"{k}_pooled"] = v
+    return out
+
+
+def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
+    """All three evaluations of ``cfg.run_dir``; prints a table and writes ``eval.json``."""
+    torch.set_num_threads(int(cfg.torch_threads))
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    run_dir = Path(cfg.run_dir)
+    trainer = load_run(run_dir)
+    rets = evaluate_policy_returns(
+        trainer.model,
+        trainer.env_id,
+        int(cfg.episodes),
+        5_000_000 + int(cfg.seed),
+        trainer.env_kwargs,
+    )
+    result: dict[str, Any] = {
+        "env": trainer.env_id,
+        "algo": trainer.algo,
+        "sampler": trainer.sampler_kind,
+        "seed": trainer.seed,
+        "n_demos": len(trainer.demos),
+        "env_steps": json.loads((run_dir / "artifacts.json").read_text())["env_steps"],
+        "return_mean": float(rets.mean()),
+        "return_std": float(rets.std()),
+        "normalized_return": float(normalized_return(float(rets.mean()), trainer.meta)),
+        "eval_episodes": int(cfg.episodes),
+        "reoptimized_normalized_return": None,
+    }
+    if trainer.disc is not None:
+        if int(cfg.reopt_steps) > 0:
+            result.update(
+                reoptimize(trainer, int(cfg.reopt_steps), int(cfg.episodes), int(cfg.seed))
+            )
+        result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
+    rows = [
+        ("recovered policy return", f"{result['return_mean']:.1f} ± {result['return_std']:.1f}"),
+        ("recovered policy, expert-normalised", f"{result['normalized_return']:.3f}"),
+    ]
+    if result.get("reoptimized_normalized_return") is not None:
+        rows.append(
+            (
+                f"re-optimised SAC ({cfg.reopt_steps} steps), normalised",
+                f"{result['reoptimized_normalized_return']:.3f}",
+            )
+        )
+    for k in ("expert", "random", "pooled"):
+        if f"pearson_{k}" in result:
+            rows.append(
+                (
+                    f"reward correlation, {k} (Pearson / Spearman)",
+                    f"{result[f'pearson_{k}']:.3f} / {result[f'spearman_{k}']:.3f}",
+                )
+            )
+    width = max(len(r[0]) for r in rows)
+    print(
+        f"\n{trainer.algo}/{trainer.sampler_kind} on {trainer.env_id}, seed {trainer.seed} "
+        f"({run_dir})"
+    )
+    print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=1))
+    if cfg.record.path:
+        append_record(
+            cfg.record.path,
+            {"suite": cfg.record.suite or "eval", **result},
+            command=command_line("irl-eval"),
+            commit=LOADED_COMMIT,
+        )
+    return result
+
+
+@hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point of ``irl-eval``."""
+    if cfg.run_dir is None:
+        raise SystemExit(
+            "irl-eval: give the run to evaluate, e.g. irl-eval run_dir=outputs/train/…"
+        )
+    try:
+        evaluate_run(cfg)
+    except RunDirError as exc:
+        raise SystemExit(f"irl-eval: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Reward models of the MuJoCo loop, scoring windows drawn from :class:`irl.buffer.EpisodeStore`.
+
+One energy covers GCL, GAN-GCL and AIRL (SPEC §3, §7, §8.1): a window w of L steps scores
+
+    E(w) = Σ_t c_θ(x_t, u_t) + c_abs · (absorbing steps) + h(s_start) − h_end,
+
+with h_end = γ^L-free potential h(s_end) when the window ends alive and the absorbing
+continuation's value −c_abs·(steps to the horizon) when it ends terminated. L = horizon and no h
+is trajectory-level GAN-GCL; L = 1 with a learned h is AIRL's shaped f = −E. The discriminator
+logit is −E − b − log q (b = log Z: learned for GAN-GCL, the per-batch self-consistent IS estimate
+for GCL, absent for AIRL whose h absorbs it). GAIL is a free classifier of (s, a).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from irl import objectives as O
+from irl.buffer import WindowBatch
+from irl.nn import MLPCost
+
+__all__ = ["ALGOS", "Discriminator", "RunningNorm"]
+
+ALGOS = ("gan_gcl", "gcl", "airl", "airl_state", "gail")
+
+
+class RunningNorm(nn.Module):
+    """Running mean/std of inputs (demos and samples), applied as (x − µ)/σ clipped to ±10."""
+
+    mean: Tensor
+    var: Tensor
+    count: Tensor
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.eps = eps
+
+    @torch.no_grad()
+    def update(self, x: Tensor) -> None:
+        """Fold a batch ``[N, dim]`` into the statistics (Chan et al. parallel update)."""
+        x = x.reshape(-1, x.shape[-1]).double()
+        n = float(x.shape[0])
+        if n == 0:
+            return
+        m, v = x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        delta = m - self.mean
+        self.mean += delta * n / total
+        self.var.copy_(
+            (self.var * self.count + v * n + delta.square() * self.count * n / total) / total
+        )
+        self.count.copy_(total)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalised input in the dtype of ``x``."""
+        std = (self.var + self.eps).sqrt().to(x.dtype)
+        return ((x - self.mean.to(x.dtype)) / std).clamp(-10.0, 10.0)
+
+
+class Discriminator(nn.Module):
+    """Cost c_θ(x,u), absorbing cost, optional potential h(s) and log Z of one IRL algorithm."""
+
+    log_z_initialised: Tensor
+
+    def __init__(
+        self,
+        algo: str,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        use_h: bool = False,
+        gamma: float = 1.0,
+        absorbing: bool = True,
+        normalize_inputs: bool = True,
+        lambda_lcr: float = 0.0,
+        lambda_mono: float = 0.0,
+        mono_margin: float = 1.0,
+        weight_decay_l2: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if algo not in ALGOS:
+            raise ValueError(f"unknown algo {algo!r}; choose one of {', '.join(ALGOS)}")
+        self.algo = algo
+        self.state_only = algo == "airl_state"
+        self.use_h = use_h or algo in ("airl", "airl_state")
+        self.gamma = gamma
+        self.absorbing = absorbing
+        self.lambda_lcr, self.lambda_mono, self.mono_margin = lambda_lcr, lambda_mono, mono_margin
+        self.l2 = weight_decay_l2
+        self.obs_norm = RunningNorm(obs_dim) if normalize_inputs else None
+        self._obs_dim, self._act_dim = obs_dim, act_dim
+        # One extra input flags the absorbing state (DAC): its cost is an output of the same
+        # network, so it moves as fast as any other cost (an Adam-trained scalar moves only
+        # lr per step and left the policy a cheap way out by dying).
+        self.cost = MLPCost(obs_dim + 1, act_dim, hidden, state_only=self.state_only)
+        self.h = MLPCost(obs_dim, 0, hidden, state_only=True) if self.use_h else None
+        # GAN-GCL learns b; GCL re-estimates it per batch; AIRL/GAIL have none.
+        self.log_z = nn.Parameter(torch.zeros(()), requires_grad=algo == "gan_gcl")
+        self.register_buffer("log_z_initialised", torch.zeros((), dtype=torch.bool))
+
+    # ------------------------------------------------------------------ per-step pieces
+    def _norm(self, obs: Tensor) -> Tensor:
+        return obs if self.obs_norm is None else self.obs_norm(obs)
+
+    def step_cost(self, obs: Tensor, acts: Tensor) -> Tensor:
+        """c_θ(x, u) for ``[..., d]`` observations and ``[..., a]`` actions (GAIL: −logit)."""
+        x = self._norm(obs)
+        return self.cost(torch.cat([x, torch.zeros_like(x[..., :1])], -1), acts)
+
+    def absorbing_cost(self) -> Tensor:
+        """Cost of one step in the absorbing state (scalar)."""
+        p = next(self.cost.parameters())
+        x = torch.zeros(1, self._obs_dim + 1, dtype=p.dtype)
+        x[0, -1] = 1.0
+        return self.cost(x, torch.zeros(1, self._act_dim, dtype=p.dtype))[0]
+
+    def potential(self, obs: Tensor) -> Tensor:
+        """h(s) (zero without a potential)."""
+        if self.h is None:
+            return torch.zeros(obs.shape[:-1], dtype=obs.dtype)
+        return self.h(self._norm(obs))
+
+    def _absorbing_value(self, n: Tensor) -> Tensor:
+        """Discounted cost of n absorbing steps, Σ_{i<n} γ^i c_abs."""
+        c = self.absorbing_cost().double()
+        if self.gamma == 1.0:
+            return c * n
+        return c * (1.0 - self.gamma**n) / (1.0 - self.gamma)
+
+    # ------------------------------------------------------------------ windows
+    def energy(self, batch: WindowBatch) -> tuple[Tensor, Tensor]:
+        """Window energies E [B] (float64) and the per-step costs [B, L] (zero where masked)."""
+        steps = self.step_cost(batch.obs, batch.acts)
+        steps = torch.where(batch.mask, steps, torch.zeros((), dtype=steps.dtype))
+        length = batch.mask.shape[1]
+        disc = self.gamma ** torch.arange(length, dtype=torch.float64)
+        energy = (steps.double() * disc).sum(1)
+        real = batch.mask.sum(1).double()
+        if self.absorbing:
+            # Absorbing steps inside the window, then (only for terminated windows) its value
+            # up to the horizon, folded in as the end-of-window potential.
+            energy = energy + self.gamma**real * self._absorbing_value(batch.n_absorbing)
+            energy = energy + self.gamma ** float(length) * self._absorbing_value(
+                batch.absorbing_tail
+            )
+        if self.h is not None:
+            h_start = self.potential(batch.start_obs).double()
+            h_end = torch.where(
+                batch.end_alive,
+                self.potential(batch.end_obs).double(),
+                torch.zeros((), dtype=torch.float64),
+            )
+            energy = energy + h_start - self.gamma**real * h_end
+        return energy, steps
+
+    def loss(self, batch: WindowBatch) -> tuple[Tensor, dict[str, float]]:
+        """The algorithm's discriminator/cost loss on a batch and its diagnostics."""
+        is_demo = batch.is_demo
+        stats: dict[str, float] = {}
+        if self.algo == "gail":
+            logits = self.step_cost(batch.obs[:, 0], batch.acts[:, 0]).neg().double()
+            loss = O.transition_discriminator_loss(logits, is_demo)
+            acc = ((logits > 0) == is_demo).double().mean()
+            return loss, {"disc/loss": float(loss), "disc/accuracy": float(acc)}
+        energy, steps = self.energy(batch)
+        log_q = batch.log_q.double()
+        if self.algo == "gan_gcl":
+            if not bool(self.log_z_initialised):
+                # Start b at its optimum on the first batch: b is O(window) and Adam moves a
+                # scalar by about its learning rate per step.
+                with torch.no_grad():
+                    self.log_z.copy_(O.optimal_log_z(energy.detach(), log_q, is_demo))
+                    self.log_z_initialised.fill_(True)
+            b = self.log_z.double()
+            loss = O.discriminator_loss(energy, log_q, is_demo, b)
+        elif self.algo == "gcl":
+            b = O.optimal_log_z(energy, log_q, is_demo).double()
+            loss = O.gcl_cost_loss(energy, log_q, is_demo, b)
+            with torch.no_grad():
+                self.log_z.copy_(b.float())
+        else:  # AIRL: logit f − log π with f = −E, no separate log Z
+            b = torch.zeros((), dtype=torch.float64)
+            logits = -energy - log_q
+            loss = O.transition_discriminator_loss(logits, is_demo)
+        with torch.no_grad():
+            n_d = int(is_demo.sum())
+            n_s = int(is_demo.numel() - n_d)
+            logits = O.discriminator_logits(energy, log_q, b, math.log(n_d / n_s))
+            acc = ((logits > 0) == is_demo).double().mean()
+            log_w = O.importance_log_weights(energy, log_q, is_demo, b)
+            ess = O.effective_sample_size(log_w) / log_w.numel()
+            stats.update(
+                {
+                    "disc/accuracy": float(acc),
+                    "disc/log_z": float(b),
+                    "disc/ess_frac": float(ess),
+                    "disc/demo_energy": float(energy[is_demo].mean()),
+                    "disc/sample_energy": float(energy[~is_demo].mean()),
+                    "disc/optimal_log_z": float(O.optimal_log_z(energy, log_q, is_demo)),
+                }
+            )
+        if self.lambda_lcr > 0:
+            loss = loss + self.lambda_lcr * O.lcr_penalty(steps, batch.mask).mean()
+        if self.lambda_mono > 0:
+            mono = O.mono_penalty(steps[is_demo], batch.mask[is_demo], self.mono_margin)
+            loss = loss + self.lambda_mono * mono.mean()
+        if self.l2 > 0:
+            loss = loss + self.l2 * sum(p.square().sum() for p in self.cost.parameters())
+        stats["disc/loss"] = float(loss.detach())
+        return loss, stats
+
+    # ------------------------------------------------------------------ policy reward
+    @torch.no_grad()
+    def reward(
+        self,
+        obs: Tensor,
+        acts: Tensor,
+        next_obs: Tensor,
+        terminated: Tensor,
+        absorbing_steps: Tensor,
+        shaping: bool = True,
+    ) -> Tensor:
+        """Per-step policy reward without the entropy term, ``[N]`` float64.
+
+        −c_θ(x,u) (GAIL: log D) plus, at a terminated step, the discounted value of the
+        absorbing steps up to the horizon, and with a potential the shaping γh(s') − h(s)
+        (AIRL's f). Subtract α log π separately (on-policy) or let SAC's soft backup do it.
+        """
+        if self.algo == "gail":
+            return O.gail_reward(self.step_cost(obs, acts).neg().double())
+        r = -self.step_cost(obs, acts).double()
+        term = terminated.bool()
+        if self.absorbing:
+            r = r - torch.where(
+                term,
+                self.gamma * self._absorbing_value(absorbing_steps.double()),
+                torch.zeros((), dtype=torch.float64),
+            )
+        if self.h is not None and shaping:
+            h_next = torch.where(
+                term, torch.zeros((), dtype=torch.float64), self.potential(next_obs).double()
+            )
+            r = r + self.gamma * h_next - self.potential(obs).double()
+        return r
+
+    def param_groups(self, lr: float, log_z_lr: float) -> list[dict[str, Any]]:
+        """Optimiser groups: the networks at ``lr``, the scalar log Z at ``log_z_lr``."""
+        nets = [p for n, p in self.named_parameters() if p.requires_grad and n != "log_z"]
+        groups: list[dict[str, Any]] = [{"params": nets, "lr": lr}]
+        if self.log_z.requires_grad:
+            groups.append({"params": [self.log_z], "lr": log_z_lr})
+        return groups
