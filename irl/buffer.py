@@ -87,6 +87,7 @@ class EpisodeStore:
         self.horizon = horizon
         self.absorbing = absorbing
         self.demos: list[Episode] = []
+        self.heldout: list[Episode] = []  # demos never trained on: held-out diagnostics only
         self.samples: list[Episode] = []
         self.slot_of: dict[int, int] = {}  # sampler id -> column of log_pi
         self.next_sampler = 0
@@ -100,10 +101,13 @@ class EpisodeStore:
     def _empty_log_pi(self, t: int) -> np.ndarray:
         return np.full((t, self.max_samplers), np.nan, dtype=np.float64)
 
-    def add_demos(self, trajectories: Sequence[Trajectory]) -> None:
-        """Store demonstrations (owner -1); they are scored by every snapshot like rollouts."""
+    def add_demos(self, trajectories: Sequence[Trajectory], heldout: bool = False) -> None:
+        """Store demonstrations (owner -1); they are scored by every snapshot like rollouts.
+
+        ``heldout`` demos are never drawn for training, only by :meth:`sample_heldout`."""
+        group = self.heldout if heldout else self.demos
         for tr in trajectories:
-            self.demos.append(
+            group.append(
                 Episode(
                     obs=np.asarray(tr.obs, dtype=np.float32),
                     acts=np.asarray(tr.acts, dtype=np.float32),
@@ -121,7 +125,7 @@ class EpisodeStore:
             oldest = min(self.slot_of)
             slot = self.slot_of.pop(oldest)
             self.samples = [e for e in self.samples if e.owner != oldest]
-            for e in self.demos + self.samples:
+            for e in self.demos + self.heldout + self.samples:
                 e.log_pi[:, slot] = np.nan
         else:
             used = set(self.slot_of.values())
@@ -129,7 +133,7 @@ class EpisodeStore:
         sid = self.next_sampler
         self.next_sampler += 1
         self.slot_of[sid] = slot
-        for e in self.demos + self.samples:
+        for e in self.demos + self.heldout + self.samples:
             e.log_pi[:, slot] = log_prob(e.obs[:-1], e.acts)
         return sid
 
@@ -184,6 +188,17 @@ class EpisodeStore:
         uniformly over start positions, with their fused log q (see class doc)."""
         picks = self._draw(self.demos, n_demo, length, rng) + self._draw(
             self.samples, n_samp, length, rng
+        )
+        return self._collate(picks, n_demo, length)
+
+    def sample_heldout(
+        self, n_demo: int, n_samp: int, length: int, rng: np.random.Generator, owner: int
+    ) -> WindowBatch:
+        """Windows of held-out demos against windows of snapshot ``owner``'s rollouts, scored
+        like :meth:`sample` (call before training on that snapshot's rollouts: both unseen)."""
+        fresh = [e for e in self.samples if e.owner == owner]
+        picks = self._draw(self.heldout, n_demo, length, rng) + self._draw(
+            fresh, n_samp, length, rng
         )
         return self._collate(picks, n_demo, length)
 
@@ -260,7 +275,7 @@ class EpisodeStore:
     def state_arrays(self) -> dict[str, np.ndarray]:
         """All stored data as plain arrays (for a pickle-free checkpoint)."""
         out: dict[str, np.ndarray] = {}
-        for name, group in (("demo", self.demos), ("samp", self.samples)):
+        for name, group in (("demo", self.demos), ("held", self.heldout), ("samp", self.samples)):
             out[f"{name}_lengths"] = np.array([len(e) for e in group], np.int64)
             if group:
                 out[f"{name}_obs"] = np.concatenate([e.obs for e in group])
@@ -277,7 +292,7 @@ class EpisodeStore:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`state_arrays` saved."""
-        for name in ("demo", "samp"):
+        for name in ("demo", "held", "samp"):
             lengths = arrays[f"{name}_lengths"]
             group: list[Episode] = []
             o = s = 0
@@ -296,6 +311,8 @@ class EpisodeStore:
                 s += t
             if name == "demo":
                 self.demos = group
+            elif name == "held":
+                self.heldout = group
             else:
                 self.samples = group
         self.slot_of = {

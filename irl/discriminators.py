@@ -84,12 +84,13 @@ class Discriminator(nn.Module):
         lambda_mono: float = 0.0,
         mono_margin: float = 1.0,
         weight_decay_l2: float = 0.0,
+        state_only: bool = False,
     ) -> None:
         super().__init__()
         if algo not in ALGOS:
             raise ValueError(f"unknown algo {algo!r}; choose one of {', '.join(ALGOS)}")
         self.algo = algo
-        self.state_only = algo == "airl_state"
+        self.state_only = state_only or algo == "airl_state"
         self.use_h = use_h or algo in ("airl", "airl_state")
         self.gamma = gamma
         self.absorbing = absorbing
@@ -169,7 +170,7 @@ class Discriminator(nn.Module):
             logits = self.step_cost(batch.obs[:, 0], batch.acts[:, 0]).neg().double()
             loss = O.transition_discriminator_loss(logits, is_demo)
             acc = ((logits > 0) == is_demo).double().mean()
-            return loss, {"disc/loss": float(loss), "disc/accuracy": float(acc)}
+            return loss, {"disc/loss": float(loss.detach()), "disc/accuracy": float(acc)}
         energy, steps = self.energy(batch)
         log_q = batch.log_q.double()
         if self.algo == "gan_gcl":
@@ -197,11 +198,15 @@ class Discriminator(nn.Module):
             acc = ((logits > 0) == is_demo).double().mean()
             log_w = O.importance_log_weights(energy, log_q, is_demo, b)
             ess = O.effective_sample_size(log_w) / log_w.numel()
+            # The samples' own share: the quantity that collapses to 1 window over long
+            # trajectories when the importance set holds samples only (AIRL paper, GAN-GCL).
+            ess_s = O.effective_sample_size(log_w[~is_demo]) / max(n_s, 1)
             stats.update(
                 {
                     "disc/accuracy": float(acc),
                     "disc/log_z": float(b),
                     "disc/ess_frac": float(ess),
+                    "disc/ess_frac_samples": float(ess_s),
                     "disc/demo_energy": float(energy[is_demo].mean()),
                     "disc/sample_energy": float(energy[~is_demo].mean()),
                     "disc/optimal_log_z": float(O.optimal_log_z(energy, log_q, is_demo)),
@@ -216,6 +221,37 @@ class Discriminator(nn.Module):
             loss = loss + self.l2 * sum(p.square().sum() for p in self.cost.parameters())
         stats["disc/loss"] = float(loss.detach())
         return loss, stats
+
+    @torch.no_grad()
+    def classify(self, batch: WindowBatch) -> dict[str, float]:
+        """Held-out diagnostics of a batch: D's accuracy (D > ½ ⇔ demo) and the cost's AUC.
+
+        ``cost_auc`` is P(E(demo window) < E(sample window)), ties counted half: the learned
+        cost alone, without the −log q term that lets D tell samples apart from the start.
+        """
+        is_demo = batch.is_demo
+        if self.algo == "gail":
+            logits = self.step_cost(batch.obs[:, 0], batch.acts[:, 0]).neg().double()
+            energy = -logits
+        else:
+            energy, _ = self.energy(batch)
+            log_q = batch.log_q.double()
+            if self.algo == "gan_gcl" and bool(self.log_z_initialised):
+                b = self.log_z.double()
+            elif self.algo in ("gan_gcl", "gcl"):
+                b = O.optimal_log_z(energy, log_q, is_demo).double()
+            else:
+                b = torch.zeros((), dtype=torch.float64)
+            n_d = int(is_demo.sum())
+            prior = math.log(n_d / (len(is_demo) - n_d))
+            logits = O.discriminator_logits(energy, log_q, b, prior)
+        e_d, e_s = energy[is_demo], energy[~is_demo]
+        below = (e_d[:, None] < e_s[None, :]).double().mean()
+        ties = (e_d[:, None] == e_s[None, :]).double().mean()
+        return {
+            "accuracy": float(((logits > 0) == is_demo).double().mean()),
+            "cost_auc": float(below + 0.5 * ties),
+        }
 
     # ------------------------------------------------------------------ policy reward
     @torch.no_grad()

@@ -9,7 +9,7 @@ The true reward never reaches the sampler.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -192,13 +192,15 @@ def build_sampler(
     raise ValueError(f"unknown sampler {kind!r}; use ppo or sac")
 
 
-def policy_log_prob_fn(model: BaseAlgorithm) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """A frozen copy of the current policy as a scorer (obs [T,d], acts [T,a]) -> log π [T]."""
+def policy_log_prob_fn(
+    model: BaseAlgorithm, state_dict: Mapping[str, torch.Tensor] | None = None
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A frozen copy of the policy (or of ``state_dict``) as a scorer (obs, acts) -> log π [T]."""
     # A fresh policy of the same class with the current weights (deepcopy of a live SB3 policy
     # can hit non-leaf tensors; copying the algorithm would copy SAC's replay buffer).
     policy = model.policy
     fresh = type(policy)(**policy._get_constructor_parameters())
-    fresh.load_state_dict(policy.state_dict())
+    fresh.load_state_dict(policy.state_dict() if state_dict is None else state_dict)
     fresh.set_training_mode(False)
     shell = _PolicyShell(fresh, model.action_space)
 

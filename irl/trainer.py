@@ -30,7 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
 from envs import make_env
-from irl.buffer import EpisodeStore
+from irl.buffer import EpisodeStore, WindowBatch
 from irl.data import Trajectory, flatten_trajectories, load_demos_with_metadata, normalized_return
 from irl.discriminators import Discriminator
 from irl.samplers import RelabelingReplayBuffer, RolloutRecorder, build_sampler, policy_log_prob_fn
@@ -40,6 +40,9 @@ __all__ = ["CheckpointError", "Trainer", "evaluate_policy_returns", "select_demo
 
 CHECKPOINT = "checkpoint"
 ESS_WARNING = 0.05
+
+
+HELDOUT_DIAGNOSTIC_DEMOS = 8  # held-out demos scored each iteration for disc/heldout_accuracy
 
 
 class CheckpointError(ValueError):
@@ -169,6 +172,7 @@ class Trainer:
                 lambda_mono=float(a_cfg.get("lambda_mono", 0.0)),
                 mono_margin=float(a_cfg.get("mono_margin", 1.0)),
                 weight_decay_l2=float(cfg["cost"].get("l2", 0.0)),
+                state_only=bool(cfg["cost"].get("state_only", False)),
             ).double()
             lr = float(a_cfg["lr"])
             self.disc_opt = torch.optim.Adam(
@@ -185,6 +189,7 @@ class Trainer:
                 absorbing=bool(cfg["env"].get("absorbing", True)),
             )
             self.store.add_demos(self.demos)
+            self.store.add_demos(self.heldout_demos[:HELDOUT_DIAGNOSTIC_DEMOS], heldout=True)
             if self.disc.obs_norm is not None:
                 self.disc.obs_norm.update(
                     torch.as_tensor(np.concatenate([d.obs for d in self.demos]))
@@ -308,17 +313,31 @@ class Trainer:
                 learning_starts=0,
             )
 
+    def _prepare(self, batch: WindowBatch) -> WindowBatch:
+        batch.obs = batch.obs.double()
+        batch.acts = self._clip(batch.acts.double())
+        batch.start_obs = batch.start_obs.double()
+        batch.end_obs = batch.end_obs.double()
+        return batch
+
+    def heldout_diagnostics(self, owner: int) -> dict[str, float]:
+        """D's accuracy and the cost's AUC on held-out demos vs. ``owner``'s fresh rollouts."""
+        assert self.disc is not None
+        n = int(self.cfg["algo"]["batch_size"])
+        # Its own generator keyed on (seed, iteration): the diagnostic never shifts training.
+        rng = np.random.default_rng([self.seed, self.iteration, 17])
+        out = self.disc.classify(
+            self._prepare(self.store.sample_heldout(n, n, self.window, rng, owner))
+        )
+        return {f"disc/heldout_{k}": v for k, v in out.items()}
+
     def _update_discriminator(self) -> dict[str, float]:
         assert self.disc is not None
         a_cfg = self.cfg["algo"]
         stats: dict[str, list[float]] = {}
         n = int(a_cfg["batch_size"])
         for _ in range(int(a_cfg["disc_updates"])):
-            batch = self.store.sample(n, n, self.window, self.window_rng)
-            batch.obs = batch.obs.double()
-            batch.acts = self._clip(batch.acts.double())
-            batch.start_obs = batch.start_obs.double()
-            batch.end_obs = batch.end_obs.double()
+            batch = self._prepare(self.store.sample(n, n, self.window, self.window_rng))
             loss, st = self.disc.loss(batch)
             self.disc_opt.zero_grad()
             loss.backward()
@@ -369,10 +388,12 @@ class Trainer:
         collect_s = time.perf_counter() - t_collect
         episodes = self.recorder.episodes()
         self.store.add_rollouts(episodes, sid, self.snapshots)
+        heldout = self.heldout_diagnostics(sid) if self.store.heldout else {}
         if self.disc.obs_norm is not None:
             self.disc.obs_norm.update(torch.as_tensor(self.recorder.stacked()["obs"]))
         t_disc = time.perf_counter()
         stats = self._update_discriminator()
+        stats.update(heldout)
         disc_s = time.perf_counter() - t_disc
         t_train = time.perf_counter()
         self._train_sampler()
@@ -549,12 +570,9 @@ class Trainer:
                 {k[len("store/") :]: v for k, v in arrays.items() if k.startswith("store/")}
             )
             self.snapshots, self.snapshot_states = {}, {}
-            live = self.model.policy.state_dict()
             for k, sd in state["snapshots"].items():
-                self.model.policy.load_state_dict(sd)
-                self.snapshots[int(k)] = policy_log_prob_fn(self.model)
+                self.snapshots[int(k)] = policy_log_prob_fn(self.model, sd)
                 self.snapshot_states[int(k)] = sd
-            self.model.policy.load_state_dict(live)
         _set_rng_state(state["rng"])
         self.window_rng.bit_generator.state = json.loads(state["window_rng"])
         return True

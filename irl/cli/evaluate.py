@@ -109,7 +109,9 @@ def load_run(run_dir: Path) -> Trainer:
     return trainer
 
 
-def reoptimize(trainer: Trainer, steps: int, episodes: int, seed: int) -> dict[str, float]:
+def reoptimize(
+    trainer: Trainer, steps: int, episodes: int, seed: int, ent_coef: str | float = "auto"
+) -> dict[str, float]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score."""
     from stable_baselines3 import SAC
 
@@ -120,7 +122,7 @@ def reoptimize(trainer: Trainer, steps: int, episodes: int, seed: int) -> dict[s
         "MlpPolicy",
         env,
         seed=seed,
-        ent_coef=trainer.alpha if trainer.alpha > 0 else "auto",
+        ent_coef=ent_coef,
         learning_starts=min(5000, steps // 10),
         device="cpu",
         verbose=0,
@@ -234,7 +236,13 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     if trainer.disc is not None:
         if int(cfg.reopt_steps) > 0:
             result.update(
-                reoptimize(trainer, int(cfg.reopt_steps), int(cfg.episodes), int(cfg.seed))
+                reoptimize(
+                    trainer,
+                    int(cfg.reopt_steps),
+                    int(cfg.episodes),
+                    int(cfg.seed),
+                    cfg.reopt_ent_coef,
+                )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
     rows = [
