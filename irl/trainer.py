@@ -658,6 +658,12 @@ class Trainer:
     def _result(self, final: Mapping[str, float]) -> dict[str, Any]:
         steps = int(self.model.num_timesteps)
         ess = [h["disc/ess_frac"] for h in self.history if "disc/ess_frac" in h]
+        curve = {
+            int(h["time/env_steps"]): float(h["eval/normalized_return"])
+            for h in self.history
+            if "eval/normalized_return" in h
+        }
+        curve[steps] = float(final["eval/normalized_return"])  # the 25-episode final score
         return {
             "env": self.env_id,
             "algo": self.algo,
@@ -673,6 +679,8 @@ class Trainer:
             "wall_clock_s": self.wall_clock,
             "steps_per_s": steps / self.wall_clock if self.wall_clock > 0 and steps else 0.0,
             "ess_frac_mean_last10": float(np.mean(ess[-10:])) if ess else None,
+            # Learning curve for reports: (env steps, evaluation's expert-normalised return).
+            "curve": [[k, v] for k, v in sorted(curve.items())],
             "window": getattr(self, "window", None),
         }
 

@@ -61,6 +61,18 @@ def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str)
     plt.close(fig)
 
 
+def task_overrides() -> list[str]:
+    """The command-line overrides of this run, without record/hydra/progress keys."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        task = list(HydraConfig.get().overrides.task)
+    except ValueError:  # not inside a Hydra app (e.g. a test calling run())
+        return []
+    skip = ("record.", "hydra.", "progress_bar")
+    return [o for o in task if not o.startswith(skip)]
+
+
 def record_video(trainer: Trainer, path: Path, max_steps: int, width: int, height: int) -> int:
     """An mp4 of the deterministic recovered policy (offscreen MuJoCo rendering); frame count."""
     import imageio.v2 as imageio
@@ -108,7 +120,12 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if cfg.record.path:
         result = append_record(
             cfg.record.path,
-            {"suite": cfg.record.suite or "train", **result, "reoptimized_normalized_return": None},
+            {
+                "suite": cfg.record.suite or "train",
+                **result,
+                "reoptimized_normalized_return": None,
+                "overrides": task_overrides(),
+            },
             command=command_line("irl-train"),
             commit=LOADED_COMMIT,
         )
