@@ -61,6 +61,16 @@ class WindowBatch:
     is_demo: Tensor
 
 
+def _score_all(log_prob: LogProbFn, episodes: Sequence[Episode]) -> list[np.ndarray]:
+    """log π of every step of ``episodes`` in one batched call, split back per episode."""
+    if not episodes:
+        return []
+    obs = np.concatenate([e.obs[:-1] for e in episodes])
+    acts = np.concatenate([e.acts for e in episodes])
+    lp = log_prob(obs, acts)
+    return np.split(lp, np.cumsum([len(e) for e in episodes])[:-1])
+
+
 class EpisodeStore:
     """Demos plus the rollouts of the last ``max_samplers`` sampler snapshots.
 
@@ -133,8 +143,9 @@ class EpisodeStore:
         sid = self.next_sampler
         self.next_sampler += 1
         self.slot_of[sid] = slot
-        for e in self.demos + self.heldout + self.samples:
-            e.log_pi[:, slot] = log_prob(e.obs[:-1], e.acts)
+        everything = self.demos + self.heldout + self.samples
+        for e, lp in zip(everything, _score_all(log_prob, everything), strict=True):
+            e.log_pi[:, slot] = lp
         return sid
 
     def add_rollouts(
@@ -150,13 +161,21 @@ class EpisodeStore:
         missing = set(self.slot_of) - set(log_probs)
         if missing:
             raise ValueError(f"no log-prob function for live samplers {sorted(missing)}")
-        for obs, acts, terminated, ret in episodes:
-            lp = self._empty_log_pi(acts.shape[0])
-            for sid, slot in self.slot_of.items():
-                lp[:, slot] = log_probs[sid](obs[:-1], acts)
-            self.samples.append(
-                Episode(obs=obs, acts=acts, terminated=terminated, owner=owner, log_pi=lp, ret=ret)
+        new = [
+            Episode(
+                obs=obs,
+                acts=acts,
+                terminated=terminated,
+                owner=owner,
+                log_pi=self._empty_log_pi(acts.shape[0]),
+                ret=ret,
             )
+            for obs, acts, terminated, ret in episodes
+        ]
+        for sid, slot in self.slot_of.items():
+            for e, lp in zip(new, _score_all(log_probs[sid], new), strict=True):
+                e.log_pi[:, slot] = lp
+        self.samples.extend(new)
 
     # ---------------------------------------------------------------- window sampling
     def _n_starts(self, episode: Episode, length: int) -> int:

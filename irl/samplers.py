@@ -72,6 +72,7 @@ class RolloutRecorder(BaseCallback):
         self.t = np.zeros(n_envs, dtype=np.int64)
         self.last_values: torch.Tensor | None = None
         self.last_dones: np.ndarray | None = None
+        self._stacked: dict[str, np.ndarray] | None = None
 
     def _on_step(self) -> bool:
         loc = self.locals
@@ -110,6 +111,7 @@ class RolloutRecorder(BaseCallback):
             }
         )
         self.t = np.where(dones, 0, self.t + 1)
+        self._stacked = None
         return True
 
     def _on_rollout_end(self) -> None:
@@ -117,8 +119,10 @@ class RolloutRecorder(BaseCallback):
         self.last_dones = self.locals.get("dones")
 
     def stacked(self) -> dict[str, np.ndarray]:
-        """Per-step arrays stacked to ``[n_steps, n_envs, ...]``."""
-        return {k: np.stack([s[k] for s in self.steps]) for k in self.steps[0]}
+        """Per-step arrays stacked to ``[n_steps, n_envs, ...]`` (cached until the next step)."""
+        if self._stacked is None:
+            self._stacked = {k: np.stack([s[k] for s in self.steps]) for k in self.steps[0]}
+        return self._stacked
 
     def episodes(self) -> list[tuple[np.ndarray, np.ndarray, bool, float]]:
         """Finished and unfinished episodes as (obs [T+1,d], actions [T,a], terminated, return);
