@@ -658,6 +658,7 @@ class Trainer:
     def _result(self, final: Mapping[str, float]) -> dict[str, Any]:
         steps = int(self.model.num_timesteps)
         ess = [h["disc/ess_frac"] for h in self.history if "disc/ess_frac" in h]
+        ess_s = [h["disc/ess_frac_samples"] for h in self.history if "disc/ess_frac_samples" in h]
         curve = {
             int(h["time/env_steps"]): float(h["eval/normalized_return"])
             for h in self.history
@@ -679,6 +680,7 @@ class Trainer:
             "wall_clock_s": self.wall_clock,
             "steps_per_s": steps / self.wall_clock if self.wall_clock > 0 and steps else 0.0,
             "ess_frac_mean_last10": float(np.mean(ess[-10:])) if ess else None,
+            "ess_frac_samples_mean_last10": float(np.mean(ess_s[-10:])) if ess_s else None,
             # Learning curve for reports: (env steps, evaluation's expert-normalised return).
             "curve": [[k, v] for k, v in sorted(curve.items())],
             "window": getattr(self, "window", None),

@@ -1,0 +1,173 @@
+"""Tables and curves of the MuJoCo suite from the records in benchmarks/results/.
+
+Reads mujoco.jsonl (irl-train), mujoco_eval.jsonl (irl-eval) and overhead.jsonl.
+
+.venv/bin/python benchmarks/report_mujoco.py            # print the tables, write the curve PNGs
+.venv/bin/python benchmarks/report_mujoco.py --readme   # also replace the blocks in README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BLOCKS = {
+    "mujoco": "<!-- mujoco-table:begin (benchmarks/report_mujoco.py) -->",
+    "overhead": "<!-- overhead-table:begin (benchmarks/report_mujoco.py) -->",
+}
+
+
+def _end(marker: str) -> str:
+    return marker.split(":begin")[0] + ":end -->"
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def _fmt(values: list[float | None], digits: int = 2) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "–"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+
+
+def _variant(rec: dict[str, Any]) -> str:
+    """Overrides beyond env/algo/sampler/seed/budget: what an ablation row changes."""
+    skip = ("env=", "algo=", "sampler=", "seed=", "total_env_steps=")
+    extra = [o for o in rec.get("overrides", []) if not o.startswith(skip)]
+    return " ".join(extra) or "default"
+
+
+def _key(rec: dict[str, Any]) -> tuple[Any, ...]:
+    return (rec["suite"], rec["env"], rec["algo"], rec["sampler"], _variant(rec))
+
+
+def load() -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]:
+    """Latest train record per (config, seed) and the latest eval record per (suite, env,
+    algo, sampler, seed, env_steps) to join the re-optimised score onto it."""
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rec in _read(RESULTS / "mujoco.jsonl"):
+        latest[(*_key(rec), rec["seed"])] = rec
+    evals = {
+        (r["suite"], r["env"], r["algo"], r["sampler"], r["seed"], r["env_steps"]): r
+        for r in _read(RESULTS / "mujoco_eval.jsonl")
+    }
+    return list(latest.values()), evals
+
+
+def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]) -> str:
+    """One row per configuration: mean ± std over seeds of the final scores."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        groups[_key(rec)].append(rec)
+    head = (
+        "| suite | env | algo | sampler | variant | seeds | env steps | normalised return | "
+        "re-optimised | sample ESS frac (last 10 it) | env steps/s | wall-clock s | commit |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for (suite, env, algo, sampler, variant), recs in sorted(groups.items(), key=str):
+        reopt = []
+        for r in recs:
+            ev = evals.get((suite, env, algo, r["sampler"], r["seed"], r["env_steps"]))
+            reopt.append(ev.get("reoptimized_normalized_return") if ev else None)
+        rows.append(
+            f"| {suite} | {env} | {algo} | {sampler} | {variant} | {len(recs)} | "
+            f"{max(r['env_steps'] for r in recs)} | "
+            f"{_fmt([r['normalized_return'] for r in recs])} | {_fmt(reopt)} | "
+            f"{_fmt([r.get('ess_frac_samples_mean_last10') for r in recs])} | "
+            f"{_fmt([r['steps_per_s'] for r in recs], 0)} | "
+            f"{_fmt([r['wall_clock_s'] for r in recs], 0)} | "
+            f"{', '.join(sorted({r['commit'] for r in recs}))} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def overhead_table() -> str:
+    """IRL loop vs plain SB3 sampler, measured side by side (overhead.py), per commit."""
+    recs = [r for r in _read(RESULTS / "overhead.jsonl") if "overhead_ratio" in r]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in recs:
+        groups[(r["env"], r["sampler"], r["algo"], r["env_steps"], r["commit"])].append(r)
+    head = (
+        "| env | sampler | algo | env steps per run | runs | plain SB3 steps/s | IRL steps/s | "
+        "overhead ratio | commit |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = [
+        f"| {env} | {s} | {a} | {n} | {len(g)} | "
+        f"{_fmt([r['plain_steps_per_s'] for r in g], 0)} | "
+        f"{_fmt([r['steps_per_s'] for r in g], 0)} | "
+        f"{_fmt([r['overhead_ratio'] for r in g])} | {c} |"
+        for (env, s, a, n, c), g in sorted(groups.items(), key=str)
+    ]
+    return head + "\n".join(rows) + "\n"
+
+
+def curves(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """One PNG per (suite, env): mean normalised return vs env steps per algo, band = min..max."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    by_plot: dict[tuple[str, str], dict[str, list[list[list[float]]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in records:
+        if r.get("curve") and _variant(r) == "default":
+            by_plot[(r["suite"], r["env"])][f"{r['algo']}/{r['sampler']}"].append(r["curve"])
+    written = []
+    for (suite, env), algos in sorted(by_plot.items()):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, runs in sorted(algos.items()):
+            grid = np.array(sorted({p[0] for run in runs for p in run}), dtype=float)
+            ys = np.array([np.interp(grid, *np.array(run, dtype=float).T) for run in runs])
+            ax.plot(grid, ys.mean(0), label=f"{name} ({len(runs)} seeds)")
+            if len(runs) > 1:
+                ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.2)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("expert-normalised return")
+        ax.set_title(f"{env} ({suite})")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / f"{suite}_{env}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    """Print the tables, write the curves; with --readme, update README.md's blocks."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", action="store_true", help="update README.md in place")
+    args = parser.parse_args()
+    records, evals = load()
+    texts = {"mujoco": mujoco_table(records, evals), "overhead": overhead_table()}
+    for text in texts.values():
+        print(text)
+    for path in curves(records, RESULTS):
+        print("wrote", path.relative_to(ROOT))
+    if args.readme:
+        readme = ROOT / "README.md"
+        body = readme.read_text()
+        for name, begin in BLOCKS.items():
+            start, end = body.index(begin) + len(begin), body.index(_end(begin))
+            body = body[:start] + "\n" + texts[name] + body[end:]
+        readme.write_text(body)
+
+
+if __name__ == "__main__":
+    main()
