@@ -1,0 +1,152 @@
+"""The rollout store: fused window densities, eviction, absorbing padding and persistence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from irl.buffer import EpisodeStore
+from irl.data import Trajectory
+
+
+def gaussian_scorer(mean: float):  # type: ignore[no-untyped-def]
+    """log N(a; mean·Σobs, 1) per step: a different, exactly known density per snapshot."""
+
+    def score(obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        obs, acts = obs.astype(np.float64), acts.astype(np.float64)
+        mu = mean * obs.sum(1, keepdims=True)
+        return (-0.5 * (acts - mu) ** 2 - 0.5 * math.log(2 * math.pi)).sum(1)
+
+    return score
+
+
+def episode(rng: np.random.Generator, t: int, terminated: bool = False):  # type: ignore[no-untyped-def]
+    return (
+        rng.normal(size=(t + 1, 3)).astype(np.float32),
+        rng.normal(size=(t, 2)).astype(np.float32),
+        terminated,
+        0.0,
+    )
+
+
+def demo(rng: np.random.Generator, t: int) -> Trajectory:
+    obs, acts, _, _ = episode(rng, t)
+    return Trajectory(
+        obs=obs,
+        acts=acts,
+        rews=np.zeros(t, np.float32),
+        terminated=np.zeros(t, bool),
+        truncated=np.r_[np.zeros(t - 1, bool), True],
+    )
+
+
+def test_fused_window_density_is_the_balance_heuristic_mixture() -> None:
+    """log q of a window = log Σ_k (n_k/n) Π_t π_k(u_t|x_t), n_k = window starts of sampler k."""
+    rng = np.random.default_rng(0)
+    store = EpisodeStore(max_samplers=3, fusion="fused", horizon=50)
+    store.add_demos([demo(rng, 40)])
+    scorers = {}
+    lengths = {0: [30, 12], 1: [25], 2: [40, 8, 8]}
+    for k, mean in enumerate((0.0, 0.5, -0.3)):
+        scorers[k] = gaussian_scorer(mean)
+        assert store.add_sampler(scorers[k]) == k
+        store.add_rollouts([episode(rng, t) for t in lengths[k]], k, scorers)
+    window = 10
+    counts = {k: sum(max(t - window + 1, 1) for t in ts) for k, ts in lengths.items()}
+    total = sum(counts.values())
+    batch = store.sample(4, 16, window, np.random.default_rng(1))
+    for i in range(20):
+        m = batch.mask[i].numpy()
+        obs, acts = batch.obs[i].numpy()[m], batch.acts[i].numpy()[m]
+        terms = [math.log(counts[k] / total) + scorers[k](obs, acts).sum() for k in counts]
+        want = np.logaddexp.reduce(terms)
+        assert batch.log_q[i].item() == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert batch.is_demo.sum().item() == 4
+
+
+def test_own_and_current_fusion_score_with_one_snapshot() -> None:
+    """``own``: the generating snapshot; ``current``: the newest (demos: the newest for both)."""
+    rng = np.random.default_rng(2)
+    for fusion in ("own", "current"):
+        store = EpisodeStore(max_samplers=2, fusion=fusion, horizon=50)
+        store.add_demos([demo(rng, 20)])
+        scorers = {0: gaussian_scorer(0.2), 1: gaussian_scorer(-0.4)}
+        for k in (0, 1):
+            store.add_sampler(scorers[k])
+            store.add_rollouts([episode(rng, 15)], k, scorers)
+        batch = store.sample(2, 8, 5, np.random.default_rng(3))
+        for i in range(10):
+            m = batch.mask[i].numpy()
+            obs, acts = batch.obs[i].numpy()[m], batch.acts[i].numpy()[m]
+            own = 1 if (fusion == "current" or batch.is_demo[i]) else None
+            cands = (
+                [scorers[own](obs, acts).sum()]
+                if own is not None
+                else [scorers[k](obs, acts).sum() for k in (0, 1)]
+            )
+            assert any(batch.log_q[i].item() == pytest.approx(c, abs=1e-9) for c in cands)
+
+
+def test_eviction_drops_the_oldest_snapshot_and_its_rollouts() -> None:
+    """Beyond max_samplers the oldest snapshot's rollouts leave and its column is reused."""
+    rng = np.random.default_rng(4)
+    store = EpisodeStore(max_samplers=2, horizon=50)
+    store.add_demos([demo(rng, 10)])
+    scorers = {}
+    for k in range(3):
+        scorers[k] = gaussian_scorer(0.1 * k)
+        store.add_sampler(scorers[k])
+        store.add_rollouts([episode(rng, 6)], k, {j: scorers[j] for j in store.slot_of})
+    assert store.live_samplers == [1, 2]
+    assert {e.owner for e in store.samples} == {1, 2}
+    batch = store.sample(1, 4, 3, np.random.default_rng(0))
+    assert np.isfinite(batch.log_q.numpy()).all()
+
+
+def test_terminated_windows_are_padded_with_absorbing_steps_to_the_horizon() -> None:
+    """A window running past a termination gets the missing steps, then the tail to T."""
+    rng = np.random.default_rng(5)
+    store = EpisodeStore(max_samplers=1, horizon=100, absorbing=True)
+    store.add_demos([demo(rng, 30)])
+    s = gaussian_scorer(0.0)
+    store.add_sampler(s)
+    store.add_rollouts([episode(rng, 4, terminated=True)], 0, {0: s})
+    batch = store.sample(1, 1, 10, np.random.default_rng(0))
+    assert batch.mask[1].sum().item() == 4
+    assert batch.n_absorbing[1].item() == 6  # window of 10, 4 real steps
+    assert batch.absorbing_tail[1].item() == 100 - 4 - 6
+    assert not batch.end_alive[1].item()
+    assert batch.end_alive[0].item()  # the demo was truncated, not terminated
+
+
+def test_state_arrays_round_trip() -> None:
+    """What a checkpoint saves restores the same windows and densities."""
+    rng = np.random.default_rng(6)
+    store = EpisodeStore(max_samplers=2, horizon=50)
+    store.add_demos([demo(rng, 12), demo(rng, 9)])
+    store.add_demos([demo(rng, 11)], heldout=True)
+    s = {0: gaussian_scorer(0.3)}
+    store.add_sampler(s[0])
+    store.add_rollouts([episode(rng, 7), episode(rng, 5, terminated=True)], 0, s)
+    copy = EpisodeStore(max_samplers=2, horizon=50)
+    copy.load_state_arrays(store.state_arrays())
+    a = store.sample(3, 3, 4, np.random.default_rng(9))
+    b = copy.sample(3, 3, 4, np.random.default_rng(9))
+    for name in ("obs", "acts", "mask", "log_q", "n_absorbing", "absorbing_tail"):
+        assert np.array_equal(getattr(a, name).numpy(), getattr(b, name).numpy()), name
+    h1 = store.sample_heldout(2, 2, 4, np.random.default_rng(1), 0)
+    h2 = copy.sample_heldout(2, 2, 4, np.random.default_rng(1), 0)
+    assert np.array_equal(h1.log_q.numpy(), h2.log_q.numpy())
+
+
+def test_unregistered_or_unscored_sampler_is_refused() -> None:
+    """Rollouts of an unknown snapshot, or without a scorer for a live one, raise clearly."""
+    rng = np.random.default_rng(7)
+    store = EpisodeStore(max_samplers=2, horizon=50)
+    with pytest.raises(ValueError, match="not registered"):
+        store.add_rollouts([episode(rng, 3)], 0, {})
+    store.add_sampler(gaussian_scorer(0.0))
+    with pytest.raises(ValueError, match="no log-prob function"):
+        store.add_rollouts([episode(rng, 3)], 0, {})
