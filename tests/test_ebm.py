@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from irl import objectives as obj
-from irl.cli import CONF_DIR
+from irl.cli import EBM_CONF_DIR
 from irl.cli.ebm import run
 from irl.ebm import (
     AffineCouplingFlow,
@@ -139,8 +139,8 @@ def test_irl_ebm_app_writes_figure_metrics_and_record(tmp_path: Path, sampler: s
         "langevin_steps=2",
         f"record={record_file}",
     ]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="ebm", overrides=overrides)
+    with initialize_config_dir(config_dir=EBM_CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
     out = tmp_path / "run"
     run(cfg, out, "irl-ebm " + " ".join(overrides))
     image = mpimg.imread(out / "figure.png")

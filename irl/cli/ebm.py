@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from irl.cli import CONF_DIR
+from irl.cli import EBM_CONF_DIR
 from irl.ebm import EBMConfig, EBMResult, Grid, grid_images, make_dataset, train
 from irl.records import REPO_ROOT, append_record, git_commit
 
@@ -137,7 +137,7 @@ def run(cfg: DictConfig, out_dir: Path, command: str) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="ebm")
+@hydra.main(version_base="1.3", config_path=EBM_CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     """Entry point of ``irl-ebm``."""
     hc = HydraConfig.get()
