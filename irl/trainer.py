@@ -671,6 +671,9 @@ class Trainer:
             "sampler": self.sampler_kind if self.algo != "bc" else "none",
             "seed": self.seed,
             "n_demos": len(self.demos),
+            # The normalisation's reference points (the demo file's metadata at run time).
+            "expert_return": float(self.meta["expert_return_mean"]),
+            "random_return": float(self.meta["random_return_mean"]),
             "env_steps": steps,
             "iterations": self.iteration,
             "return_mean": final["eval/return_mean"],
