@@ -238,10 +238,44 @@ def record_demos(
 ) -> dict[str, Any]:
     """Roll out a saved expert deterministically and write a validated demo file."""
     policy = load_expert(expert_stem)
+    extra: dict[str, Any] = {
+        "policy": "deterministic (tanh of the actor mean)",
+        "expert_files": [p.name for p in actor_paths(expert_stem)],
+    }
+    if "training" in policy.spec.info:
+        extra["training"] = policy.spec.info["training"]
+    extra.update(dict(extra_metadata or {}))
+    return record_policy_demos(
+        lambda _env: policy,
+        out_path,
+        env_id,
+        n_trajectories,
+        seed,
+        command,
+        kwargs=kwargs,
+        max_episode_steps=max_episode_steps,
+        random_episodes=random_episodes,
+        extra_metadata=extra,
+    )
+
+
+def record_policy_demos(
+    make_policy: Callable[[gym.Env[Any, Any]], Callable[[np.ndarray], np.ndarray]],
+    out_path: str | os.PathLike[str],
+    env_id: str,
+    n_trajectories: int,
+    seed: int,
+    command: str,
+    kwargs: Mapping[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    random_episodes: int = 50,
+    extra_metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a validated demo file of any policy (``make_policy(env)`` builds it)."""
     kw = env_kwargs(env_id, **dict(kwargs or {}))
     env = make_env(env_id, max_episode_steps=max_episode_steps, **kw)
     try:
-        trajectories = rollout(env, policy, n_trajectories, seed, progress=True)
+        trajectories = rollout(env, make_policy(env), n_trajectories, seed, progress=True)
         # Random-policy episodes use seeds disjoint from the demos.
         random_rets = returns(rollout(env, random_policy(env), random_episodes, seed + 1_000_000))
         meta: dict[str, Any] = {
@@ -257,15 +291,12 @@ def record_demos(
             "random_episodes": random_episodes,
             "seed": seed,
             "episode_seeds": f"reset(seed={seed} + i) for episode i",
-            "policy": "deterministic (tanh of the actor mean)",
-            "expert_files": [p.name for p in actor_paths(expert_stem)],
+            "policy": "custom",
             "command": command,
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     finally:
         env.close()
-    if "training" in policy.spec.info:
-        meta["training"] = policy.spec.info["training"]
     meta.update(dict(extra_metadata or {}))
     return save_demos(out_path, trajectories, meta)
 

@@ -33,6 +33,7 @@ from envs import make_env
 from irl.buffer import EpisodeStore, WindowBatch
 from irl.data import Trajectory, flatten_trajectories, load_demos_with_metadata, normalized_return
 from irl.discriminators import Discriminator
+from irl.records import REPO_ROOT
 from irl.samplers import RelabelingReplayBuffer, RolloutRecorder, build_sampler, policy_log_prob_fn
 from irl.sb3_adapter import action_log_prob
 
@@ -120,7 +121,8 @@ class Trainer:
         self.seed = int(cfg["seed"])
         self._seed_everything(self.seed)
 
-        demo_path = cfg.get("demo_path") or f"demos/{self.env_id}.npz"
+        demo_dir = Path(cfg.get("demo_dir") or REPO_ROOT / "demos")
+        demo_path = cfg.get("demo_path") or demo_dir / f"{self.env_id}.npz"
         all_demos, self.meta = load_demos_with_metadata(demo_path, env_id=self.env_id)
         self.demos, self.heldout_demos, self.demo_indices = select_demos(
             all_demos, int(cfg["n_demos"]), self.seed

@@ -20,8 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
+from irl.data import DemoFileError
 from irl.records import append_record, git_commit
-from irl.trainer import Trainer
+from irl.trainer import CheckpointError, Trainer
 
 LOADED_COMMIT = git_commit()
 
@@ -140,9 +141,14 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point of ``irl-train``."""
-    run(cfg, HydraConfig.get().runtime.output_dir)
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point of ``irl-train``; returns the final expert-normalised return (what a
+    Hydra sweeper such as Optuna maximises)."""
+    try:
+        result = run(cfg, HydraConfig.get().runtime.output_dir)
+    except (DemoFileError, CheckpointError) as exc:
+        raise SystemExit(f"irl-train: {exc}") from None
+    return float(result["normalized_return"])
 
 
 if __name__ == "__main__":
