@@ -140,6 +140,7 @@ class Trainer:
         self.n_envs = int(s_cfg.pop("n_envs"))
         self.steps_per_env = int(s_cfg.pop("steps_per_env"))
         self.updates_per_step = float(s_cfg.pop("gradient_steps_per_env_step", 1.0))
+        max_std = s_cfg.pop("max_std", None)
         s_cfg.pop("name")
         if self.sampler_kind == "ppo":
             s_cfg["n_steps"] = self.steps_per_env  # one PPO rollout per IRL iteration
@@ -151,6 +152,12 @@ class Trainer:
         )
         # Any: the loop calls PPO- and SAC-specific members (rollout_buffer, train, actor).
         self.model: Any = build_sampler(self.sampler_kind, self.env, self.seed, self.alpha, s_cfg)
+        # PPO's Gaussian is clipped to the action box, so −α log π of the unclipped draw keeps
+        # rewarding a wider σ that changes nothing in the env: cap σ at max_std × half-range.
+        self.max_log_std: torch.Tensor | None = None
+        if self.sampler_kind == "ppo" and max_std is not None:
+            half = (self.act_high - self.act_low).float() / 2
+            self.max_log_std = torch.log(float(max_std) * half)
         self.steps_per_iter = self.n_envs * self.steps_per_env
         self.total_steps = int(cfg["total_env_steps"])
         self.n_iters = max(1, math.ceil(self.total_steps / self.steps_per_iter))
@@ -372,10 +379,19 @@ class Trainer:
             last_values=self.recorder.last_values, dones=self.recorder.last_dones
         )
 
+    def _policy_std(self) -> float:
+        """Mean σ of the sampler's action noise (PPO: its state-independent log σ)."""
+        log_std = getattr(self.model.policy, "log_std", None)
+        return float(log_std.exp().mean()) if isinstance(log_std, torch.Tensor) else float("nan")
+
     def _train_sampler(self) -> None:
         if self.sampler_kind == "ppo":
             self._relabel_ppo()
             self.model.train()
+            if self.max_log_std is not None:
+                with torch.no_grad():
+                    log_std = self.model.policy.log_std
+                    log_std.copy_(torch.minimum(log_std, self.max_log_std.to(log_std)))
         else:
             steps = max(1, round(self.steps_per_iter * self.updates_per_step))
             self.model.train(gradient_steps=steps, batch_size=self.model.batch_size)
@@ -416,6 +432,7 @@ class Trainer:
                 "time/sampler_train_s": train_s,
                 "rollout/true_return_mean": float(np.mean(rets)) if rets else float("nan"),
                 "rollout/episodes": float(len(rets)),
+                "rollout/policy_std_mean": self._policy_std(),
                 "rollout/learned_reward_mean": float(
                     self._replay_reward(
                         torch.as_tensor(data["obs"]).reshape(-1, self.obs_dim),

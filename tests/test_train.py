@@ -190,3 +190,17 @@ def test_irl_eval_names_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert str(tmp_path) in proc.stderr and "config.yaml" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ppo_noise_is_capped_at_max_std_of_the_action_half_range(tmp_path: Path) -> None:
+    """The clipped Gaussian's −α log π would widen σ without bound; the cap holds it."""
+    cfg = make_cfg("debug=tiny", "sampler=ppo", "sampler.max_std=0.05")
+    trainer = Trainer(cfg, tmp_path, log=False)
+    trainer.train(progress=False)
+    half = float((trainer.act_high - trainer.act_low).max()) / 2  # InvertedPendulum: 3
+    std = trainer.model.policy.log_std.exp()
+    assert float(std.max()) <= 0.05 * half + 1e-6
+    assert trainer.history[-1]["rollout/policy_std_mean"] == pytest.approx(float(std.mean()))
+    uncapped = Trainer(make_cfg("debug=tiny", "sampler.max_std=null"), tmp_path / "u", log=False)
+    uncapped.train(progress=False)
+    assert float(uncapped.model.policy.log_std.exp().min()) > 0.05 * half
