@@ -382,7 +382,9 @@ class Trainer:
     def _policy_std(self) -> float:
         """Mean σ of the sampler's action noise (PPO: its state-independent log σ)."""
         log_std = getattr(self.model.policy, "log_std", None)
-        return float(log_std.exp().mean()) if isinstance(log_std, torch.Tensor) else float("nan")
+        if not isinstance(log_std, torch.Tensor):
+            return float("nan")
+        return float(log_std.detach().exp().mean())
 
     def _train_sampler(self) -> None:
         if self.sampler_kind == "ppo":

@@ -109,10 +109,7 @@ def _shipped(name: str) -> tuple[DictConfig, Path]:
 
 # Shipped experts known to miss their target (env config name -> why). The xfail is strict: once
 # a retrained expert meets the target the test fails until its entry is removed here.
-BELOW_TARGET: dict[str, str] = {
-    "hopper": "2609.7 < 3000: only 327k of 1M SAC steps fit the first day's time budget; "
-    "resume with `irl-expert env=hopper max_wall_clock_s=<more>`",
-}
+BELOW_TARGET: dict[str, str] = {}
 
 
 def _target_params() -> list[Any]:
