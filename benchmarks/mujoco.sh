@@ -47,7 +47,7 @@ case $part in
     # Each row switches one variance measure off (or to its naive form) from the default.
     for seed in ${SEEDS:-0 1 2}; do
       for variant in "" algo.fusion=own algo.max_samplers=1 "algo.window=null" algo.use_h=false \
-        env.absorbing=false cost.normalize_inputs=false sampler.target_kl=0.02; do
+        env.absorbing=false cost.normalize_inputs=false sampler.target_kl=0.02 sampler.max_std=0.5; do
         # shellcheck disable=SC2086
         run mujoco-ablation "${REOPT_STEPS:-0}" env=hopper algo=gan_gcl \
           sampler="${SAMPLER:-ppo}" seed=$seed total_env_steps="${STEPS:-300000}" $variant
