@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm.auto import tqdm
 
 from envs import make_env
 from irl.cli import CONF_DIR
@@ -109,8 +111,28 @@ def load_run(run_dir: Path) -> Trainer:
     return trainer
 
 
+class _StepBar(BaseCallback):
+    """A tqdm bar over SB3's env steps (SB3's own bar needs the optional rich package)."""
+
+    def __init__(self, total: int, desc: str, disable: bool = False) -> None:
+        super().__init__()
+        self.bar = tqdm(total=total, desc=desc, unit="step", disable=disable)
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
 def reoptimize(
-    trainer: Trainer, steps: int, episodes: int, seed: int, ent_coef: str | float = "auto"
+    trainer: Trainer,
+    steps: int,
+    episodes: int,
+    seed: int,
+    ent_coef: str | float = "auto",
+    progress: bool = True,
 ) -> dict[str, float]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score."""
     from stable_baselines3 import SAC
@@ -127,7 +149,10 @@ def reoptimize(
         device="cpu",
         verbose=0,
     )
-    sac.learn(total_timesteps=steps, progress_bar=False)
+    sac.learn(
+        total_timesteps=steps,
+        callback=_StepBar(steps, "re-optimising SAC on the learned reward", not progress),
+    )
     rets = evaluate_policy_returns(
         sac, trainer.env_id, episodes, 3_000_000 + seed, trainer.env_kwargs
     )
@@ -242,6 +267,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     int(cfg.episodes),
                     int(cfg.seed),
                     cfg.reopt_ent_coef,
+                    bool(cfg.get("progress_bar", True)),
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
