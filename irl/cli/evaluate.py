@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -133,6 +134,7 @@ def reoptimize(
     seed: int,
     ent_coef: str | float = "auto",
     progress: bool = True,
+    net_arch: Sequence[int] = (256, 256),
 ) -> dict[str, float]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score."""
     from stable_baselines3 import SAC
@@ -145,6 +147,7 @@ def reoptimize(
         env,
         seed=seed,
         ent_coef=ent_coef,
+        policy_kwargs={"net_arch": list(net_arch)},
         learning_starts=min(5000, steps // 10),
         device="cpu",
         verbose=0,
@@ -268,6 +271,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     int(cfg.seed),
                     cfg.reopt_ent_coef,
                     bool(cfg.get("progress_bar", True)),
+                    tuple(cfg.get("reopt_net_arch", (256, 256))),
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
