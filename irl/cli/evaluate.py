@@ -291,7 +291,9 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
             rows.append(
                 (
                     f"reward correlation, {k} (Pearson / Spearman)",
-                    f"{result[f'pearson_{k}']:.3f} / {result[f'spearman_{k}']:.3f}",
+                    f"{result[f'pearson_{k}']:.3f} / {result[f'spearman_{k}']:.3f}"
+                    if np.isfinite(result[f"pearson_{k}"])
+                    else "n/a (a constant reward)",
                 )
             )
     width = max(len(r[0]) for r in rows)
@@ -302,7 +304,11 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=1))
+    # Strict JSON: an undefined correlation (constant reward) is null, not NaN.
+    result = {
+        k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in result.items()
+    }
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=1, allow_nan=False))
     if cfg.record.path:
         append_record(
             cfg.record.path,
