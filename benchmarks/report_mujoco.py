@@ -132,6 +132,10 @@ def curves(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     for (suite, env), algos in sorted(by_plot.items()):
         fig, ax = plt.subplots(figsize=(6, 4))
         for name, runs in sorted(algos.items()):
+            if all(p[0] == 0 for run in runs for p in run):  # BC: no env steps, a level line
+                level = float(np.mean([run[-1][1] for run in runs]))
+                ax.axhline(level, ls="--", c="k", lw=1, label=f"{name} ({len(runs)} seeds)")
+                continue
             grid = np.array(sorted({p[0] for run in runs for p in run}), dtype=float)
             ys = np.array([np.interp(grid, *np.array(run, dtype=float).T) for run in runs])
             ax.plot(grid, ys.mean(0), label=f"{name} ({len(runs)} seeds)")
