@@ -41,6 +41,8 @@ __all__ = ["CheckpointError", "Trainer", "evaluate_policy_returns", "select_demo
 
 CHECKPOINT = "checkpoint"
 ESS_WARNING = 0.05
+# SAC replay-buffer arrays a checkpoint keeps (up to the write position).
+REPLAY_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
 HELDOUT_DIAGNOSTIC_DEMOS = 8  # held-out demos scored each iteration for disc/heldout_accuracy
@@ -219,6 +221,7 @@ class Trainer:
         self.model._setup_learn(self.total_steps, callback=None, reset_num_timesteps=True)
         self.recorder.init_callback(self.model)
         self.last_eval: dict[str, float] = {}
+        self._last_rollout_reward_mean = float("nan")
 
     # ------------------------------------------------------------------ utilities
     def _seed_everything(self, seed: int) -> None:
@@ -355,23 +358,23 @@ class Trainer:
                 stats.setdefault(k, []).append(v)
         return {k: float(np.mean(v)) for k, v in stats.items()}
 
+    def _rollout_reward(self, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Learned per-step reward (no entropy term) of a recorded rollout, flattened."""
+        return self._replay_reward(
+            torch.as_tensor(data["obs"]).reshape(-1, self.obs_dim),
+            torch.as_tensor(data["actions"]).reshape(-1, self.act_dim),
+            torch.as_tensor(data["next_obs"]).reshape(-1, self.obs_dim),
+            torch.as_tensor(data["terminated"]).reshape(-1),
+            torch.as_tensor(data["absorbing"]).reshape(-1),
+        ).numpy()
+
     def _relabel_ppo(self) -> None:
         assert self.disc is not None
         data = self.recorder.stacked()
         buf = self.model.rollout_buffer
         n, e = data["terminated"].shape
-        r = (
-            self.disc.reward(
-                torch.as_tensor(data["obs"]).double().reshape(n * e, -1),
-                self._clip(torch.as_tensor(data["actions"]).double().reshape(n * e, -1)),
-                torch.as_tensor(data["next_obs"]).double().reshape(n * e, -1),
-                torch.as_tensor(data["terminated"]).reshape(-1),
-                torch.as_tensor(data["absorbing"]).reshape(-1),
-                shaping=bool(self.cfg["algo"].get("reward_shaping", True)),
-            )
-            .numpy()
-            .reshape(n, e)
-        )
+        r = self._rollout_reward(data).reshape(n, e)
+        self._last_rollout_reward_mean = float(r.mean())
         bootstrap = buf.rewards - data["stored_rewards"]  # SB3's γ V(s_T) at time-limit ends
         entropy = -self.alpha * buf.log_probs if self.algo != "gail" else 0.0
         buf.rewards[:] = (r + entropy + bootstrap).astype(np.float32)
@@ -435,15 +438,10 @@ class Trainer:
                 "rollout/true_return_mean": float(np.mean(rets)) if rets else float("nan"),
                 "rollout/episodes": float(len(rets)),
                 "rollout/policy_std_mean": self._policy_std(),
-                "rollout/learned_reward_mean": float(
-                    self._replay_reward(
-                        torch.as_tensor(data["obs"]).reshape(-1, self.obs_dim),
-                        torch.as_tensor(data["actions"]).reshape(-1, self.act_dim),
-                        torch.as_tensor(data["next_obs"]).reshape(-1, self.obs_dim),
-                        torch.as_tensor(data["terminated"]).reshape(-1),
-                        torch.as_tensor(data["absorbing"]).reshape(-1),
-                    ).mean()
-                ),
+                # PPO's relabelling already scored this rollout with the same cost.
+                "rollout/learned_reward_mean": self._last_rollout_reward_mean
+                if self.sampler_kind == "ppo"
+                else float(self._rollout_reward(data).mean()),
             }
         )
         if rets:
@@ -510,14 +508,7 @@ class Trainer:
         if self.sampler_kind == "sac":
             rb = self.model.replay_buffer
             used = rb.buffer_size if rb.full else rb.pos  # only what was written
-            for name in (
-                "observations",
-                "next_observations",
-                "actions",
-                "rewards",
-                "dones",
-                "timeouts",
-            ):
+            for name in REPLAY_FIELDS:
                 arrays[f"replay/{name}"] = getattr(rb, name)[:used]
             arrays["replay/pos_full"] = np.array([rb.pos, int(rb.full)], np.int64)
         np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
@@ -565,14 +556,7 @@ class Trainer:
             pol.actor.optimizer.load_state_dict(state["optim"]["actor"])
             pol.critic.optimizer.load_state_dict(state["optim"]["critic"])
             rb = self.model.replay_buffer
-            for name in (
-                "observations",
-                "next_observations",
-                "actions",
-                "rewards",
-                "dones",
-                "timeouts",
-            ):
+            for name in REPLAY_FIELDS:
                 saved = arrays[f"replay/{name}"]
                 getattr(rb, name)[: len(saved)] = saved
             rb.pos, full = (int(x) for x in arrays["replay/pos_full"])
