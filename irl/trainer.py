@@ -33,6 +33,7 @@ from envs import make_env
 from irl.buffer import EpisodeStore, WindowBatch
 from irl.data import Trajectory, flatten_trajectories, load_demos_with_metadata, normalized_return
 from irl.discriminators import Discriminator
+from irl.experts import evaluate
 from irl.records import REPO_ROOT
 from irl.samplers import RelabelingReplayBuffer, RolloutRecorder, build_sampler, policy_log_prob_fn
 from irl.sb3_adapter import action_log_prob
@@ -68,19 +69,9 @@ def evaluate_policy_returns(
     model: BaseAlgorithm, env_id: str, episodes: int, seed: int, env_kwargs: Mapping[str, Any]
 ) -> np.ndarray:
     """True undiscounted returns of the deterministic policy over seeded episodes."""
-    env = make_env(env_id, **dict(env_kwargs))
-    out = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        done, ret = False, 0.0
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, r, term, trunc, _ = env.step(action)
-            ret += float(r)
-            done = term or trunc
-        out.append(ret)
-    env.close()
-    return np.asarray(out)
+    return evaluate(
+        env_id, lambda obs: model.predict(obs, deterministic=True)[0], episodes, seed, env_kwargs
+    )
 
 
 def _jsonable(x: Any) -> Any:

@@ -30,6 +30,7 @@ from envs import make_env
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
 from irl.data import flatten_trajectories, normalized_return
+from irl.experts import random_policy, rollout
 from irl.records import append_record, git_commit
 from irl.trainer import Trainer, evaluate_policy_returns
 
@@ -169,69 +170,33 @@ def reoptimize(
 
 def reward_correlations(trainer: Trainer, random_episodes: int, seed: int) -> dict[str, float]:
     """Correlation of −c_θ with the true reward on held-out expert and random transitions."""
-    out: dict[str, float] = {}
-    sets = {}
-    held = trainer.heldout_demos or trainer.demos
-    sets["expert"] = flatten_trajectories(held)
     env = make_env(trainer.env_id, **trainer.env_kwargs)
-    obs_l, act_l, rew_l, nxt_l, term_l = [], [], [], [], []
-    for i in range(random_episodes):
-        obs, _ = env.reset(seed=4_000_000 + seed + i)
-        env.action_space.seed(seed + i)
-        done = False
-        while not done:
-            a = env.action_space.sample()
-            nxt, r, term, trunc, _ = env.step(a)
-            obs_l.append(obs)
-            act_l.append(a)
-            rew_l.append(r)
-            nxt_l.append(nxt)
-            term_l.append(term)
-            obs, done = nxt, term or trunc
-    env.close()
-    for name, (o, a, n, r, t) in {
-        "expert": (
-            sets["expert"].obs,
-            sets["expert"].acts,
-            sets["expert"].next_obs,
-            sets["expert"].rews,
-            sets["expert"].terminated,
-        ),
-        "random": (
-            np.array(obs_l),
-            np.array(act_l),
-            np.array(nxt_l),
-            np.array(rew_l),
-            np.array(term_l),
-        ),
-    }.items():
-        learned = trainer._replay_reward(
-            torch.as_tensor(np.asarray(o, np.float64)),
-            torch.as_tensor(np.asarray(a, np.float64)),
-            torch.as_tensor(np.asarray(n, np.float64)),
-            torch.as_tensor(np.asarray(t, bool)),
-            torch.zeros(len(o), dtype=torch.float64),  # per-step reward, no absorbing tail
+    try:
+        random_steps = flatten_trajectories(
+            rollout(env, random_policy(env), random_episodes, 4_000_000 + seed)
+        )
+    finally:
+        env.close()
+    sets = {
+        "expert": flatten_trajectories(trainer.heldout_demos or trainer.demos),
+        "random": random_steps,
+    }
+    learned, true = {}, {}
+    for name, t in sets.items():
+        learned[name] = trainer._replay_reward(
+            torch.as_tensor(t.obs, dtype=torch.float64),
+            torch.as_tensor(t.acts, dtype=torch.float64),
+            torch.as_tensor(t.next_obs, dtype=torch.float64),
+            torch.as_tensor(t.terminated),
+            torch.zeros(len(t.obs), dtype=torch.float64),  # per-step reward, no absorbing tail
         ).numpy()
-        for k, v in correlations(learned, np.asarray(r)).items():
+        true[name] = np.asarray(t.rews, np.float64)
+    learned["pooled"] = np.concatenate([learned["expert"], learned["random"]])
+    true["pooled"] = np.concatenate([true["expert"], true["random"]])
+    out: dict[str, float] = {}
+    for name in ("expert", "random", "pooled"):
+        for k, v in correlations(learned[name], true[name]).items():
             out[f"{k}_{name}"] = v
-    both_l = np.concatenate(
-        [
-            trainer._replay_reward(
-                torch.as_tensor(np.asarray(o, np.float64)),
-                torch.as_tensor(np.asarray(a, np.float64)),
-                torch.as_tensor(np.asarray(n, np.float64)),
-                torch.zeros(len(o), dtype=torch.bool),
-                torch.zeros(len(o), dtype=torch.float64),
-            ).numpy()
-            for o, a, n in (
-                (sets["expert"].obs, sets["expert"].acts, sets["expert"].next_obs),
-                (np.array(obs_l), np.array(act_l), np.array(nxt_l)),
-            )
-        ]
-    )
-    both_t = np.concatenate([sets["expert"].rews, np.array(rew_l)])
-    for k, v in correlations(both_l, both_t).items():
-        out[f"{k}_pooled"] = v
     return out
 
 
