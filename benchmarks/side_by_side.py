@@ -1,0 +1,261 @@
+"""Side by side with `imitation`: our GAN-GCL and AIRL against imitation's AIRL and GAIL.
+
+One job, same demos (the same 16 episodes of demos/<env id>.npz per seed), same task, same
+env-step budget, one torch thread per run. imitation pins gymnasium 0.29 / SB3 2.2, so its runs
+go through benchmarks/imitation_peer.py in its own virtual environment (.venv-imitation, created
+by benchmarks/imitation_venv.sh when missing); gymnasium 0.29's v4 task is first checked to replay
+the v5 demos exactly, and the exported policy is scored here, on the v5 task, with the same 25
+seeded episodes as our runs. One JSON line per run in benchmarks/results/side_by_side.jsonl
+(algo `imitation_airl` / `imitation_gail` for the peer); a run already recorded with the same
+env, algo, seed and budget is skipped, so an interrupted job continues where it stopped.
+
+.venv/bin/python benchmarks/side_by_side.py                      # Hopper, HalfCheetah x 3 seeds
+.venv/bin/python benchmarks/side_by_side.py --envs hopper --seeds 0 --steps 50000   # smoke
+.venv/bin/python benchmarks/side_by_side.py --report [--readme]  # table of ratios (+ README)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from imitation_peer import actor_forward  # noqa: E402  (shared with the peer side)
+
+RESULTS = ROOT / "benchmarks" / "results" / "side_by_side.jsonl"
+PEER_PY = ROOT / ".venv-imitation" / "bin" / "python"
+OURS = ("gan_gcl", "airl")
+PEERS = ("imitation_airl", "imitation_gail")
+ENV_IDS = {
+    "hopper": "Hopper-v5",
+    "halfcheetah": "HalfCheetah-v5",
+    "walker2d": "Walker2d-v5",
+    "ant": "Ant-v5",
+}
+BLOCK = "<!-- side-by-side-table:begin (benchmarks/side_by_side.py) -->"
+N_DEMOS = 16
+EVAL_EPISODES = 25  # as irl-train's final evaluation (eval.final_episodes)
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def _done(records: list[dict[str, Any]], env_id: str, algo: str, seed: int, steps: int) -> bool:
+    return any(
+        r["env"] == env_id
+        and r["algo"] == algo
+        and r["seed"] == seed
+        and r.get("budget", r["env_steps"]) == steps
+        for r in records
+    )
+
+
+def run_ours(env: str, algo: str, seed: int, steps: int, out: Path) -> None:
+    """irl-train with PPO; it appends its own record."""
+    run_dir = ROOT / "outputs" / "bench" / "side_by_side" / f"{env}_{algo}_seed{seed}_{steps}"
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "irl-train"),
+        f"env={env}",
+        f"algo={algo}",
+        "sampler=ppo",
+        f"seed={seed}",
+        f"total_env_steps={steps}",
+        f"n_demos={N_DEMOS}",
+        "torch_threads=1",
+        "progress_bar=false",
+        "video.enabled=false",
+        f"hydra.run.dir={run_dir}",
+        f"record.path={out}",
+        "record.suite=side-by-side",
+    ]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str) -> None:
+    """imitation's AIRL/GAIL in its own venv, then our 25-episode evaluation on the v5 task."""
+    from irl.data import load_demos_with_metadata, normalized_return
+    from irl.experts import evaluate
+    from irl.records import append_record
+    from irl.trainer import select_demos
+
+    env_id = ENV_IDS[env]
+    demo_path = ROOT / "demos" / f"{env_id}.npz"
+    trajs, meta = load_demos_with_metadata(demo_path, env_id=env_id)
+    _, _, indices = select_demos(trajs, N_DEMOS, seed)
+    run_dir = ROOT / "outputs" / "bench" / "side_by_side" / f"{env}_{algo}_seed{seed}_{steps}"
+    cmd = [
+        str(PEER_PY),
+        str(ROOT / "benchmarks" / "imitation_peer.py"),
+        "--demos",
+        str(demo_path),
+        "--algo",
+        algo.removeprefix("imitation_"),
+        "--seed",
+        str(seed),
+        "--steps",
+        str(steps),
+        "--demo-indices",
+        ",".join(map(str, indices)),
+        "--out",
+        str(run_dir),
+    ]
+    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    train = json.loads((run_dir / "train.json").read_text())
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(run_dir / "policy.safetensors"))
+    spec = json.loads((run_dir / "policy.json").read_text())
+    rets = evaluate(
+        env_id,
+        lambda obs: actor_forward(tensors, spec, obs[None])[0],
+        EVAL_EPISODES,
+        1_000_000 + seed * 1000,
+        meta.get("env_kwargs"),
+    )
+    mean = float(rets.mean())
+    record = {
+        "suite": "side-by-side",
+        "env": env_id,
+        "algo": algo,
+        "sampler": "ppo",
+        "seed": seed,
+        "n_demos": N_DEMOS,
+        "env_steps": train["env_steps"],
+        "budget": steps,
+        "return_mean": mean,
+        "return_std": float(rets.std()),
+        "normalized_return": float(normalized_return(mean, meta)),
+        "reoptimized_normalized_return": None,
+        "eval_episodes": EVAL_EPISODES,
+        "expert_return": float(meta["expert_return_mean"]),
+        "random_return": float(meta["random_return_mean"]),
+        "wall_clock_s": train["wall_clock_s"],
+        "steps_per_s": train["steps_per_s"],
+        "trained_on": train["trained_on"],
+        "parity": train["parity"],
+        "peer_versions": train["versions"],
+        "peer_n_envs": train["n_envs"],
+        "peer_ppo_n_steps": train["ppo_n_steps"],
+        "peer_hyperparameters": train["hyperparameters"],
+    }
+    append_record(out, record, command=" ".join(cmd), commit=commit)
+    print(
+        f"[{env_id}] {algo} seed {seed}: return {mean:.1f} "
+        f"(normalised {record['normalized_return']:.3f}), {train['steps_per_s']:.0f} steps/s"
+    )
+
+
+def ensure_peer_venv() -> None:
+    """Create imitation's virtual environment on first use."""
+    if not PEER_PY.exists():
+        subprocess.run(
+            ["bash", str(ROOT / "benchmarks" / "imitation_venv.sh")], check=True, cwd=ROOT
+        )
+
+
+def _mean_std(vals: list[float]) -> str:
+    if len(vals) == 1:
+        return f"{vals[0]:.2f}"
+    return f"{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f}"
+
+
+def report(path: Path) -> str:
+    """Markdown table: normalised return and env steps/s per (task, algo), as ratios to the peer."""
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rec in _read(path):
+        latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = rec
+    groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+    for (env, algo, _seed, budget), rec in sorted(latest.items()):
+        groups.setdefault((env, budget), {}).setdefault(algo, []).append(rec)
+    lines = [
+        "| task | env steps | algo | seeds | normalised return | env steps/s "
+        "| return ÷ imitation AIRL / GAIL | steps/s ÷ imitation AIRL / GAIL |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def ratio(mine: float, recs: list[dict[str, Any]] | None, key: str) -> str:
+        if not recs:
+            return "–"
+        ref = statistics.mean(r[key] for r in recs)
+        # A ratio to a score near 0 (random) says nothing: print n/a instead.
+        if key == "normalized_return" and ref < 0.05:
+            return "n/a"
+        return f"{mine / ref:.2f}"
+
+    for (env, budget), algos in groups.items():
+        for algo in (*OURS, *PEERS):
+            recs = algos.get(algo)
+            if not recs:
+                continue
+            score = [r["normalized_return"] for r in recs]
+            speed = [r["steps_per_s"] for r in recs]
+            s_mean, v_mean = statistics.mean(score), statistics.mean(speed)
+            peers = [algos.get(p) for p in PEERS]
+            s_ratio = " / ".join(ratio(s_mean, p, "normalized_return") for p in peers)
+            v_ratio = " / ".join(ratio(v_mean, p, "steps_per_s") for p in peers)
+            lines.append(
+                f"| {env} | {budget:,} | {algo} | {len(recs)} | {_mean_std(score)} "
+                f"| {v_mean:.0f} | {s_ratio} | {v_ratio} |"
+            )
+    return "\n".join(lines)
+
+
+def replace_block(readme: Path, table: str) -> None:
+    """Replace the side-by-side block of README.md with ``table``."""
+    text = readme.read_text()
+    end = BLOCK.split(":begin")[0] + ":end -->"
+    head, rest = text.split(BLOCK, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{BLOCK}\n{table}\n{end}{tail}")
+
+
+def main() -> None:
+    """Run the missing side-by-side runs (or only report them)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--envs", nargs="+", default=["hopper", "halfcheetah"], choices=ENV_IDS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=300_000)
+    parser.add_argument("--algos", nargs="+", default=[*OURS, *PEERS], choices=[*OURS, *PEERS])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report", action="store_true", help="only print the table")
+    parser.add_argument("--readme", action="store_true", help="also write the table into README")
+    args = parser.parse_args()
+    if not args.report:
+        from irl.records import git_commit
+
+        commit = git_commit()  # read once: HEAD may move during a long job
+        if any(a in PEERS for a in args.algos):
+            ensure_peer_venv()
+        # Seed-major order: every algo of a seed runs under the same machine load.
+        for seed in args.seeds:
+            for env in args.envs:
+                for algo in args.algos:
+                    if _done(_read(args.out), ENV_IDS[env], algo, seed, args.steps):
+                        print(f"skip {env} {algo} seed {seed}: already recorded")
+                        continue
+                    t0 = time.perf_counter()
+                    if algo in PEERS:
+                        run_peer(env, algo, seed, args.steps, args.out, commit)
+                    else:
+                        run_ours(env, algo, seed, args.steps, args.out)
+                    print(f"{env} {algo} seed {seed}: {time.perf_counter() - t0:.0f} s in all")
+    table = report(args.out)
+    print(table)
+    if args.readme:
+        replace_block(ROOT / "README.md", table)
+
+
+if __name__ == "__main__":
+    main()
