@@ -21,7 +21,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from irl.sb3_adapter import action_log_prob
+from irl.sb3_adapter import SquashedActorCriticPolicy, action_log_prob, is_squashed_ppo
 
 __all__ = ["RelabelingReplayBuffer", "RolloutRecorder", "build_sampler", "policy_log_prob_fn"]
 
@@ -81,6 +81,8 @@ class RolloutRecorder(BaseCallback):
             dtype=np.float32,
         ).copy()
         actions = np.asarray(loc["actions"], dtype=np.float32).reshape(len(obs), -1).copy()
+        if is_squashed_ppo(self.model):  # SB3 keeps [-1, 1] units; the store wants env units
+            actions = self.model.policy.unscale_action(actions).astype(np.float32)
         rewards = loc["rewards"]
         dones = np.asarray(loc["dones"], dtype=bool)
         infos = loc["infos"]
@@ -171,8 +173,9 @@ def build_sampler(
     params = dict(params)
     net_arch = list(params.pop("net_arch", [64, 64]))
     if kind == "ppo":
+        squash = bool(params.pop("squash", False))
         return PPO(
-            "MlpPolicy",
+            SquashedActorCriticPolicy if squash else "MlpPolicy",
             env,
             seed=seed,
             ent_coef=0.0,  # entropy is in the reward as −α log π; never count it twice

@@ -2,24 +2,35 @@
 
 IRL needs log π(u|x) of *given* actions (demos, replayed rollouts), in the units the environment
 sees. SB3's SAC samples u ~ N(µ, σ²), squashes a = tanh(u) and rescales a to the action bounds;
-its PPO samples a Gaussian directly in env units (clipped by the env, not squashed).
+its PPO samples a Gaussian directly in env units (clipped by the env, not squashed), unless it
+uses :class:`SquashedActorCriticPolicy`, which squashes and rescales like SAC.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
 from torch.distributions import Normal
 
-__all__ = ["action_log_prob", "scale_actions", "squashed_gaussian_log_prob"]
+__all__ = [
+    "SquashedActorCriticPolicy",
+    "action_log_prob",
+    "action_log_scale",
+    "is_squashed_ppo",
+    "scale_actions",
+    "squashed_gaussian_log_prob",
+]
 
 
 def squashed_gaussian_log_prob(mean: Tensor, log_std: Tensor, squashed: Tensor) -> Tensor:
@@ -53,6 +64,38 @@ def scale_actions(actions: Tensor, space: spaces.Space) -> Tensor:
     return 2.0 * (actions - low) / (high - low) - 1.0
 
 
+class SquashedActorCriticPolicy(ActorCriticPolicy):
+    """SB3's PPO actor-critic with a tanh-squashed Gaussian rescaled to the action bounds.
+
+    A Gaussian clipped by the env has an entropy that grows with log σ while the actions it
+    produces stop changing at the bounds, so a −α log π reward widens σ without limit (σ went
+    from 1 to 7–40 on Hopper). Squashed, the density is that of the actions the env receives and
+    its entropy is bounded by the log-volume of the action box. SB3 offers squashing for PPO only
+    with gSDE; this swaps in the distribution SAC uses.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.pop("squash_output", None)  # SB3 asserts it is off without gSDE; set below
+        super().__init__(*args, **kwargs)
+        self._squash_output = True  # predict/collect_rollouts unscale [-1, 1] to the bounds
+
+    def _build(self, lr_schedule: Any) -> None:
+        _box(self.action_space)
+        self.action_dist = SquashedDiagGaussianDistribution(get_action_dim(self.action_space))
+        super()._build(lr_schedule)
+
+
+def is_squashed_ppo(model: BaseAlgorithm) -> bool:
+    """True for a PPO whose policy is :class:`SquashedActorCriticPolicy`."""
+    return isinstance(model.policy, SquashedActorCriticPolicy)
+
+
+def action_log_scale(space: spaces.Space) -> float:
+    """Σ log((high − low)/2): log-Jacobian from SB3's squashed units [-1, 1] to env units."""
+    box = _box(space)
+    return float(np.log((box.high - box.low) / 2.0).sum())
+
+
 def action_log_prob(model: BaseAlgorithm, obs: Tensor, actions: Tensor) -> Tensor:
     """log π(actions | obs) of env-space actions under an SB3 SAC or PPO policy, ``[B]``.
 
@@ -61,10 +104,18 @@ def action_log_prob(model: BaseAlgorithm, obs: Tensor, actions: Tensor) -> Tenso
     """
     policy = model.policy
     if isinstance(policy, SACPolicy):
-        box = _box(model.action_space)
         mean, log_std, _ = policy.actor.get_action_dist_params(obs)
-        log_scale = float(np.log((box.high - box.low) / 2.0).sum())
-        return squashed_gaussian_log_prob(mean, log_std, scale_actions(actions, box)) - log_scale
+        squashed = scale_actions(actions, model.action_space)
+        return squashed_gaussian_log_prob(mean, log_std, squashed) - action_log_scale(
+            model.action_space
+        )
+    if isinstance(policy, SquashedActorCriticPolicy):
+        dist = policy.get_distribution(obs).distribution
+        assert isinstance(dist, Normal)  # the Gaussian before the tanh
+        log_std = torch.log(dist.stddev)
+        squashed = scale_actions(actions, model.action_space)
+        log_prob = squashed_gaussian_log_prob(dist.mean, log_std, squashed)
+        return log_prob - action_log_scale(model.action_space)
     if isinstance(policy, ActorCriticPolicy):
         if policy.squash_output:
             raise NotImplementedError("PPO with squash_output=True (gSDE) is not supported")

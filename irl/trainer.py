@@ -36,7 +36,7 @@ from irl.discriminators import Discriminator
 from irl.experts import evaluate
 from irl.records import REPO_ROOT
 from irl.samplers import RelabelingReplayBuffer, RolloutRecorder, build_sampler, policy_log_prob_fn
-from irl.sb3_adapter import action_log_prob
+from irl.sb3_adapter import action_log_prob, action_log_scale, is_squashed_ppo
 
 __all__ = ["CheckpointError", "Trainer", "evaluate_policy_returns", "select_demos"]
 
@@ -145,12 +145,15 @@ class Trainer:
         )
         # Any: the loop calls PPO- and SAC-specific members (rollout_buffer, train, actor).
         self.model: Any = build_sampler(self.sampler_kind, self.env, self.seed, self.alpha, s_cfg)
+        self.squashed = self.sampler_kind == "sac" or is_squashed_ppo(self.model)
         # PPO's Gaussian is clipped to the action box, so −α log π of the unclipped draw keeps
         # rewarding a wider σ that changes nothing in the env: cap σ at max_std × half-range.
         self.max_log_std: torch.Tensor | None = None
         if self.sampler_kind == "ppo" and max_std is not None:
             half = (self.act_high - self.act_low).float() / 2
             self.max_log_std = torch.log(float(max_std) * half)
+        # −α log π in env units: SB3 stores a squashed PPO's log π in its [-1, 1] units.
+        self.ppo_log_scale = action_log_scale(self.env.action_space) if self.squashed else 0.0
         self.steps_per_iter = self.n_envs * self.steps_per_env
         self.total_steps = int(cfg["total_env_steps"])
         self.n_iters = max(1, math.ceil(self.total_steps / self.steps_per_iter))
@@ -273,7 +276,7 @@ class Trainer:
         return nll
 
     def _clip_demo(self, acts: torch.Tensor) -> torch.Tensor:
-        if self.sampler_kind != "sac":
+        if not self.squashed:
             return acts
         # Keep demo actions strictly inside the squashing range so atanh stays finite.
         span = (self.act_high - self.act_low).to(acts)
@@ -367,7 +370,8 @@ class Trainer:
         r = self._rollout_reward(data).reshape(n, e)
         self._last_rollout_reward_mean = float(r.mean())
         bootstrap = buf.rewards - data["stored_rewards"]  # SB3's γ V(s_T) at time-limit ends
-        entropy = -self.alpha * buf.log_probs if self.algo != "gail" else 0.0
+        log_pi = buf.log_probs - self.ppo_log_scale
+        entropy = -self.alpha * log_pi if self.algo != "gail" else 0.0
         buf.rewards[:] = (r + entropy + bootstrap).astype(np.float32)
         buf.compute_returns_and_advantage(
             last_values=self.recorder.last_values, dones=self.recorder.last_dones

@@ -10,7 +10,12 @@ import pytest
 import torch
 from stable_baselines3 import PPO, SAC
 
-from irl.sb3_adapter import action_log_prob, scale_actions, squashed_gaussian_log_prob
+from irl.sb3_adapter import (
+    SquashedActorCriticPolicy,
+    action_log_prob,
+    scale_actions,
+    squashed_gaussian_log_prob,
+)
 
 
 def _sac(seed: int = 0) -> SAC:
@@ -86,3 +91,54 @@ def test_scale_actions_maps_bounds_and_rejects_unbounded() -> None:
     torch.testing.assert_close(got, torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]))
     with pytest.raises(ValueError, match="finite action bounds"):
         scale_actions(torch.zeros(1, 1), gym.spaces.Box(low=-np.inf, high=np.inf, shape=(1,)))
+
+
+def _squashed_ppo(log_std: float = -0.5) -> PPO:
+    model = PPO(SquashedActorCriticPolicy, gym.make("Pendulum-v1"), seed=0, device="cpu")
+    with torch.no_grad():  # a state-dependent mean that reaches into the tails of the tanh
+        model.policy.action_net.weight.normal_(0.0, 0.5)
+        model.policy.log_std.fill_(log_std)
+    return model
+
+
+def test_squashed_ppo_log_prob_matches_sb3_and_acts_inside_the_bounds() -> None:
+    model = _squashed_ppo()
+    obs = _obs(512)
+    with torch.no_grad():
+        squashed, _, log_p_sb3 = model.policy(obs)  # what PPO's rollout stores, [-1, 1] units
+        env_actions = torch.as_tensor(model.policy.unscale_action(squashed.numpy()))
+        ours = action_log_prob(model, obs, env_actions)
+    assert float(env_actions.abs().max()) <= 2.0
+    assert float(env_actions.abs().max()) > 1.0  # rescaled to ±2, not left in [-1, 1]
+    typical = squashed.abs().max(1).values < 0.99  # SB3's log(1 - a² + 1e-6) is exact enough
+    assert int(typical.sum()) > 300
+    log_scale = math.log(2.0)
+    torch.testing.assert_close(ours[typical] + log_scale, log_p_sb3[typical], rtol=0, atol=2e-4)
+    predicted, _ = model.predict(obs.numpy(), deterministic=True)  # env units: 2·tanh(mean)
+    with torch.no_grad():
+        mean = model.policy.get_distribution(obs).distribution.mean
+    np.testing.assert_allclose(predicted, 2.0 * np.tanh(mean.numpy()), rtol=0, atol=1e-5)
+
+
+def test_squashed_ppo_density_integrates_to_one_and_entropy_stays_bounded() -> None:
+    obs = _obs(2)
+    grid = torch.linspace(-2, 2, 200_001, dtype=torch.float64)[1:-1]
+    da = float(grid[1] - grid[0])
+    for log_std in (-0.5, 0.5):  # (wider: the mass piles up within float eps of the bounds)
+        model = _squashed_ppo(log_std)
+        with torch.no_grad():
+            log_p = action_log_prob(model, obs[:1].expand(grid.numel(), -1), grid[:, None].float())
+        assert abs(float(torch.exp(log_p.double()).sum()) * da - 1.0) < 2e-3
+    # A wide σ: the Gaussian's entropy grows as log σ, the squashed one's stays below log 4,
+    # the entropy of the uniform distribution on [-2, 2]; SB3's plain PPO policy has no bound.
+    wide = _squashed_ppo(3.0)
+    with torch.no_grad():
+        squashed, _, _ = wide.policy(obs[:1].expand(20_000, -1))
+        env_actions = torch.as_tensor(wide.policy.unscale_action(squashed.numpy()))
+        entropy = -float(action_log_prob(wide, obs[:1].expand(20_000, -1), env_actions).mean())
+    assert entropy < math.log(4.0)
+    plain = PPO("MlpPolicy", gym.make("Pendulum-v1"), seed=0, device="cpu")
+    with torch.no_grad():
+        plain.policy.log_std.fill_(3.0)
+        dist = plain.policy.get_distribution(obs[:1]).distribution
+    assert float(dist.entropy().sum()) > math.log(4.0) + 2.0

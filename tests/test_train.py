@@ -204,3 +204,20 @@ def test_ppo_noise_is_capped_at_max_std_of_the_action_half_range(tmp_path: Path)
     uncapped = Trainer(make_cfg("debug=tiny", "sampler.max_std=null"), tmp_path / "u", log=False)
     uncapped.train(progress=False)
     assert float(uncapped.model.policy.log_std.exp().min()) > 0.05 * half
+
+
+def test_squashed_ppo_sampler_stores_env_unit_actions(tmp_path: Path) -> None:
+    """sampler.squash: PPO acts through tanh rescaled to the bounds; the store sees env units."""
+    from irl.sb3_adapter import SquashedActorCriticPolicy
+
+    trainer = Trainer(
+        make_cfg("debug=tiny", "sampler=ppo", "sampler.squash=true"), tmp_path, log=False
+    )
+    result = trainer.train(progress=False)
+    assert isinstance(trainer.model.policy, SquashedActorCriticPolicy)
+    assert np.isfinite(result["return_mean"])
+    acts = np.abs(trainer.recorder.stacked()["actions"])
+    half = float((trainer.act_high - trainer.act_low).max()) / 2  # InvertedPendulum: 3
+    assert acts.max() <= half
+    assert acts.max() > 1.0  # rescaled from SB3's [-1, 1] units
+    assert all(np.isfinite(s["rollout/learned_reward_mean"]) for s in trainer.history)
