@@ -7,7 +7,8 @@
 #   bash benchmarks/mujoco.sh ablation              Hopper-v5 GAN-GCL without each variance measure
 #   STEPS=300000 SEEDS=0 SAMPLER=ppo bash benchmarks/mujoco.sh hopper   (a smaller budget)
 # Runs are sequential (one torch thread each): on a 2-core machine run two parts side by side.
-# REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it).
+# REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it); EXTRA adds irl-train overrides
+# to the task parts (e.g. EXTRA="sampler.squash=true"; the report lists them as the variant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -38,8 +39,9 @@ case $part in
   hopper | halfcheetah | walker2d | ant)
     for seed in ${SEEDS:-0 1 2}; do
       for algo in ${ALGOS:-gan_gcl gcl airl gail bc}; do
+        # shellcheck disable=SC2086
         run "mujoco-$part" "${REOPT_STEPS:-200000}" env="$part" algo=$algo \
-          sampler="${SAMPLER:-sac}" seed=$seed total_env_steps="${STEPS:-1000000}"
+          sampler="${SAMPLER:-sac}" seed=$seed total_env_steps="${STEPS:-1000000}" ${EXTRA:-}
       done
     done
     ;;
@@ -47,7 +49,8 @@ case $part in
     # Each row switches one variance measure off (or to its naive form) from the default.
     for seed in ${SEEDS:-0 1 2}; do
       for variant in "" algo.fusion=own algo.max_samplers=1 "algo.window=null" algo.use_h=false \
-        env.absorbing=false cost.normalize_inputs=false sampler.target_kl=0.02 sampler.max_std=0.5; do
+        env.absorbing=false cost.normalize_inputs=false sampler.target_kl=0.02 sampler.max_std=0.5 \
+        sampler.squash=true; do
         # shellcheck disable=SC2086
         run mujoco-ablation "${REOPT_STEPS:-0}" env=hopper algo=gan_gcl \
           sampler="${SAMPLER:-ppo}" seed=$seed total_env_steps="${STEPS:-300000}" $variant
