@@ -5,6 +5,7 @@
 #   bash benchmarks/mujoco.sh quick                 InvertedPendulum-v5, 6 algos x 3 seeds, 100k steps
 #   bash benchmarks/mujoco.sh hopper|halfcheetah    GAN-GCL, GCL, AIRL, GAIL, BC x 3 seeds, 1M steps
 #   bash benchmarks/mujoco.sh ablation              Hopper-v5 GAN-GCL without each variance measure
+#   bash benchmarks/mujoco.sh all                   every part above, in one command
 #   STEPS=300000 SEEDS=0 SAMPLER=ppo bash benchmarks/mujoco.sh hopper   (a smaller budget)
 # Runs are sequential (one torch thread each): on a 2-core machine run two parts side by side.
 # REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it); EXTRA adds irl-train overrides
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-part=${1:?usage: bash benchmarks/mujoco.sh quick|hopper|halfcheetah|walker2d|ant|ablation}
+part=${1:?usage: bash benchmarks/mujoco.sh quick|hopper|halfcheetah|walker2d|ant|ablation|all}
 OUT=benchmarks/results
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
@@ -43,6 +44,12 @@ case $part in
         run "mujoco-$part" "${REOPT_STEPS:-200000}" env="$part" algo=$algo \
           sampler="${SAMPLER:-sac}" seed=$seed total_env_steps="${STEPS:-1000000}" ${EXTRA:-}
       done
+    done
+    ;;
+  all)
+    # The whole suite, one command: every task x algo x seed (then the ablation and the quick part).
+    for task in hopper halfcheetah walker2d ant ablation quick; do
+      bash "$0" "$task"
     done
     ;;
   ablation)
