@@ -1,0 +1,90 @@
+"""The side-by-side benchmark's logic: exact step budgets, the exported actor, the ratio table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import imitation_peer  # noqa: E402
+import side_by_side  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("budget", "target", "expected"),
+    [(300_000, 8192, 1250), (300_000, 4096, 500), (16_000, 8192, 1000), (1_000_000, 8192, 1000)],
+)
+def test_rollout_size_meets_the_budget_exactly(budget: int, target: int, expected: int) -> None:
+    """imitation trains whole rounds: the per-env rollout must divide the budget exactly."""
+    n_steps = imitation_peer.rollout_steps_per_env(budget, target)
+    assert n_steps == expected
+    assert budget % (n_steps * imitation_peer.N_ENVS) == 0
+
+
+def test_rollout_size_without_a_divisor_is_a_clear_error() -> None:
+    with pytest.raises(SystemExit, match="no rollout size divides 12 steps"):
+        imitation_peer.rollout_steps_per_env(12, 8192)
+
+
+def test_exported_actor_is_normalise_mlp_then_clip() -> None:
+    """The numpy forward the scorer runs: (x − µ)/√(σ² + ε), hidden activations, clip to bounds."""
+    rng = np.random.default_rng(0)
+    tensors = {
+        "obs_mean": rng.normal(size=3).astype(np.float32),
+        "obs_var": rng.uniform(0.5, 2.0, size=3).astype(np.float32),
+        "layer0.weight": rng.normal(size=(4, 3)).astype(np.float32),
+        "layer0.bias": rng.normal(size=4).astype(np.float32),
+        "layer1.weight": rng.normal(size=(2, 4)).astype(np.float32),
+        "layer1.bias": rng.normal(size=2).astype(np.float32),
+    }
+    spec = {
+        "n_layers": 2,
+        "activation": "tanh",
+        "obs_eps": 1e-5,
+        "action_low": [-0.5, -1.0],
+        "action_high": [0.5, 1.0],
+    }
+    obs = rng.normal(size=(5, 3))
+    x = (obs - tensors["obs_mean"]) / np.sqrt(tensors["obs_var"] + 1e-5)
+    h = np.tanh(x @ tensors["layer0.weight"].T + tensors["layer0.bias"])
+    ref = np.clip(h @ tensors["layer1.weight"].T + tensors["layer1.bias"], [-0.5, -1], [0.5, 1])
+    np.testing.assert_allclose(imitation_peer.actor_forward(tensors, spec, obs), ref, rtol=1e-6)
+
+
+def _rec(env: str, algo: str, seed: int, score: float, speed: float) -> dict[str, object]:
+    return {
+        "env": env,
+        "algo": algo,
+        "seed": seed,
+        "env_steps": 1000,
+        "budget": 1000,
+        "normalized_return": score,
+        "steps_per_s": speed,
+    }
+
+
+def test_report_gives_ratios_to_each_peer_and_na_for_a_random_level_peer(tmp_path: Path) -> None:
+    path = tmp_path / "side_by_side.jsonl"
+    recs = [
+        _rec("Hopper-v5", "gan_gcl", 0, 0.6, 500.0),
+        _rec("Hopper-v5", "gan_gcl", 1, 0.4, 700.0),
+        _rec("Hopper-v5", "imitation_airl", 0, 0.01, 1200.0),  # random-level: no score ratio
+        _rec("Hopper-v5", "imitation_gail", 0, 0.25, 1500.0),
+        _rec("Hopper-v5", "gan_gcl", 1, 0.8, 700.0),  # a re-run replaces seed 1's record
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    rows = {line.split("|")[3].strip(): line for line in side_by_side.report(path).splitlines()[2:]}
+    gan = [c.strip() for c in rows["gan_gcl"].split("|")]
+    assert gan[4] == "2"  # seeds
+    assert gan[5] == "0.70 ± 0.14"
+    assert gan[6] == "600"
+    assert gan[7] == "n/a / 2.80"  # 0.70 / 0.25
+    assert gan[8] == "0.50 / 0.40"  # 600 / 1200, 600 / 1500
+    assert side_by_side._done(recs, "Hopper-v5", "gan_gcl", 1, 1000)
+    assert not side_by_side._done(recs, "Hopper-v5", "airl", 0, 1000)
