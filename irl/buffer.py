@@ -59,6 +59,9 @@ class WindowBatch:
     at_reset: Tensor
     log_q: Tensor
     is_demo: Tensor
+    # Share of absorbing-state visits (after terminations, up to the horizon) among all visits of
+    # the episodes the demo and the sample windows were drawn from: (demo side, sample side).
+    absorbing_frac: tuple[float, float] = (0.0, 0.0)
 
 
 def _score_all(log_prob: LogProbFn, episodes: Sequence[Episode]) -> list[np.ndarray]:
@@ -208,7 +211,8 @@ class EpisodeStore:
         picks = self._draw(self.demos, n_demo, length, rng) + self._draw(
             self.samples, n_samp, length, rng
         )
-        return self._collate(picks, n_demo, length)
+        fracs = (self.absorbing_fraction(self.demos), self.absorbing_fraction(self.samples))
+        return self._collate(picks, n_demo, length, fracs)
 
     def sample_heldout(
         self, n_demo: int, n_samp: int, length: int, rng: np.random.Generator, owner: int
@@ -219,7 +223,17 @@ class EpisodeStore:
         picks = self._draw(self.heldout, n_demo, length, rng) + self._draw(
             fresh, n_samp, length, rng
         )
-        return self._collate(picks, n_demo, length)
+        fracs = (self.absorbing_fraction(self.heldout), self.absorbing_fraction(fresh))
+        return self._collate(picks, n_demo, length, fracs)
+
+    def absorbing_fraction(self, episodes: Sequence[Episode]) -> float:
+        """Absorbing-state visits ÷ all visits of ``episodes`` when each terminated one sits in
+        the absorbing state up to the horizon (0 without absorbing states)."""
+        if not self.absorbing or not episodes:
+            return 0.0
+        real = sum(len(e) for e in episodes)
+        absorbing = sum(max(self.horizon - len(e), 0) for e in episodes if e.terminated)
+        return absorbing / (real + absorbing)
 
     def _window_log_q(self, e: Episode, start: int, stop: int) -> float:
         rows = e.log_pi[start:stop]
@@ -229,7 +243,13 @@ class EpisodeStore:
             return float(rows[:, self.slot_of[max(self.slot_of)]].sum())
         return math.nan  # fused: filled in by _collate with the counts
 
-    def _collate(self, picks: list[tuple[Episode, int]], n_demo: int, length: int) -> WindowBatch:
+    def _collate(
+        self,
+        picks: list[tuple[Episode, int]],
+        n_demo: int,
+        length: int,
+        fracs: tuple[float, float] = (0.0, 0.0),
+    ) -> WindowBatch:
         b = len(picks)
         d = picks[0][0].obs.shape[1]
         a = picks[0][0].acts.shape[1]
@@ -288,6 +308,7 @@ class EpisodeStore:
             at_reset=torch.from_numpy(at_reset),
             log_q=torch.from_numpy(log_q),
             is_demo=torch.from_numpy(is_demo),
+            absorbing_frac=fracs,
         )
 
     # ---------------------------------------------------------------- persistence

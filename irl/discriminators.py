@@ -8,7 +8,8 @@ with h_end = γ^L-free potential h(s_end) when the window ends alive and the abs
 continuation's value −c_abs·(steps to the horizon) when it ends terminated. L = horizon and no h
 is trajectory-level GAN-GCL; L = 1 with a learned h is AIRL's shaped f = −E. The discriminator
 logit is −E − b − log q (b = log Z: learned for GAN-GCL, the per-batch self-consistent IS estimate
-for GCL, absent for AIRL whose h absorbs it). GAIL is a free classifier of (s, a).
+for GCL, absent for AIRL whose h absorbs it). GAIL is a free classifier of (s, a) that, with absorbing
+states, also classifies the absorbing state (DAC) and prices a termination with its log D.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from irl import objectives as O
@@ -129,12 +131,15 @@ class Discriminator(nn.Module):
             return torch.zeros(obs.shape[:-1], dtype=obs.dtype)
         return self.h(self._norm(obs))
 
+    def _discount_sum(self, n: Tensor) -> Tensor:
+        """Σ_{i<n} γ^i."""
+        if self.gamma == 1.0:
+            return n
+        return (1.0 - self.gamma**n) / (1.0 - self.gamma)
+
     def _absorbing_value(self, n: Tensor) -> Tensor:
         """Discounted cost of n absorbing steps, Σ_{i<n} γ^i c_abs."""
-        c = self.absorbing_cost().double()
-        if self.gamma == 1.0:
-            return c * n
-        return c * (1.0 - self.gamma**n) / (1.0 - self.gamma)
+        return self.absorbing_cost().double() * self._discount_sum(n)
 
     # ------------------------------------------------------------------ windows
     def energy(self, batch: WindowBatch) -> tuple[Tensor, Tensor]:
@@ -168,9 +173,20 @@ class Discriminator(nn.Module):
         stats: dict[str, float] = {}
         if self.algo == "gail":
             logits = self.step_cost(batch.obs[:, 0], batch.acts[:, 0]).neg().double()
-            loss = O.transition_discriminator_loss(logits, is_demo)
+            if self.absorbing:
+                # DAC: D also classifies the absorbing state, weighted by each side's share of
+                # absorbing visits, so ending an episode early has a learned price.
+                f_d, f_s = batch.absorbing_frac
+                abs_logit = self.absorbing_cost().neg().double()
+                loss = O.absorbing_transition_discriminator_loss(
+                    logits, is_demo, abs_logit, f_d, f_s
+                )
+                stats["disc/absorbing_log_d"] = float(-F.softplus(-abs_logit.detach()))
+            else:
+                loss = O.transition_discriminator_loss(logits, is_demo)
             acc = ((logits > 0) == is_demo).double().mean()
-            return loss, {"disc/loss": float(loss.detach()), "disc/accuracy": float(acc)}
+            stats.update({"disc/loss": float(loss.detach()), "disc/accuracy": float(acc)})
+            return loss, stats
         energy, steps = self.energy(batch)
         log_q = batch.log_q.double()
         if self.algo == "gan_gcl":
@@ -271,7 +287,16 @@ class Discriminator(nn.Module):
         (AIRL's f). Subtract α log π separately (on-policy) or let SAC's soft backup do it.
         """
         if self.algo == "gail":
-            return O.gail_reward(self.step_cost(obs, acts).neg().double())
+            r = O.gail_reward(self.step_cost(obs, acts).neg().double())
+            if self.absorbing:
+                # log D of the absorbing state for each step left to the horizon (DAC).
+                log_d_abs = O.gail_reward(self.absorbing_cost().neg().double())
+                r = r + torch.where(
+                    terminated.bool(),
+                    self.gamma * log_d_abs * self._discount_sum(absorbing_steps.double()),
+                    torch.zeros((), dtype=torch.float64),
+                )
+            return r
         r = -self.step_cost(obs, acts).double()
         term = terminated.bool()
         if self.absorbing:

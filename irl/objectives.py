@@ -366,6 +366,32 @@ def transition_discriminator_loss(logits: Tensor, is_expert: Tensor) -> Tensor:
     return _softplus(-logits[expert]).mean() + _softplus(logits[~expert]).mean()
 
 
+def absorbing_transition_discriminator_loss(
+    logits: Tensor,
+    is_expert: Tensor,
+    absorbing_logit: Tensor,
+    frac_expert: float,
+    frac_policy: float,
+) -> Tensor:
+    """Balanced BCE over the occupancy of real *and* absorbing states (DAC), per class.
+
+    A class that spends a fraction f of its visits in the absorbing state (after terminations,
+    up to the horizon) weights its real-step BCE by 1 − f and the absorbing state's by f; with
+    f = 0 on both sides this is :func:`transition_discriminator_loss`.
+    """
+    expert = is_expert.bool()
+    if not bool(expert.any()) or bool(expert.all()):
+        raise ValueError("transition_discriminator_loss needs expert and policy transitions")
+    for f in (frac_expert, frac_policy):
+        if not 0.0 <= f <= 1.0:
+            raise ValueError(f"absorbing fractions must be in [0, 1], got {f}")
+    lab = absorbing_logit.to(logits.dtype)
+    real = (1.0 - frac_expert) * _softplus(-logits[expert]).mean() + (
+        1.0 - frac_policy
+    ) * _softplus(logits[~expert]).mean()
+    return real + frac_expert * _softplus(-lab) + frac_policy * _softplus(lab)
+
+
 def gail_reward(logits: Tensor) -> Tensor:
     """GAIL policy reward log D = -softplus(-l) (expert label 1), without gradient."""
     return (-_softplus(-logits)).detach()

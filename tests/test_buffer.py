@@ -150,3 +150,22 @@ def test_unregistered_or_unscored_sampler_is_refused() -> None:
     store.add_sampler(gaussian_scorer(0.0))
     with pytest.raises(ValueError, match="no log-prob function"):
         store.add_rollouts([episode(rng, 3)], 0, {})
+
+
+def test_absorbing_fraction_counts_visits_up_to_the_horizon() -> None:
+    """Terminated episodes stay absorbing until the horizon; batches carry the visit shares."""
+    rng = np.random.default_rng(6)
+    store = EpisodeStore(max_samplers=1, horizon=100, absorbing=True)
+    store.add_demos([demo(rng, 100)])
+    s = gaussian_scorer(0.0)
+    store.add_sampler(s)
+    eps = [episode(rng, 20, terminated=True), episode(rng, 40), episode(rng, 60, terminated=True)]
+    store.add_rollouts(eps, 0, {0: s})
+    # real 20 + 40 + 60 = 120; absorbing 80 + 40 = 120 (the truncated episode has none)
+    assert store.absorbing_fraction(store.samples) == pytest.approx(0.5)
+    batch = store.sample(2, 2, 1, np.random.default_rng(0))
+    assert batch.absorbing_frac == (0.0, pytest.approx(0.5))
+    off = EpisodeStore(max_samplers=1, horizon=100, absorbing=False)
+    off.add_sampler(s)
+    off.add_rollouts(eps, 0, {0: s})
+    assert off.absorbing_fraction(off.samples) == 0.0

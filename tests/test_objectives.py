@@ -432,3 +432,34 @@ def test_clear_errors() -> None:
         obj.importance_log_z(c, torch.zeros(3), torch.ones(4, dtype=torch.bool), 0.0)
     with pytest.raises(ValueError, match="unknown generator loss kind"):
         obj.generator_loss(c, c, 0.0, "wasserstein")  # type: ignore[arg-type]
+
+
+def test_absorbing_discriminator_loss_is_the_bce_over_materialised_absorbing_visits() -> None:
+    """Weighting by absorbing shares equals the balanced BCE on a data set that holds the
+    absorbing visits; zero shares give the plain loss; the optimum is D = f_e / (f_e + f_p)."""
+    logits = torch.tensor([1.5, -0.3, 0.7, -2.0, 0.1], dtype=torch.float64)
+    expert = torch.tensor([True, True, False, False, False])
+    lab = torch.tensor(-1.2, dtype=torch.float64)
+    # Expert: 2 real visits + 2 absorbing (f = 1/2); policy: 3 real + 1 absorbing (f = 1/4).
+    explicit = obj.transition_discriminator_loss(
+        torch.cat([logits[:2], lab.repeat(2), logits[2:], lab.repeat(1)]),
+        torch.tensor([True] * 4 + [False] * 4),
+    )
+    got = obj.absorbing_transition_discriminator_loss(logits, expert, lab, 0.5, 0.25)
+    assert float(got) == pytest.approx(float(explicit), abs=1e-12)
+    plain = obj.transition_discriminator_loss(logits, expert)
+    zero = obj.absorbing_transition_discriminator_loss(logits, expert, lab, 0.0, 0.0)
+    assert float(zero) == pytest.approx(float(plain), abs=1e-12)
+    a = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([a], max_iter=100, tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = obj.absorbing_transition_discriminator_loss(logits, expert, a, 0.1, 0.4)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert float(a) == pytest.approx(math.log(0.1 / 0.4), abs=1e-6)
+    with pytest.raises(ValueError, match=r"absorbing fractions must be in \[0, 1\]"):
+        obj.absorbing_transition_discriminator_loss(logits, expert, lab, 1.5, 0.0)

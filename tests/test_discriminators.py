@@ -1,0 +1,81 @@
+"""Per-algorithm pieces of irl.discriminators: GAIL's absorbing state (DAC) in loss and reward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from irl import objectives as obj
+from irl.buffer import EpisodeStore
+from irl.data import Trajectory
+from irl.discriminators import Discriminator
+
+
+def _store() -> EpisodeStore:
+    rng = np.random.default_rng(0)
+    store = EpisodeStore(max_samplers=1, horizon=50, absorbing=True)
+    t = 50
+    store.add_demos(
+        [
+            Trajectory(
+                obs=rng.normal(size=(t + 1, 3)).astype(np.float32),
+                acts=rng.normal(size=(t, 2)).astype(np.float32),
+                rews=np.zeros(t, np.float32),
+                terminated=np.zeros(t, bool),
+                truncated=np.r_[np.zeros(t - 1, bool), True],
+            )
+        ]
+    )
+
+    def score(obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        return np.zeros(len(acts))
+
+    store.add_sampler(score)
+    rollouts = [
+        (
+            rng.normal(size=(11, 3)).astype(np.float32),
+            rng.normal(size=(10, 2)).astype(np.float32),
+            True,
+            0.0,
+        )
+    ]
+    store.add_rollouts(rollouts, 0, {0: score})  # 10 real + 40 absorbing visits: f = 0.8
+    return store
+
+
+def test_gail_loss_classifies_the_absorbing_state_with_the_samples_share() -> None:
+    torch.manual_seed(0)
+    disc = Discriminator("gail", 3, 2, gamma=1.0, absorbing=True, normalize_inputs=False)
+    batch = _store().sample(8, 8, 1, np.random.default_rng(1))
+    assert batch.absorbing_frac == (0.0, pytest.approx(0.8))
+    loss, stats = disc.loss(batch)
+    logits = -disc.step_cost(batch.obs[:, 0], batch.acts[:, 0]).double()
+    lab = -disc.absorbing_cost().double()
+    expected = obj.absorbing_transition_discriminator_loss(logits, batch.is_demo, lab, 0.0, 0.8)
+    assert float(loss) == pytest.approx(float(expected), abs=1e-12)
+    assert stats["disc/absorbing_log_d"] == pytest.approx(float(-F.softplus(-lab)), abs=1e-9)
+    loss.backward()  # the absorbing input's output gets a gradient: it is learned
+    plain = Discriminator("gail", 3, 2, gamma=1.0, absorbing=False, normalize_inputs=False)
+    plain_loss, _ = plain.loss(batch)
+    logits = -plain.step_cost(batch.obs[:, 0], batch.acts[:, 0]).double()
+    ref = obj.transition_discriminator_loss(logits, batch.is_demo)
+    assert float(plain_loss) == pytest.approx(float(ref), abs=1e-12)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_gail_reward_prices_a_termination_with_the_absorbing_log_d(gamma: float) -> None:
+    torch.manual_seed(0)
+    disc = Discriminator("gail", 3, 2, gamma=gamma, absorbing=True, normalize_inputs=False)
+    obs, acts = torch.randn(3, 3), torch.randn(3, 2)
+    terminated = torch.tensor([False, True, True])
+    steps_left = torch.tensor([0.0, 40.0, 0.0])
+    r = disc.reward(obs, acts, obs, terminated, steps_left)
+    log_d = -F.softplus(disc.step_cost(obs, acts).double())  # log D, D = σ(−c)
+    log_d_abs = float(-F.softplus(disc.absorbing_cost().double()))
+    k = np.arange(40)
+    tail = gamma * log_d_abs * float((gamma**k).sum())
+    expected = log_d + torch.tensor([0.0, tail, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(r, expected, rtol=0, atol=1e-9)
+    assert float(r[1]) < float(log_d[1])  # dying early costs
