@@ -31,7 +31,7 @@ run() {  # run <suite> <reopt steps> <irl-train overrides...>
 case $part in
   quick)
     for seed in ${SEEDS:-0 1 2}; do
-      for algo in gan_gcl gcl airl airl_state gail bc; do
+      for algo in ${ALGOS:-gan_gcl gcl airl airl_state gail bc}; do
         run mujoco-quick "${REOPT_STEPS:-0}" env=inverted_pendulum algo=$algo sampler=ppo \
           seed=$seed total_env_steps="${STEPS:-100000}"
       done
