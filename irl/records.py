@@ -26,7 +26,17 @@ def git_commit(root: Path = REPO_ROOT) -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # Records appended under benchmarks/results/ by a running benchmark are not code
+            # changes: without the exclusion every run after the first was marked -dirty.
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)benchmarks/results",
+            ],
             cwd=root,
             capture_output=True,
             text=True,
