@@ -8,8 +8,8 @@ with h_end = γ^L-free potential h(s_end) when the window ends alive and the abs
 continuation's value −c_abs·(steps to the horizon) when it ends terminated. L = horizon and no h
 is trajectory-level GAN-GCL; L = 1 with a learned h is AIRL's shaped f = −E. The discriminator
 logit is −E − b − log q (b = log Z: learned for GAN-GCL, the per-batch self-consistent IS estimate
-for GCL, absent for AIRL whose h absorbs it). GAIL is a free classifier of (s, a) that, with absorbing
-states, also classifies the absorbing state (DAC) and prices a termination with its log D.
+for GCL, absent for AIRL whose h absorbs it). GAIL is a free classifier of (s, a) that, with
+absorbing states, also classifies the absorbing state (DAC) and prices a termination by its log D.
 """
 
 from __future__ import annotations
