@@ -153,7 +153,8 @@ class Trainer:
             half = (self.act_high - self.act_low).float() / 2
             self.max_log_std = torch.log(float(max_std) * half)
         # −α log π in env units: SB3 stores a squashed PPO's log π in its [-1, 1] units.
-        self.ppo_log_scale = action_log_scale(self.env.action_space) if self.squashed else 0.0
+        squashed_ppo = is_squashed_ppo(self.model)
+        self.ppo_log_scale = action_log_scale(self.env.action_space) if squashed_ppo else 0.0
         self.steps_per_iter = self.n_envs * self.steps_per_env
         self.total_steps = int(cfg["total_env_steps"])
         self.n_iters = max(1, math.ceil(self.total_steps / self.steps_per_iter))
