@@ -27,13 +27,19 @@ def _end(marker: str) -> str:
     return marker.split(":begin")[0] + ":end -->"
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def replace_block(body: str, begin: str, text: str) -> str:
+    """``body`` with the text between marker ``begin`` and its end marker replaced by ``text``."""
+    start, end = body.index(begin) + len(begin), body.index(_end(begin))
+    return body[:start] + "\n" + text.rstrip("\n") + "\n" + body[end:]
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-def _fmt(values: list[float | None], digits: int = 2) -> str:
+def mean_std(values: list[float | None], digits: int = 2) -> str:
     vals = [v for v in values if v is not None]
     if not vals:
         return "–"
@@ -57,11 +63,11 @@ def load() -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]
     """Latest train record per (config, seed) and the latest eval record per (suite, env,
     algo, sampler, seed, env_steps) to join the re-optimised score onto it."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rec in _read(RESULTS / "mujoco.jsonl"):
+    for rec in read_records(RESULTS / "mujoco.jsonl"):
         latest[(*_key(rec), rec["seed"])] = rec
     evals = {
         (r["suite"], r["env"], r["algo"], r["sampler"], r["seed"], r["env_steps"]): r
-        for r in _read(RESULTS / "mujoco_eval.jsonl")
+        for r in read_records(RESULTS / "mujoco_eval.jsonl")
     }
     return list(latest.values()), evals
 
@@ -85,10 +91,10 @@ def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any
         rows.append(
             f"| {suite} | {env} | {algo} | {sampler} | {variant} | {len(recs)} | "
             f"{max(r['env_steps'] for r in recs)} | "
-            f"{_fmt([r['normalized_return'] for r in recs])} | {_fmt(reopt)} | "
-            f"{_fmt([r.get('ess_frac_samples_mean_last10') for r in recs])} | "
-            f"{_fmt([r['steps_per_s'] for r in recs], 0)} | "
-            f"{_fmt([r['wall_clock_s'] for r in recs], 0)} | "
+            f"{mean_std([r['normalized_return'] for r in recs])} | {mean_std(reopt)} | "
+            f"{mean_std([r.get('ess_frac_samples_mean_last10') for r in recs])} | "
+            f"{mean_std([r['steps_per_s'] for r in recs], 0)} | "
+            f"{mean_std([r['wall_clock_s'] for r in recs], 0)} | "
             f"{', '.join(sorted({r['commit'] for r in recs}))} |"
         )
     return head + "\n".join(rows) + "\n"
@@ -96,7 +102,7 @@ def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any
 
 def overhead_table() -> str:
     """IRL loop vs plain SB3 sampler, measured side by side (overhead.py), per commit."""
-    recs = [r for r in _read(RESULTS / "overhead.jsonl") if "overhead_ratio" in r]
+    recs = [r for r in read_records(RESULTS / "overhead.jsonl") if "overhead_ratio" in r]
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in recs:
         groups[(r["env"], r["sampler"], r["algo"], r["env_steps"], r["commit"])].append(r)
@@ -106,9 +112,9 @@ def overhead_table() -> str:
     )
     rows = [
         f"| {env} | {s} | {a} | {n} | {len(g)} | "
-        f"{_fmt([r['plain_steps_per_s'] for r in g], 0)} | "
-        f"{_fmt([r['steps_per_s'] for r in g], 0)} | "
-        f"{_fmt([r['overhead_ratio'] for r in g])} | {c} |"
+        f"{mean_std([r['plain_steps_per_s'] for r in g], 0)} | "
+        f"{mean_std([r['steps_per_s'] for r in g], 0)} | "
+        f"{mean_std([r['overhead_ratio'] for r in g])} | {c} |"
         for (env, s, a, n, c), g in sorted(groups.items(), key=str)
     ]
     return head + "\n".join(rows) + "\n"
@@ -168,8 +174,7 @@ def main() -> None:
         readme = ROOT / "README.md"
         body = readme.read_text()
         for name, begin in BLOCKS.items():
-            start, end = body.index(begin) + len(begin), body.index(_end(begin))
-            body = body[:start] + "\n" + texts[name] + body[end:]
+            body = replace_block(body, begin, texts[name])
         readme.write_text(body)
 
 

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from imitation_peer import actor_forward  # noqa: E402  (shared with the peer side)
+from report_mujoco import mean_std, read_records, replace_block  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "side_by_side.jsonl"
 PEER_PY = ROOT / ".venv-imitation" / "bin" / "python"
@@ -46,12 +47,6 @@ N_DEMOS = 16
 EVAL_EPISODES = 25  # as irl-train's final evaluation (eval.final_episodes)
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
 def _done(records: list[dict[str, Any]], env_id: str, algo: str, seed: int, steps: int) -> bool:
     return any(
         r["env"] == env_id
@@ -62,9 +57,13 @@ def _done(records: list[dict[str, Any]], env_id: str, algo: str, seed: int, step
     )
 
 
+def _run_dir(env: str, algo: str, seed: int, steps: int) -> Path:
+    return ROOT / "outputs" / "bench" / "side_by_side" / f"{env}_{algo}_seed{seed}_{steps}"
+
+
 def run_ours(env: str, algo: str, seed: int, steps: int, out: Path) -> None:
     """irl-train with PPO; it appends its own record."""
-    run_dir = ROOT / "outputs" / "bench" / "side_by_side" / f"{env}_{algo}_seed{seed}_{steps}"
+    run_dir = _run_dir(env, algo, seed, steps)
     cmd = [
         str(ROOT / ".venv" / "bin" / "irl-train"),
         f"env={env}",
@@ -88,13 +87,13 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
     from irl.data import load_demos_with_metadata, normalized_return
     from irl.experts import evaluate
     from irl.records import append_record
-    from irl.trainer import select_demos
+    from irl.trainer import eval_seed, select_demos
 
     env_id = ENV_IDS[env]
     demo_path = ROOT / "demos" / f"{env_id}.npz"
     trajs, meta = load_demos_with_metadata(demo_path, env_id=env_id)
     _, _, indices = select_demos(trajs, N_DEMOS, seed)
-    run_dir = ROOT / "outputs" / "bench" / "side_by_side" / f"{env}_{algo}_seed{seed}_{steps}"
+    run_dir = _run_dir(env, algo, seed, steps)
     cmd = [
         str(PEER_PY),
         str(ROOT / "benchmarks" / "imitation_peer.py"),
@@ -121,7 +120,7 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
         env_id,
         lambda obs: actor_forward(tensors, spec, obs[None])[0],
         EVAL_EPISODES,
-        1_000_000 + seed * 1000,
+        eval_seed(seed),
         meta.get("env_kwargs"),
     )
     mean = float(rets.mean())
@@ -165,16 +164,10 @@ def ensure_peer_venv() -> None:
         )
 
 
-def _mean_std(vals: list[float]) -> str:
-    if len(vals) == 1:
-        return f"{vals[0]:.2f}"
-    return f"{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f}"
-
-
 def report(path: Path) -> str:
     """Markdown table: normalised return and env steps/s per (task, algo), as ratios to the peer."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rec in _read(path):
+    for rec in read_records(path):
         latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = rec
     groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
     for (env, algo, _seed, budget), rec in sorted(latest.items()):
@@ -206,19 +199,10 @@ def report(path: Path) -> str:
             s_ratio = " / ".join(ratio(s_mean, p, "normalized_return") for p in peers)
             v_ratio = " / ".join(ratio(v_mean, p, "steps_per_s") for p in peers)
             lines.append(
-                f"| {env} | {budget:,} | {algo} | {len(recs)} | {_mean_std(score)} "
+                f"| {env} | {budget:,} | {algo} | {len(recs)} | {mean_std(score)} "
                 f"| {v_mean:.0f} | {s_ratio} | {v_ratio} |"
             )
     return "\n".join(lines)
-
-
-def replace_block(readme: Path, table: str) -> None:
-    """Replace the side-by-side block of README.md with ``table``."""
-    text = readme.read_text()
-    end = BLOCK.split(":begin")[0] + ":end -->"
-    head, rest = text.split(BLOCK, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{BLOCK}\n{table}\n{end}{tail}")
 
 
 def main() -> None:
@@ -242,7 +226,7 @@ def main() -> None:
         for seed in args.seeds:
             for env in args.envs:
                 for algo in args.algos:
-                    if _done(_read(args.out), ENV_IDS[env], algo, seed, args.steps):
+                    if _done(read_records(args.out), ENV_IDS[env], algo, seed, args.steps):
                         print(f"skip {env} {algo} seed {seed}: already recorded")
                         continue
                     t0 = time.perf_counter()
@@ -254,7 +238,8 @@ def main() -> None:
     table = report(args.out)
     print(table)
     if args.readme:
-        replace_block(ROOT / "README.md", table)
+        readme = ROOT / "README.md"
+        readme.write_text(replace_block(readme.read_text(), BLOCK, table))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,13 @@ from irl.records import REPO_ROOT
 from irl.samplers import RelabelingReplayBuffer, RolloutRecorder, build_sampler, policy_log_prob_fn
 from irl.sb3_adapter import action_log_prob, action_log_scale, is_squashed_ppo
 
-__all__ = ["CheckpointError", "Trainer", "evaluate_policy_returns", "select_demos"]
+__all__ = [
+    "CheckpointError",
+    "Trainer",
+    "eval_seed",
+    "evaluate_policy_returns",
+    "select_demos",
+]
 
 CHECKPOINT = "checkpoint"
 ESS_WARNING = 0.05
@@ -63,6 +69,11 @@ def select_demos(
     train = sorted(order[:n].tolist())
     held = sorted(order[n:].tolist())
     return [trajectories[i] for i in train], [trajectories[i] for i in held], train
+
+
+def eval_seed(seed: int) -> int:
+    """First reset seed of a run's evaluation episodes (disjoint from demo and training seeds)."""
+    return 1_000_000 + seed * 1000
 
 
 def evaluate_policy_returns(
@@ -452,7 +463,7 @@ class Trainer:
     def evaluate(self, episodes: int) -> dict[str, float]:
         """Deterministic-policy true return and expert-normalised score."""
         rets = evaluate_policy_returns(
-            self.model, self.env_id, episodes, 1_000_000 + self.seed * 1000, self.env_kwargs
+            self.model, self.env_id, episodes, eval_seed(self.seed), self.env_kwargs
         )
         mean = float(rets.mean())
         return {
