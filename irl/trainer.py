@@ -145,6 +145,11 @@ class Trainer:
         self.steps_per_env = int(s_cfg.pop("steps_per_env"))
         self.updates_per_step = float(s_cfg.pop("gradient_steps_per_env_step", 1.0))
         max_std = s_cfg.pop("max_std", None)
+        cost_action = str(s_cfg.pop("cost_action", "executed"))
+        if cost_action not in ("executed", "drawn"):
+            raise ValueError(
+                f"sampler.cost_action must be 'executed' or 'drawn', got {cost_action!r}"
+            )
         s_cfg.pop("name")
         if self.sampler_kind == "ppo":
             s_cfg["n_steps"] = self.steps_per_env  # one PPO rollout per IRL iteration
@@ -165,6 +170,13 @@ class Trainer:
             self.max_log_std = torch.log(float(max_std) * half)
         # −α log π in env units: SB3 stores a squashed PPO's log π in its [-1, 1] units.
         squashed_ppo = is_squashed_ppo(self.model)
+        # A clipped Gaussian's drawn action may leave the box. Scoring it there ("drawn") keeps
+        # c and log π on one variable, so D = p~/(p~ + q) is a ratio of densities of the same
+        # thing and noise beyond the box costs what it earns in entropy; "executed" scores the
+        # clipped action the env received.
+        self.clip_for_cost = (
+            self.sampler_kind == "ppo" and not squashed_ppo and cost_action == "executed"
+        )
         self.ppo_log_scale = action_log_scale(self.env.action_space) if squashed_ppo else 0.0
         self.steps_per_iter = self.n_envs * self.steps_per_env
         self.total_steps = int(cfg["total_env_steps"])
@@ -236,8 +248,10 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _clip(self, acts: torch.Tensor) -> torch.Tensor:
-        # PPO's Gaussian actions are clipped by SB3 before the env sees them: the cost scores
-        # the executed action, log π the drawn one (its density is the one PPO knows).
+        # PPO's Gaussian actions are clipped by SB3 before the env sees them; with
+        # cost_action=executed the cost scores that clipped action, log π the drawn one.
+        if not self.clip_for_cost:
+            return acts
         return torch.maximum(torch.minimum(acts, self.act_high.to(acts)), self.act_low.to(acts))
 
     def _replay_reward(
