@@ -206,6 +206,24 @@ def test_ppo_noise_is_capped_at_max_std_of_the_action_half_range(tmp_path: Path)
     assert float(uncapped.model.policy.log_std.exp().min()) > 0.05 * half
 
 
+@pytest.mark.parametrize("cost_action", ["executed", "drawn"])
+def test_ppo_cost_scores_the_executed_or_the_drawn_action(
+    tmp_path: Path, cost_action: str
+) -> None:
+    """cost_action=executed: the cost sees the clipped action; drawn: the Gaussian draw itself."""
+    cfg = make_cfg("debug=tiny", "sampler=ppo", f"sampler.cost_action={cost_action}")
+    trainer = Trainer(cfg, tmp_path, log=False)
+    wide = torch.tensor([[-7.5], [0.5], [9.0]], dtype=torch.float64)  # box: [-3, 3]
+    expected = [-3.0, 0.5, 3.0] if cost_action == "executed" else [-7.5, 0.5, 9.0]
+    assert trainer._clip(wide).flatten().tolist() == expected
+
+
+def test_unknown_cost_action_is_refused(tmp_path: Path) -> None:
+    """A misspelt sampler.cost_action fails at construction, naming the key and the value."""
+    with pytest.raises(ValueError, match="sampler.cost_action.*'clipped'"):
+        Trainer(make_cfg("debug=tiny", "sampler.cost_action=clipped"), tmp_path, log=False)
+
+
 def test_squashed_ppo_sampler_stores_env_unit_actions(tmp_path: Path) -> None:
     """sampler.squash: PPO acts through tanh rescaled to the bounds; the store sees env units."""
     from irl.sb3_adapter import SquashedActorCriticPolicy
