@@ -57,7 +57,7 @@ case $part in
     for seed in ${SEEDS:-0 1 2}; do
       for variant in "" algo.fusion=own algo.max_samplers=1 "algo.window=null" algo.use_h=false \
         env.absorbing=false cost.normalize_inputs=false sampler.target_kl=0.02 sampler.max_std=0.5 \
-        sampler.squash=true; do
+        sampler.squash=true sampler.cost_action=drawn; do
         # shellcheck disable=SC2086
         run mujoco-ablation "${REOPT_STEPS:-0}" env=hopper algo=gan_gcl \
           sampler="${SAMPLER:-ppo}" seed=$seed total_env_steps="${STEPS:-300000}" $variant
