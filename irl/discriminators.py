@@ -87,6 +87,7 @@ class Discriminator(nn.Module):
         mono_margin: float = 1.0,
         weight_decay_l2: float = 0.0,
         state_only: bool = False,
+        grad_penalty: float = 0.0,
     ) -> None:
         super().__init__()
         if algo not in ALGOS:
@@ -98,6 +99,7 @@ class Discriminator(nn.Module):
         self.absorbing = absorbing
         self.lambda_lcr, self.lambda_mono, self.mono_margin = lambda_lcr, lambda_mono, mono_margin
         self.l2 = weight_decay_l2
+        self.grad_penalty = grad_penalty
         self.obs_norm = RunningNorm(obs_dim) if normalize_inputs else None
         self._obs_dim, self._act_dim = obs_dim, act_dim
         # One extra input flags the absorbing state (DAC): its cost is an output of the same
@@ -185,6 +187,10 @@ class Discriminator(nn.Module):
             else:
                 loss = O.transition_discriminator_loss(logits, is_demo)
             acc = ((logits > 0) == is_demo).double().mean()
+            if self.grad_penalty > 0:
+                gp = self.gradient_penalty(batch)
+                loss = loss + self.grad_penalty * gp
+                stats["disc/grad_penalty"] = float(gp.detach())
             stats.update({"disc/loss": float(loss.detach()), "disc/accuracy": float(acc)})
             return loss, stats
         energy, steps = self.energy(batch)
@@ -235,8 +241,38 @@ class Discriminator(nn.Module):
             loss = loss + self.lambda_mono * mono.mean()
         if self.l2 > 0:
             loss = loss + self.l2 * sum(p.square().sum() for p in self.cost.parameters())
+        if self.grad_penalty > 0:
+            gp = self.gradient_penalty(batch)
+            loss = loss + self.grad_penalty * gp
+            stats["disc/grad_penalty"] = float(gp.detach())
         stats["disc/loss"] = float(loss.detach())
         return loss, stats
+
+    def gradient_penalty(self, batch: WindowBatch, max_points: int = 256) -> Tensor:
+        """Mean ‖∇c‖² over the cost's inputs at points between demo and sample steps."""
+        # Zero-centred (Mescheder et al. 2018) on interpolates (as DAC): a perfectly separating
+        # cost may otherwise be a cliff between demos and samples, flat on both sides, which
+        # tells the sampler nothing about where to go.
+        mask = batch.mask
+        demo = mask & batch.is_demo[:, None]
+        samp = mask & ~batch.is_demo[:, None]
+        dt = next(self.cost.parameters()).dtype
+        x_d, u_d = self._norm(batch.obs[demo].to(dt)), batch.acts[demo].to(dt)
+        x_s, u_s = self._norm(batch.obs[samp].to(dt)), batch.acts[samp].to(dt)
+        n = min(len(x_d), len(x_s), max_points)
+        if n == 0:
+            return torch.zeros((), dtype=torch.float64)
+        i_d = torch.randperm(len(x_d))[:n]
+        i_s = torch.randperm(len(x_s))[:n]
+        eps = torch.rand(n, 1, dtype=x_d.dtype)
+        x = (eps * x_d[i_d] + (1 - eps) * x_s[i_s]).detach().requires_grad_(True)
+        u = (eps * u_d[i_d] + (1 - eps) * u_s[i_s]).detach().requires_grad_(True)
+        c = self.cost(torch.cat([x, torch.zeros_like(x[:, :1])], -1), u)
+        gx, gu = torch.autograd.grad(c.sum(), (x, u), create_graph=True, allow_unused=True)
+        sq = gx.square().sum(-1)
+        if gu is not None:
+            sq = sq + gu.square().sum(-1)
+        return sq.mean().double()
 
     @torch.no_grad()
     def classify(self, batch: WindowBatch) -> dict[str, float]:

@@ -202,6 +202,7 @@ class Trainer:
                 mono_margin=float(a_cfg.get("mono_margin", 1.0)),
                 weight_decay_l2=float(cfg["cost"].get("l2", 0.0)),
                 state_only=bool(cfg["cost"].get("state_only", False)),
+                grad_penalty=float(a_cfg.get("grad_penalty", 0.0)),
             ).double()
             lr = float(a_cfg["lr"])
             self.disc_opt = torch.optim.Adam(
