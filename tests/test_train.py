@@ -207,9 +207,7 @@ def test_ppo_noise_is_capped_at_max_std_of_the_action_half_range(tmp_path: Path)
 
 
 @pytest.mark.parametrize("cost_action", ["executed", "drawn"])
-def test_ppo_cost_scores_the_executed_or_the_drawn_action(
-    tmp_path: Path, cost_action: str
-) -> None:
+def test_ppo_cost_scores_the_executed_or_the_drawn_action(tmp_path: Path, cost_action: str) -> None:
     """cost_action=executed: the cost sees the clipped action; drawn: the Gaussian draw itself."""
     cfg = make_cfg("debug=tiny", "sampler=ppo", f"sampler.cost_action={cost_action}")
     trainer = Trainer(cfg, tmp_path, log=False)
@@ -220,7 +218,7 @@ def test_ppo_cost_scores_the_executed_or_the_drawn_action(
 
 def test_unknown_cost_action_is_refused(tmp_path: Path) -> None:
     """A misspelt sampler.cost_action fails at construction, naming the key and the value."""
-    with pytest.raises(ValueError, match="sampler.cost_action.*'clipped'"):
+    with pytest.raises(ValueError, match=r"sampler\.cost_action.*'clipped'"):
         Trainer(make_cfg("debug=tiny", "sampler.cost_action=clipped"), tmp_path, log=False)
 
 
