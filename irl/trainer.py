@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -30,6 +31,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
 from envs import make_env
+from envs.demo_reset import DemoStateReset
 from irl.buffer import EpisodeStore, WindowBatch
 from irl.data import Trajectory, flatten_trajectories, load_demos_with_metadata, normalized_return
 from irl.discriminators import Discriminator
@@ -156,9 +158,16 @@ class Trainer:
         else:
             s_cfg["learning_starts"] = 0  # every rollout comes from the policy (its q is known)
         self.alpha = float(cfg["algo"].get("alpha", 1.0))
-        self.env: VecEnv = DummyVecEnv(
-            [lambda: Monitor(make_env(self.env_id, **self.env_kwargs))] * self.n_envs
-        )
+        demo_reset_prob = float(s_cfg.pop("demo_reset_prob", 0.0))
+        demo_states = np.concatenate([d.obs[:-1] for d in self.demos])
+
+        def env_fn() -> gym.Env[Any, Any]:
+            env = make_env(self.env_id, **self.env_kwargs)
+            if demo_reset_prob > 0:
+                env = DemoStateReset(env, demo_states, demo_reset_prob)
+            return Monitor(env)
+
+        self.env: VecEnv = DummyVecEnv([env_fn] * self.n_envs)
         # Any: the loop calls PPO- and SAC-specific members (rollout_buffer, train, actor).
         self.model: Any = build_sampler(self.sampler_kind, self.env, self.seed, self.alpha, s_cfg)
         self.squashed = self.sampler_kind == "sac" or is_squashed_ppo(self.model)
