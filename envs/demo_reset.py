@@ -11,7 +11,12 @@ __all__ = ["DemoStateReset", "mujoco_state_from_obs"]
 
 
 def mujoco_state_from_obs(env: gym.Env[Any, Any], obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(qpos, qvel) of a MuJoCo env whose observation is qpos[k:] ++ qvel, k dropped positions."""
+    """(qpos, qvel) of a MuJoCo env whose observation is qpos[k:] ++ qvel, k dropped positions.
+
+    Hopper and Walker2d clip velocities to ±10 in their observations (about 10 % of the Hopper
+    demo states have one clipped entry): such a state comes back with that velocity at ±10, a
+    valid state near the demo's, whose observation is the demo's.
+    """
     base = env.unwrapped
     model = getattr(base, "model", None)
     if model is None or not hasattr(base, "set_state"):
