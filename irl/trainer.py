@@ -307,7 +307,7 @@ class Trainer:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                nll = float(loss)
+                nll = float(loss.detach())
         policy.set_training_mode(False)
         return nll
 
