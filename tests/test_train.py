@@ -177,6 +177,29 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
     for key in ("return_mean", "normalized_return", "reoptimized_normalized_return"):
         assert np.isfinite(ev[key]), key
     assert -1.0 <= ev["pearson_random"] <= 1.0
+    assert np.isfinite(ev["learned_return_demos"]) and np.isfinite(ev["learned_return_policy"])
+    assert "held-out demos / policy" in out
+
+
+def test_learned_return_prices_an_early_end_with_its_absorbing_tail(tmp_path: Path) -> None:
+    """With c ≡ 1 everywhere (absorbing state included) every episode costs the horizon."""
+    from irl.cli.evaluate import learned_returns
+
+    trainer = Trainer(make_cfg("debug=tiny"), tmp_path, log=False)
+    assert trainer.disc is not None
+    with torch.no_grad():
+        for net in (trainer.disc.cost, trainer.disc.h):
+            assert net is not None
+            for p in net.parameters():
+                p.zero_()
+        trainer.disc.cost.net[-1].bias.fill_(1.0)
+    out = learned_returns(trainer, 2, 0)
+    # Demos run the full 1000 steps; the untrained policy drops the pole within a few dozen
+    # steps, and the absorbing tail charges it for the rest of the horizon.
+    assert out["learned_return_demos"] == pytest.approx(-1000.0)
+    assert out["learned_return_policy"] == pytest.approx(-1000.0)
+    trainer.disc.absorbing = False
+    assert learned_returns(trainer, 2, 0)["learned_return_policy"] > -100.0
 
 
 def test_irl_eval_names_a_directory_that_is_not_a_run(tmp_path: Path) -> None:

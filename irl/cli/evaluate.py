@@ -200,6 +200,42 @@ def reward_correlations(trainer: Trainer, random_episodes: int, seed: int) -> di
     return out
 
 
+def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, float]:
+    """Learned return per episode of held-out demos and of the recovered deterministic policy."""
+    # Which side fails: a recovered policy that scores below the demos under the learned reward
+    # is a sampler stuck in a worse optimum (e.g. Hopper standing still); one that scores at or
+    # above them is a cost that does not tell the two apart.
+    env = make_env(trainer.env_id, **trainer.env_kwargs)
+    try:
+        policy = rollout(
+            env,
+            lambda obs: trainer.model.predict(obs, deterministic=True)[0],
+            episodes,
+            6_000_000 + seed,
+        )
+    finally:
+        env.close()
+    sets = {"demos": (trainer.heldout_demos or trainer.demos)[:episodes], "policy": policy}
+    out: dict[str, float] = {}
+    for name, trajs in sets.items():
+        totals = []
+        for t in trajs:
+            n = len(t.acts)
+            absorbing = torch.zeros(n, dtype=torch.float64)
+            if bool(t.terminated[-1]):
+                absorbing[-1] = float(max(trainer.horizon - n, 0))  # the absorbing tail's cost
+            r = trainer._replay_reward(
+                torch.as_tensor(t.obs[:-1], dtype=torch.float64),
+                torch.as_tensor(t.acts, dtype=torch.float64),
+                torch.as_tensor(t.obs[1:], dtype=torch.float64),
+                torch.as_tensor(t.terminated),
+                absorbing,
+            )
+            totals.append(float(r.sum()))
+        out[f"learned_return_{name}"] = float(np.mean(totals))
+    return out
+
+
 def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     """All three evaluations of ``cfg.run_dir``; prints a table and writes ``eval.json``."""
     torch.set_num_threads(int(cfg.torch_threads))
@@ -240,6 +276,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
+        result.update(learned_returns(trainer, int(cfg.learned_return_episodes), int(cfg.seed)))
     rows = [
         ("recovered policy return", f"{result['return_mean']:.1f} ± {result['return_std']:.1f}"),
         ("recovered policy, expert-normalised", f"{result['normalized_return']:.3f}"),
@@ -261,6 +298,13 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     else "n/a (a constant reward)",
                 )
             )
+    if "learned_return_demos" in result:
+        rows.append(
+            (
+                "learned return per episode, held-out demos / policy",
+                f"{result['learned_return_demos']:.1f} / {result['learned_return_policy']:.1f}",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     print(
         f"\n{trainer.algo}/{trainer.sampler_kind} on {trainer.env_id}, seed {trainer.seed} "
