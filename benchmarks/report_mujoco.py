@@ -60,13 +60,14 @@ def _key(rec: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def load() -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]:
-    """Latest train record per (config, seed) and the latest eval record per (suite, env,
-    algo, sampler, seed, env_steps) to join the re-optimised score onto it."""
+    """Latest train record per (config, seed) and the latest eval record per (config, seed,
+    env_steps) to join the re-optimised score onto it."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rec in read_records(RESULTS / "mujoco.jsonl"):
         latest[(*_key(rec), rec["seed"])] = rec
+    # Eval records written before they carried the run's overrides join on the default variant.
     evals = {
-        (r["suite"], r["env"], r["algo"], r["sampler"], r["seed"], r["env_steps"]): r
+        (*_key(r), r["seed"], r["env_steps"]): r
         for r in read_records(RESULTS / "mujoco_eval.jsonl")
     }
     return list(latest.values()), evals
@@ -86,7 +87,7 @@ def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any
     for (suite, env, algo, sampler, variant), recs in sorted(groups.items(), key=str):
         reopt = []
         for r in recs:
-            ev = evals.get((suite, env, algo, r["sampler"], r["seed"], r["env_steps"]))
+            ev = evals.get((*_key(r), r["seed"], r["env_steps"]))
             reopt.append(ev.get("reoptimized_normalized_return") if ev else None)
         rows.append(
             f"| {suite} | {env} | {algo} | {sampler} | {variant} | {len(recs)} | "

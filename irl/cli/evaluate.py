@@ -200,6 +200,15 @@ def reward_correlations(trainer: Trainer, random_episodes: int, seed: int) -> di
     return out
 
 
+def _train_overrides(run_dir: Path) -> list[str]:
+    """The irl-train overrides recorded in the run's result.json ([] when absent)."""
+    try:
+        overrides = json.loads((run_dir / "result.json").read_text()).get("overrides", [])
+    except (OSError, ValueError):
+        return []
+    return [str(o) for o in overrides] if isinstance(overrides, list) else []
+
+
 def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, float]:
     """Learned return per episode of held-out demos and of the recovered deterministic policy."""
     # Which side fails: a recovered policy that scores below the demos under the learned reward
@@ -256,6 +265,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         "seed": trainer.seed,
         "n_demos": len(trainer.demos),
         "env_steps": json.loads((run_dir / "artifacts.json").read_text())["env_steps"],
+        # The training run's overrides: what tells ablation variants of one cell apart.
+        "overrides": _train_overrides(run_dir),
         "return_mean": float(rets.mean()),
         "return_std": float(rets.std()),
         "normalized_return": float(normalized_return(float(rets.mean()), trainer.meta)),

@@ -1,0 +1,43 @@
+"""The MuJoCo suite's README table: variants stay apart, eval scores join onto their own run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import report_mujoco  # noqa: E402
+
+
+def _train(seed: int, extra: list[str], score: float) -> dict[str, object]:
+    base = ["env=hopper", "algo=gan_gcl", "sampler=ppo", f"seed={seed}"]
+    return {
+        "suite": "mujoco-hopper", "env": "Hopper-v5", "algo": "gan_gcl", "sampler": "ppo",
+        "seed": seed, "env_steps": 1000, "normalized_return": score, "steps_per_s": 100.0,
+        "wall_clock_s": 10.0, "commit": "abc", "overrides": base + extra,
+    }  # fmt: skip
+
+
+def test_eval_scores_join_onto_the_variant_that_made_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two variants of one cell, same seed: each row gets its own re-optimised score."""
+    trains = [_train(0, [], 0.1), _train(0, ["algo.bc_warmstart_epochs=50"], 0.9)]
+    evals = [
+        {**t, "reoptimized_normalized_return": r} for t, r in zip(trains, (0.25, 0.75), strict=True)
+    ]
+    old = {**evals[0], "reoptimized_normalized_return": 0.5}
+    del old["overrides"]  # an eval record from before records carried overrides: default variant
+    for name, recs in (("mujoco.jsonl", trains), ("mujoco_eval.jsonl", [old, *evals])):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in recs))
+    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
+    table = report_mujoco.mujoco_table(*report_mujoco.load())
+    rows = {line.split(" | ")[4]: line for line in table.splitlines()[2:]}
+    assert set(rows) == {"default", "algo.bc_warmstart_epochs=50"}
+    assert "| 0.10 | 0.25 |" in rows["default"]
+    assert "| 0.90 | 0.75 |" in rows["algo.bc_warmstart_epochs=50"]
