@@ -28,7 +28,8 @@ def mujoco_state_from_obs(env: gym.Env[Any, Any], obs: np.ndarray) -> tuple[np.n
             f"{env.spec.id if env.spec else env}: observation of {obs.shape[-1]} dims is not "
             f"qpos[k:] ++ qvel (nq={nq}, nv={nv}); cannot rebuild a state from it"
         )
-    qpos = np.array(base.init_qpos, dtype=np.float64)  # dropped x (and y) positions: the start's
+    # The dropped x (and y) positions take the start's: they do not enter the dynamics.
+    qpos = np.array(base.init_qpos, dtype=np.float64)  # type: ignore[attr-defined]
     qpos[dropped:] = obs[: nq - dropped]
     qvel = np.asarray(obs[nq - dropped :], dtype=np.float64)
     return qpos, qvel
