@@ -233,11 +233,12 @@ def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, flo
             absorbing = torch.zeros(n, dtype=torch.float64)
             if bool(t.terminated[-1]):
                 absorbing[-1] = float(max(trainer.horizon - n, 0))  # the absorbing tail's cost
+            # astype copies: trajectory arrays are read-only, which torch warns about.
             r = trainer._replay_reward(
-                torch.as_tensor(t.obs[:-1], dtype=torch.float64),
-                torch.as_tensor(t.acts, dtype=torch.float64),
-                torch.as_tensor(t.obs[1:], dtype=torch.float64),
-                torch.as_tensor(t.terminated),
+                torch.as_tensor(t.obs[:-1].astype(np.float64)),
+                torch.as_tensor(t.acts.astype(np.float64)),
+                torch.as_tensor(t.obs[1:].astype(np.float64)),
+                torch.as_tensor(t.terminated.copy()),
                 absorbing,
             )
             totals.append(float(r.sum()))
