@@ -60,11 +60,11 @@ def _key(rec: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def load() -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]:
-    """Latest train record per (config, seed) and the latest eval record per (config, seed,
-    env_steps) to join the re-optimised score onto it."""
+    """Latest train record per (config, seed, env_steps) and the latest eval record per the same
+    key, to join the re-optimised score onto it."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rec in read_records(RESULTS / "mujoco.jsonl"):
-        latest[(*_key(rec), rec["seed"])] = rec
+        latest[(*_key(rec), rec["seed"], rec["env_steps"])] = rec
     # Eval records written before they carried the run's overrides join on the default variant.
     evals = {
         (*_key(r), r["seed"], r["env_steps"]): r
@@ -77,14 +77,14 @@ def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any
     """One row per configuration: mean ± std over seeds of the final scores."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
-        groups[_key(rec)].append(rec)
+        groups[(*_key(rec), rec["env_steps"])].append(rec)  # budgets are separate rows
     head = (
         "| suite | env | algo | sampler | variant | seeds | env steps | normalised return | "
         "re-optimised | sample ESS frac (last 10 it) | env steps/s | wall-clock s | commit |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
-    for (suite, env, algo, sampler, variant), recs in sorted(groups.items(), key=str):
+    for (suite, env, algo, sampler, variant, _), recs in sorted(groups.items(), key=str):
         reopt = []
         for r in recs:
             ev = evals.get((*_key(r), r["seed"], r["env_steps"]))

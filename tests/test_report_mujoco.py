@@ -41,3 +41,18 @@ def test_eval_scores_join_onto_the_variant_that_made_them(
     assert set(rows) == {"default", "algo.bc_warmstart_epochs=50"}
     assert "| 0.10 | 0.25 |" in rows["default"]
     assert "| 0.90 | 0.75 |" in rows["algo.bc_warmstart_epochs=50"]
+
+
+def test_budgets_of_one_variant_are_separate_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1M-step rerun of a 300k cell adds a row; it does not replace the shorter run."""
+    short = _train(0, [], 0.6)
+    long = {**_train(0, [], 0.1), "env_steps": 1_000_000}
+    (tmp_path / "mujoco.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (short, long)))
+    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
+    table = report_mujoco.mujoco_table(*report_mujoco.load())
+    rows = table.splitlines()[2:]
+    assert len(rows) == 2
+    assert any("| 1000 | 0.60 |" in r for r in rows)
+    assert any("| 1000000 | 0.10 |" in r for r in rows)
