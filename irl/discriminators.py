@@ -187,10 +187,7 @@ class Discriminator(nn.Module):
             else:
                 loss = O.transition_discriminator_loss(logits, is_demo)
             acc = ((logits > 0) == is_demo).double().mean()
-            if self.grad_penalty > 0:
-                gp = self.gradient_penalty(batch)
-                loss = loss + self.grad_penalty * gp
-                stats["disc/grad_penalty"] = float(gp.detach())
+            loss = self._penalised(loss, batch, stats)
             stats.update({"disc/loss": float(loss.detach()), "disc/accuracy": float(acc)})
             return loss, stats
         energy, steps = self.energy(batch)
@@ -241,12 +238,17 @@ class Discriminator(nn.Module):
             loss = loss + self.lambda_mono * mono.mean()
         if self.l2 > 0:
             loss = loss + self.l2 * sum(p.square().sum() for p in self.cost.parameters())
-        if self.grad_penalty > 0:
-            gp = self.gradient_penalty(batch)
-            loss = loss + self.grad_penalty * gp
-            stats["disc/grad_penalty"] = float(gp.detach())
+        loss = self._penalised(loss, batch, stats)
         stats["disc/loss"] = float(loss.detach())
         return loss, stats
+
+    def _penalised(self, loss: Tensor, batch: WindowBatch, stats: dict[str, float]) -> Tensor:
+        """``loss`` plus the weighted gradient penalty when one is set (logged in ``stats``)."""
+        if self.grad_penalty <= 0:
+            return loss
+        gp = self.gradient_penalty(batch)
+        stats["disc/grad_penalty"] = float(gp.detach())
+        return loss + self.grad_penalty * gp
 
     def gradient_penalty(self, batch: WindowBatch, max_points: int = 256) -> Tensor:
         """Mean ‖∇c‖² over the cost's inputs at points between demo and sample steps."""

@@ -159,11 +159,13 @@ class Trainer:
             s_cfg["learning_starts"] = 0  # every rollout comes from the policy (its q is known)
         self.alpha = float(cfg["algo"].get("alpha", 1.0))
         demo_reset_prob = float(s_cfg.pop("demo_reset_prob", 0.0))
-        demo_states = np.concatenate([d.obs[:-1] for d in self.demos])
+        demo_states = (
+            np.concatenate([d.obs[:-1] for d in self.demos]) if demo_reset_prob > 0 else None
+        )
 
         def env_fn() -> gym.Env[Any, Any]:
             env = make_env(self.env_id, **self.env_kwargs)
-            if demo_reset_prob > 0:
+            if demo_states is not None:
                 env = DemoStateReset(env, demo_states, demo_reset_prob)
             return Monitor(env)
 
@@ -257,7 +259,7 @@ class Trainer:
         np.random.seed(seed)  # noqa: NPY002 - SB3 draws from the global numpy RNG
         torch.manual_seed(seed)
 
-    def _clip(self, acts: torch.Tensor) -> torch.Tensor:
+    def _cost_actions(self, acts: torch.Tensor) -> torch.Tensor:
         # PPO's Gaussian actions are clipped by SB3 before the env sees them; with
         # cost_action=executed the cost scores that clipped action, log π the drawn one.
         if not self.clip_for_cost:
@@ -275,7 +277,7 @@ class Trainer:
         assert self.disc is not None
         return self.disc.reward(
             obs.double(),
-            self._clip(acts.double()),
+            self._cost_actions(acts.double()),
             next_obs.double(),
             terminated,
             absorbing,
@@ -357,7 +359,7 @@ class Trainer:
 
     def _prepare(self, batch: WindowBatch) -> WindowBatch:
         batch.obs = batch.obs.double()
-        batch.acts = self._clip(batch.acts.double())
+        batch.acts = self._cost_actions(batch.acts.double())
         batch.start_obs = batch.start_obs.double()
         batch.end_obs = batch.end_obs.double()
         return batch

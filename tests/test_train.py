@@ -236,7 +236,7 @@ def test_ppo_cost_scores_the_executed_or_the_drawn_action(tmp_path: Path, cost_a
     trainer = Trainer(cfg, tmp_path, log=False)
     wide = torch.tensor([[-7.5], [0.5], [9.0]], dtype=torch.float64)  # box: [-3, 3]
     expected = [-3.0, 0.5, 3.0] if cost_action == "executed" else [-7.5, 0.5, 9.0]
-    assert trainer._clip(wide).flatten().tolist() == expected
+    assert trainer._cost_actions(wide).flatten().tolist() == expected
 
 
 def test_unknown_cost_action_is_refused(tmp_path: Path) -> None:
