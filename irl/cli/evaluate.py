@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from envs import make_env
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.data import flatten_trajectories, normalized_return
+from irl.data import Transitions, flatten_trajectories, normalized_return
 from irl.experts import random_policy, rollout
 from irl.records import append_record, git_commit
 from irl.trainer import Trainer, evaluate_policy_returns
@@ -168,6 +168,20 @@ def reoptimize(
     }
 
 
+def _step_rewards(
+    trainer: Trainer, t: Transitions, absorbing: np.ndarray | None = None
+) -> np.ndarray:
+    """Learned per-step reward of flat transitions (``absorbing``: steps left after a stop)."""
+    tail = np.zeros(len(t.obs)) if absorbing is None else absorbing
+    return trainer._replay_reward(
+        torch.as_tensor(t.obs, dtype=torch.float64),
+        torch.as_tensor(t.acts, dtype=torch.float64),
+        torch.as_tensor(t.next_obs, dtype=torch.float64),
+        torch.as_tensor(t.terminated),
+        torch.as_tensor(tail, dtype=torch.float64),
+    ).numpy()
+
+
 def reward_correlations(trainer: Trainer, random_episodes: int, seed: int) -> dict[str, float]:
     """Correlation of −c_θ with the true reward on held-out expert and random transitions."""
     env = make_env(trainer.env_id, **trainer.env_kwargs)
@@ -183,13 +197,7 @@ def reward_correlations(trainer: Trainer, random_episodes: int, seed: int) -> di
     }
     learned, true = {}, {}
     for name, t in sets.items():
-        learned[name] = trainer._replay_reward(
-            torch.as_tensor(t.obs, dtype=torch.float64),
-            torch.as_tensor(t.acts, dtype=torch.float64),
-            torch.as_tensor(t.next_obs, dtype=torch.float64),
-            torch.as_tensor(t.terminated),
-            torch.zeros(len(t.obs), dtype=torch.float64),  # per-step reward, no absorbing tail
-        ).numpy()
+        learned[name] = _step_rewards(trainer, t)  # per-step reward, no absorbing tail
         true[name] = np.asarray(t.rews, np.float64)
     learned["pooled"] = np.concatenate([learned["expert"], learned["random"]])
     true["pooled"] = np.concatenate([true["expert"], true["random"]])
@@ -227,22 +235,16 @@ def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, flo
     sets = {"demos": (trainer.heldout_demos or trainer.demos)[:episodes], "policy": policy}
     out: dict[str, float] = {}
     for name, trajs in sets.items():
-        totals = []
-        for t in trajs:
-            n = len(t.acts)
-            absorbing = torch.zeros(n, dtype=torch.float64)
-            if bool(t.terminated[-1]):
-                absorbing[-1] = float(max(trainer.horizon - n, 0))  # the absorbing tail's cost
-            # astype copies: trajectory arrays are read-only, which torch warns about.
-            r = trainer._replay_reward(
-                torch.as_tensor(t.obs[:-1].astype(np.float64)),
-                torch.as_tensor(t.acts.astype(np.float64)),
-                torch.as_tensor(t.obs[1:].astype(np.float64)),
-                torch.as_tensor(t.terminated.copy()),
-                absorbing,
-            )
-            totals.append(float(r.sum()))
-        out[f"learned_return_{name}"] = float(np.mean(totals))
+        lengths = np.array([len(t.acts) for t in trajs])
+        ends = np.cumsum(lengths) - 1
+        absorbing = np.zeros(int(lengths.sum()))
+        # A terminated episode pays the absorbing state's cost up to the horizon.
+        absorbing[ends] = [
+            max(trainer.horizon - n, 0) if bool(t.terminated[-1]) else 0
+            for t, n in zip(trajs, lengths, strict=True)
+        ]
+        r = _step_rewards(trainer, flatten_trajectories(trajs), absorbing)
+        out[f"learned_return_{name}"] = float(np.add.reduceat(r, ends - lengths + 1).mean())
     return out
 
 
