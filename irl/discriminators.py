@@ -71,6 +71,7 @@ class Discriminator(nn.Module):
     """Cost c_θ(x,u), absorbing cost, optional potential h(s) and log Z of one IRL algorithm."""
 
     log_z_initialised: Tensor
+    abs_floor: Tensor
 
     def __init__(
         self,
@@ -88,6 +89,7 @@ class Discriminator(nn.Module):
         weight_decay_l2: float = 0.0,
         state_only: bool = False,
         grad_penalty: float = 0.0,
+        absorbing_floor: float | None = None,
     ) -> None:
         super().__init__()
         if algo not in ALGOS:
@@ -110,6 +112,19 @@ class Discriminator(nn.Module):
         # GAN-GCL learns b; GCL re-estimates it per batch; AIRL/GAIL have none.
         self.log_z = nn.Parameter(torch.zeros(()), requires_grad=algo == "gan_gcl")
         self.register_buffer("log_z_initialised", torch.zeros((), dtype=torch.bool))
+        if absorbing_floor is not None and not 0.0 <= absorbing_floor <= 1.0:
+            raise ValueError(f"absorbing_floor must be a quantile in [0, 1], got {absorbing_floor}")
+        if absorbing_floor is not None and algo == "gail":
+            raise ValueError(
+                "absorbing_floor applies to cost-based algos, not gail (log D prices it)"
+            )
+        self.absorbing_floor = absorbing_floor if absorbing else None
+        if self.absorbing_floor is not None:
+            # Demos that never terminate put the likelihood's c_abs at +∞; the finite learned
+            # value only moves through sample windows D already rejects, whose gradient has
+            # vanished, and on Hopper it settled far below a walking step's cost, so the
+            # sampler learned to fall. The floor: this quantile of the last batch's step costs.
+            self.register_buffer("abs_floor", torch.tensor(-math.inf, dtype=torch.float64))
 
     # ------------------------------------------------------------------ per-step pieces
     def _norm(self, obs: Tensor) -> Tensor:
@@ -125,7 +140,18 @@ class Discriminator(nn.Module):
         p = next(self.cost.parameters())
         x = torch.zeros(1, self._obs_dim + 1, dtype=p.dtype)
         x[0, -1] = 1.0
-        return self.cost(x, torch.zeros(1, self._act_dim, dtype=p.dtype))[0]
+        c = self.cost(x, torch.zeros(1, self._act_dim, dtype=p.dtype))[0]
+        if self.absorbing_floor is not None:
+            c = torch.maximum(c, self.abs_floor.to(c))
+        return c
+
+    @torch.no_grad()
+    def _update_absorbing_floor(self, steps: Tensor, mask: Tensor) -> None:
+        # The floor lags one update: it is set from this batch's costs for the next use.
+        if self.absorbing_floor is None or not bool(mask.any()):
+            return
+        costs = steps[mask].double()
+        self.abs_floor.copy_(torch.quantile(costs, self.absorbing_floor))
 
     def potential(self, obs: Tensor) -> Tensor:
         """h(s) (zero without a potential)."""
@@ -191,6 +217,7 @@ class Discriminator(nn.Module):
             stats.update({"disc/loss": float(loss.detach()), "disc/accuracy": float(acc)})
             return loss, stats
         energy, steps = self.energy(batch)
+        self._update_absorbing_floor(steps.detach(), batch.mask)
         log_q = batch.log_q.double()
         if self.algo == "gan_gcl":
             if not bool(self.log_z_initialised):

@@ -214,6 +214,11 @@ class Trainer:
                 weight_decay_l2=float(cfg["cost"].get("l2", 0.0)),
                 state_only=bool(cfg["cost"].get("state_only", False)),
                 grad_penalty=float(a_cfg.get("grad_penalty", 0.0)),
+                absorbing_floor=(
+                    None
+                    if a_cfg.get("absorbing_floor") is None
+                    else float(a_cfg["absorbing_floor"])
+                ),
             ).double()
             lr = float(a_cfg["lr"])
             self.disc_opt = torch.optim.Adam(
