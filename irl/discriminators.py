@@ -142,7 +142,8 @@ class Discriminator(nn.Module):
         x[0, -1] = 1.0
         c = self.cost(x, torch.zeros(1, self._act_dim, dtype=p.dtype))[0]
         if self.absorbing_floor is not None:
-            c = torch.maximum(c, self.abs_floor.to(c))
+            # A copy: the buffer is overwritten after the energy that backward still needs.
+            c = torch.maximum(c, self.abs_floor.to(c).clone())
         return c
 
     @torch.no_grad()

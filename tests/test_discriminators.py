@@ -136,7 +136,8 @@ def test_absorbing_floor_lifts_the_absorbing_cost_to_a_quantile_of_the_batch_cos
     learned = float(plain.absorbing_cost().detach())
     assert float(disc.absorbing_cost().detach()) == learned  # no batch seen: no floor yet
     batch = _double(_store().sample(8, 8, 5, np.random.default_rng(4)))
-    disc.loss(batch)
+    disc.loss(batch)[0].backward()
+    disc.loss(batch)[0].backward()  # the floor in use is overwritten: backward still works
     with torch.no_grad():
         costs = disc.step_cost(batch.obs, batch.acts)[batch.mask].double()
     floor = float(torch.quantile(costs, q))
