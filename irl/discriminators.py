@@ -89,7 +89,7 @@ class Discriminator(nn.Module):
         weight_decay_l2: float = 0.0,
         state_only: bool = False,
         grad_penalty: float = 0.0,
-        absorbing_floor: float | None = None,
+        absorbing_floor: bool = False,
     ) -> None:
         super().__init__()
         if algo not in ALGOS:
@@ -112,18 +112,14 @@ class Discriminator(nn.Module):
         # GAN-GCL learns b; GCL re-estimates it per batch; AIRL/GAIL have none.
         self.log_z = nn.Parameter(torch.zeros(()), requires_grad=algo == "gan_gcl")
         self.register_buffer("log_z_initialised", torch.zeros((), dtype=torch.bool))
-        if absorbing_floor is not None and not 0.0 <= absorbing_floor <= 1.0:
-            raise ValueError(f"absorbing_floor must be a quantile in [0, 1], got {absorbing_floor}")
-        if absorbing_floor is not None and algo == "gail":
+        if absorbing_floor and algo == "gail":
             raise ValueError(
                 "absorbing_floor applies to cost-based algos, not gail (log D prices it)"
             )
-        self.absorbing_floor = absorbing_floor if absorbing else None
-        if self.absorbing_floor is not None:
-            # Demos that never terminate put the likelihood's c_abs at +∞; the finite learned
-            # value only moves through sample windows D already rejects, whose gradient has
-            # vanished, and on Hopper it settled far below a walking step's cost, so the
-            # sampler learned to fall. The floor: this quantile of the last batch's step costs.
+        self.absorbing_floor = absorbing_floor and absorbing
+        if self.absorbing_floor:
+            # A lower bound on c_abs that the trainer sets from the sampler's own step prices
+            # (set_absorbing_floor); −inf until it does.
             self.register_buffer("abs_floor", torch.tensor(-math.inf, dtype=torch.float64))
 
     # ------------------------------------------------------------------ per-step pieces
@@ -141,18 +137,17 @@ class Discriminator(nn.Module):
         x = torch.zeros(1, self._obs_dim + 1, dtype=p.dtype)
         x[0, -1] = 1.0
         c = self.cost(x, torch.zeros(1, self._act_dim, dtype=p.dtype))[0]
-        if self.absorbing_floor is not None:
+        if self.absorbing_floor:
             # A copy: the buffer is overwritten after the energy that backward still needs.
             c = torch.maximum(c, self.abs_floor.to(c).clone())
         return c
 
     @torch.no_grad()
-    def _update_absorbing_floor(self, steps: Tensor, mask: Tensor) -> None:
-        # The floor lags one update: it is set from this batch's costs for the next use.
-        if self.absorbing_floor is None or not bool(mask.any()):
-            return
-        costs = steps[mask].double()
-        self.abs_floor.copy_(torch.quantile(costs, self.absorbing_floor))
+    def set_absorbing_floor(self, value: float) -> None:
+        """Make ``value`` the lower bound of the absorbing cost (needs ``absorbing_floor``)."""
+        if not self.absorbing_floor:
+            raise RuntimeError("this discriminator was built without absorbing_floor")
+        self.abs_floor.fill_(value)
 
     def potential(self, obs: Tensor) -> Tensor:
         """h(s) (zero without a potential)."""
@@ -218,7 +213,6 @@ class Discriminator(nn.Module):
             stats.update({"disc/loss": float(loss.detach()), "disc/accuracy": float(acc)})
             return loss, stats
         energy, steps = self.energy(batch)
-        self._update_absorbing_floor(steps.detach(), batch.mask)
         log_q = batch.log_q.double()
         if self.algo == "gan_gcl":
             if not bool(self.log_z_initialised):

@@ -158,6 +158,12 @@ class Trainer:
         else:
             s_cfg["learning_starts"] = 0  # every rollout comes from the policy (its q is known)
         self.alpha = float(cfg["algo"].get("alpha", 1.0))
+        floor = cfg["algo"].get("absorbing_floor")
+        self.absorbing_floor = None if floor is None else float(floor)
+        if self.absorbing_floor is not None and not 0.0 <= self.absorbing_floor <= 1.0:
+            raise ValueError(
+                f"algo.absorbing_floor must be a quantile in [0, 1] (or null), got {floor}"
+            )
         demo_reset_prob = float(s_cfg.pop("demo_reset_prob", 0.0))
         demo_states = (
             np.concatenate([d.obs[:-1] for d in self.demos]) if demo_reset_prob > 0 else None
@@ -214,11 +220,7 @@ class Trainer:
                 weight_decay_l2=float(cfg["cost"].get("l2", 0.0)),
                 state_only=bool(cfg["cost"].get("state_only", False)),
                 grad_penalty=float(a_cfg.get("grad_penalty", 0.0)),
-                absorbing_floor=(
-                    None
-                    if a_cfg.get("absorbing_floor") is None
-                    else float(a_cfg["absorbing_floor"])
-                ),
+                absorbing_floor=self.absorbing_floor is not None,
             ).double()
             lr = float(a_cfg["lr"])
             self.disc_opt = torch.optim.Adam(
@@ -257,6 +259,7 @@ class Trainer:
         self.recorder.init_callback(self.model)
         self.last_eval: dict[str, float] = {}
         self._last_rollout_reward_mean = float("nan")
+        self._absorbing_floor_value = float("nan")
 
     # ------------------------------------------------------------------ utilities
     def _seed_everything(self, seed: int) -> None:
@@ -395,6 +398,26 @@ class Trainer:
                 stats.setdefault(k, []).append(v)
         return {k: float(np.mean(v)) for k, v in stats.items()}
 
+    def _set_absorbing_floor(self) -> None:
+        # Demos that never terminate put the likelihood's c_abs at +∞. The learned, finite
+        # c_abs moves only through sample windows that D already rejects (their gradient has
+        # vanished): on Hopper it settled at 0.29 against 3.08 per demo step, and the sampler
+        # learned to fall. A living step's price to the sampler is c + α log π, and log π > 0
+        # for a narrow Gaussian, so the floor is this quantile of the rollout's step prices:
+        # a floor on c alone still let falling within 10 steps win.
+        if self.absorbing_floor is None or self.disc is None or not self.disc.absorbing_floor:
+            return
+        data = self.recorder.stacked()
+        obs = torch.as_tensor(data["obs"]).reshape(-1, self.obs_dim)
+        acts = torch.as_tensor(data["actions"]).reshape(-1, self.act_dim)
+        with torch.no_grad():
+            log_pi = action_log_prob(self.model, obs.float(), acts.float()).double()
+            cost = self.disc.step_cost(obs.double(), self._cost_actions(acts.double())).double()
+        price = cost + self.alpha * log_pi
+        value = float(torch.quantile(price, self.absorbing_floor))
+        self.disc.set_absorbing_floor(value)
+        self._absorbing_floor_value = value
+
     def _rollout_reward(self, data: Mapping[str, np.ndarray]) -> np.ndarray:
         """Learned per-step reward (no entropy term) of a recorded rollout, flattened."""
         return self._replay_reward(
@@ -456,6 +479,7 @@ class Trainer:
         stats = self._update_discriminator()
         stats.update(heldout)
         disc_s = time.perf_counter() - t_disc
+        self._set_absorbing_floor()
         t_train = time.perf_counter()
         self._train_sampler()
         train_s = time.perf_counter() - t_train
@@ -482,6 +506,11 @@ class Trainer:
                 else float(self._rollout_reward(data).mean()),
             }
         )
+        if self.disc.absorbing:
+            with torch.no_grad():
+                stats["disc/absorbing_cost"] = float(self.disc.absorbing_cost())
+            if self.disc.absorbing_floor:
+                stats["disc/absorbing_floor"] = self._absorbing_floor_value
         if rets:
             stats["rollout/normalized_return"] = float(
                 normalized_return(float(np.mean(rets)), self.meta)

@@ -123,42 +123,37 @@ def test_gradient_penalty_is_zero_for_a_constant_cost_and_positive_otherwise() -
     assert float(disc.gradient_penalty(batch).detach()) == 0.0
 
 
-@pytest.mark.parametrize("q", [1.0, 0.5])
-def test_absorbing_floor_lifts_the_absorbing_cost_to_a_quantile_of_the_batch_costs(
-    q: float,
-) -> None:
-    """After a loss call c_abs = max(learned, quantile_q of the batch's real step costs)."""
+def test_absorbing_floor_bounds_the_absorbing_cost_in_energy_and_reward() -> None:
+    """With a floor set, c_abs = max(learned, floor) in the loss and in the sampler's reward."""
     torch.manual_seed(0)
     kw = {"gamma": 1.0, "absorbing": True, "normalize_inputs": False}
-    disc = Discriminator("gan_gcl", 3, 2, absorbing_floor=q, **kw).double()
+    disc = Discriminator("gan_gcl", 3, 2, absorbing_floor=True, **kw).double()
     plain = Discriminator("gan_gcl", 3, 2, **kw).double()
     plain.load_state_dict(disc.state_dict(), strict=False)
     learned = float(plain.absorbing_cost().detach())
-    assert float(disc.absorbing_cost().detach()) == learned  # no batch seen: no floor yet
+    assert float(disc.absorbing_cost().detach()) == learned  # no floor set yet
     batch = _double(_store().sample(8, 8, 5, np.random.default_rng(4)))
-    disc.loss(batch)[0].backward()
-    disc.loss(batch)[0].backward()  # the floor in use is overwritten: backward still works
-    with torch.no_grad():
-        costs = disc.step_cost(batch.obs, batch.acts)[batch.mask].double()
-    floor = float(torch.quantile(costs, q))
-    assert floor > learned  # the floor binds here, so the check below can fail
-    assert float(disc.absorbing_cost().detach()) == pytest.approx(max(learned, floor), abs=1e-12)
-    # The sampler pays it for every absorbing step left after a termination.
+    assert float(batch.absorbing_tail.sum() + batch.n_absorbing.sum()) > 0
+    disc.set_absorbing_floor(learned - 1.0)  # below the learned value: no effect
+    torch.testing.assert_close(disc.energy(batch)[0], plain.energy(batch)[0])
+    floor = learned + 2.5
+    disc.set_absorbing_floor(floor)
+    assert float(disc.absorbing_cost().detach()) == pytest.approx(floor, abs=1e-12)
+    n_abs = batch.n_absorbing.double() + batch.absorbing_tail.double()
+    expected = plain.energy(batch)[0] + 2.5 * n_abs
+    torch.testing.assert_close(disc.energy(batch)[0], expected, rtol=0, atol=1e-9)
+    loss, _ = disc.loss(batch)
+    disc.set_absorbing_floor(floor + 1.0)  # overwritten after use: backward still works
+    loss.backward()
     obs, acts = torch.randn(2, 3).double(), torch.randn(2, 2).double()
     terminated, left = torch.tensor([True, True]), torch.tensor([0.0, 30.0])
-    r = disc.reward(obs, acts, obs, terminated, left, shaping=False)
-    c_abs = float(disc.absorbing_cost().detach())
-    assert float(r[0] - r[1]) == pytest.approx(
-        30.0 * c_abs
-        + float(
-            disc.step_cost(obs[1:], acts[1:]).detach() - disc.step_cost(obs[:1], acts[:1]).detach()
-        ),
-        abs=1e-9,
-    )
+    r_floor = disc.reward(obs, acts, obs, terminated, left, shaping=False)
+    r_plain = plain.reward(obs, acts, obs, terminated, left, shaping=False)
+    torch.testing.assert_close(r_floor - r_plain, torch.tensor([0.0, -30.0 * 3.5]).double())
 
 
-def test_absorbing_floor_is_refused_outside_zero_one_and_for_gail() -> None:
-    with pytest.raises(ValueError, match=r"quantile in \[0, 1\], got 1\.5"):
-        Discriminator("gan_gcl", 3, 2, absorbing_floor=1.5)
+def test_absorbing_floor_is_refused_for_gail_and_needs_the_option() -> None:
     with pytest.raises(ValueError, match="not gail"):
-        Discriminator("gail", 3, 2, absorbing_floor=0.9)
+        Discriminator("gail", 3, 2, absorbing_floor=True)
+    with pytest.raises(RuntimeError, match="without absorbing_floor"):
+        Discriminator("gan_gcl", 3, 2).set_absorbing_floor(1.0)

@@ -260,3 +260,31 @@ def test_squashed_ppo_sampler_stores_env_unit_actions(tmp_path: Path) -> None:
     assert acts.max() <= half
     assert acts.max() > 1.0  # rescaled from SB3's [-1, 1] units
     assert all(np.isfinite(s["rollout/learned_reward_mean"]) for s in trainer.history)
+
+
+def test_absorbing_floor_prices_a_fall_above_that_quantile_of_living_steps(tmp_path: Path) -> None:
+    """algo.absorbing_floor=q: an absorbing step costs at least q of the rollout's step prices."""
+    cfg = make_cfg("debug=tiny", "algo.absorbing_floor=0.9", "sampler.cost_action=drawn")
+    trainer = Trainer(cfg, tmp_path, log=False)
+    stats = trainer.iterate()
+    assert trainer.disc is not None
+    c_abs = stats["disc/absorbing_cost"]
+    assert c_abs >= stats["disc/absorbing_floor"]
+    trainer._set_absorbing_floor()  # again, with the policy and cost as they are now
+    data = trainer.recorder.stacked()
+    obs = torch.as_tensor(data["obs"]).reshape(-1, trainer.obs_dim)
+    acts = torch.as_tensor(data["actions"]).reshape(-1, trainer.act_dim)
+    with torch.no_grad():
+        _, log_pi, _ = trainer.model.policy.evaluate_actions(obs.float(), acts.float())
+        cost = trainer.disc.step_cost(obs.double(), acts.double())
+        c_abs = float(trainer.disc.absorbing_cost())
+    price = cost + trainer.alpha * log_pi.double()  # what a living step costs the sampler
+    floor = float(torch.quantile(price, 0.9))
+    assert float(trainer.disc.abs_floor) == pytest.approx(floor, rel=1e-6)
+    assert c_abs >= floor
+    assert float((price <= c_abs).double().mean()) >= 0.9
+
+
+def test_absorbing_floor_outside_zero_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"quantile in \[0, 1\] \(or null\), got 1\.5"):
+        Trainer(make_cfg("debug=tiny", "algo.absorbing_floor=1.5"), tmp_path, log=False)
