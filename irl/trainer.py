@@ -169,8 +169,12 @@ class Trainer:
             np.concatenate([d.obs[:-1] for d in self.demos]) if demo_reset_prob > 0 else None
         )
 
+        # Rollout-only env options (e.g. Hopper's terminate_when_unhealthy=false: fixed
+        # 1000-step episodes for the sampler); evaluation always runs the task as registered.
+        train_kwargs = {**self.env_kwargs, **dict(cfg["env"].get("train_kwargs") or {})}
+
         def env_fn() -> gym.Env[Any, Any]:
-            env = make_env(self.env_id, **self.env_kwargs)
+            env = make_env(self.env_id, **train_kwargs)
             if demo_states is not None:
                 env = DemoStateReset(env, demo_states, demo_reset_prob)
             return Monitor(env)

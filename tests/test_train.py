@@ -288,3 +288,18 @@ def test_absorbing_floor_prices_a_fall_above_that_quantile_of_living_steps(tmp_p
 def test_absorbing_floor_outside_zero_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"quantile in \[0, 1\] \(or null\), got 1\.5"):
         Trainer(make_cfg("debug=tiny", "algo.absorbing_floor=1.5"), tmp_path, log=False)
+
+
+def test_train_kwargs_change_the_rollout_env_only(tmp_path: Path) -> None:
+    """env.train_kwargs reach the sampler's envs; evaluation keeps the registered task."""
+    over = ("debug=tiny", "env=hopper", "+env.train_kwargs.terminate_when_unhealthy=false")
+    trainer = Trainer(make_cfg(*over), tmp_path, log=False)
+    rollout_env = trainer.env.envs[0].unwrapped
+    assert rollout_env._terminate_when_unhealthy is False  # type: ignore[attr-defined]
+    assert "terminate_when_unhealthy" not in trainer.env_kwargs  # what evaluation builds
+    trainer.iterate()  # 128 steps per env with random-ish actions: a Hopper falls in ~20
+    assert not trainer.recorder.stacked()["terminated"].any()
+    plain = Trainer(make_cfg("debug=tiny", "env=hopper"), tmp_path / "plain", log=False)
+    assert plain.env.envs[0].unwrapped._terminate_when_unhealthy is True  # type: ignore[attr-defined]
+    plain.iterate()
+    assert plain.recorder.stacked()["terminated"].any()  # the same rollouts do fall
