@@ -263,7 +263,6 @@ class Trainer:
         self.recorder.init_callback(self.model)
         self.last_eval: dict[str, float] = {}
         self._last_rollout_reward_mean = float("nan")
-        self._absorbing_floor_value = float("nan")
 
     # ------------------------------------------------------------------ utilities
     def _seed_everything(self, seed: int) -> None:
@@ -407,8 +406,8 @@ class Trainer:
         # c_abs moves only through sample windows that D already rejects (their gradient has
         # vanished): on Hopper it settled at 0.29 against 3.08 per demo step, and the sampler
         # learned to fall. A living step's price to the sampler is c + α log π, and log π > 0
-        # for a narrow Gaussian, so the floor is this quantile of the rollout's step prices:
-        # a floor on c alone still let falling within 10 steps win.
+        # for a narrow Gaussian, so the floor is this quantile of the rollout's step prices.
+        # Measured on Hopper it did not keep the sampler up (README, "Where this stands").
         if self.absorbing_floor is None or self.disc is None or not self.disc.absorbing_floor:
             return
         data = self.recorder.stacked()
@@ -418,9 +417,7 @@ class Trainer:
             log_pi = action_log_prob(self.model, obs.float(), acts.float()).double()
             cost = self.disc.step_cost(obs.double(), self._cost_actions(acts.double())).double()
         price = cost + self.alpha * log_pi
-        value = float(torch.quantile(price, self.absorbing_floor))
-        self.disc.set_absorbing_floor(value)
-        self._absorbing_floor_value = value
+        self.disc.set_absorbing_floor(float(torch.quantile(price, self.absorbing_floor)))
 
     def _rollout_reward(self, data: Mapping[str, np.ndarray]) -> np.ndarray:
         """Learned per-step reward (no entropy term) of a recorded rollout, flattened."""
@@ -514,7 +511,7 @@ class Trainer:
             with torch.no_grad():
                 stats["disc/absorbing_cost"] = float(self.disc.absorbing_cost())
             if self.disc.absorbing_floor:
-                stats["disc/absorbing_floor"] = self._absorbing_floor_value
+                stats["disc/absorbing_floor"] = float(self.disc.abs_floor)
         if rets:
             stats["rollout/normalized_return"] = float(
                 normalized_return(float(np.mean(rets)), self.meta)
