@@ -54,7 +54,8 @@ ESS_WARNING = 0.05
 REPLAY_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
-HELDOUT_DIAGNOSTIC_DEMOS = 8  # held-out demos scored each iteration for disc/heldout_accuracy
+HELDOUT_DIAGNOSTIC_DEMOS = 8
+REWARD_VAR_DECAY = 0.9  # per iteration: the return-scale estimate spans about 10 iterations  # held-out demos scored each iteration for disc/heldout_accuracy
 
 
 class CheckpointError(ValueError):
@@ -165,6 +166,14 @@ class Trainer:
                 f"algo.absorbing_floor must be a quantile in [0, 1] (or null), got {floor}"
             )
         demo_reset_prob = float(s_cfg.pop("demo_reset_prob", 0.0))
+        self.normalize_reward = bool(s_cfg.pop("normalize_reward", False))
+        if self.normalize_reward and self.sampler_kind != "ppo":
+            raise ValueError(
+                "sampler.normalize_reward applies to PPO's relabelled rollouts only; SAC's "
+                "replay rewards are relabelled per minibatch (set it false for sampler=sac)"
+            )
+        # EMA (per iteration) of the variance of the sampler's discounted returns; NaN: unset.
+        self.return_var = float("nan")
         demo_states = (
             np.concatenate([d.obs[:-1] for d in self.demos]) if demo_reset_prob > 0 else None
         )
@@ -439,10 +448,33 @@ class Trainer:
         bootstrap = buf.rewards - data["stored_rewards"]  # SB3's γ V(s_T) at time-limit ends
         log_pi = buf.log_probs - self.ppo_log_scale
         entropy = -self.alpha * log_pi if self.algo != "gail" else 0.0
-        buf.rewards[:] = (r + entropy + bootstrap).astype(np.float32)
+        base = r + entropy
+        if self.normalize_reward:
+            # The bootstrap is SB3's γV(s_T), already in the critic's (scaled) units.
+            base = base / self.reward_scale(base, buf.episode_starts)
+        buf.rewards[:] = (base + bootstrap).astype(np.float32)
         buf.compute_returns_and_advantage(
             last_values=self.recorder.last_values, dones=self.recorder.last_dones
         )
+
+    def reward_scale(self, rewards: np.ndarray, episode_starts: np.ndarray) -> float:
+        """Updated std of the sampler's discounted returns, the divisor of its rewards."""
+        # As VecNormalize, but an EMA rather than a running mean over all of training: the
+        # learned cost's scale drifts as D sharpens (Hopper: window energies 5 → 300 over 300k
+        # steps) and PPO's critic, fitting unscaled returns, had explained variance 0 for 100k.
+        gamma = float(self.model.gamma)
+        ret = np.zeros(rewards.shape[1])
+        returns = np.empty_like(rewards, dtype=np.float64)
+        for t in range(rewards.shape[0]):
+            ret = ret * gamma * (1.0 - episode_starts[t]) + rewards[t]
+            returns[t] = ret
+        var = float(returns.var())
+        self.return_var = (
+            var
+            if math.isnan(self.return_var)
+            else REWARD_VAR_DECAY * self.return_var + (1 - REWARD_VAR_DECAY) * var
+        )
+        return math.sqrt(self.return_var + 1e-8)
 
     def _policy_std(self) -> float:
         """Mean σ of the sampler's action noise (PPO: its state-independent log σ)."""
@@ -507,6 +539,8 @@ class Trainer:
                 else float(self._rollout_reward(data).mean()),
             }
         )
+        if self.normalize_reward:
+            stats["rollout/reward_scale"] = math.sqrt(self.return_var + 1e-8)
         if self.disc.absorbing:
             with torch.no_grad():
                 stats["disc/absorbing_cost"] = float(self.disc.absorbing_cost())
@@ -555,6 +589,7 @@ class Trainer:
             "window_rng": json.dumps(self.window_rng.bit_generator.state, default=_jsonable),
             "history": json.dumps(self.history),
             "last_eval": json.dumps(self.last_eval),
+            "return_var": self.return_var,
             "config_digest": self._config_digest(),
         }
         pol = self.model.policy
@@ -636,6 +671,7 @@ class Trainer:
         self.wall_clock = float(state["wall_clock"])
         self.history = json.loads(state["history"])
         self.last_eval = json.loads(state["last_eval"])
+        self.return_var = float(state.get("return_var", float("nan")))
         if self.disc is not None:
             self.disc.load_state_dict(state["disc"])
             self.disc_opt.load_state_dict(state["disc_optim"])
