@@ -54,8 +54,8 @@ ESS_WARNING = 0.05
 REPLAY_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
-HELDOUT_DIAGNOSTIC_DEMOS = 8
-REWARD_VAR_DECAY = 0.9  # per iteration: the return-scale estimate spans about 10 iterations  # held-out demos scored each iteration for disc/heldout_accuracy
+HELDOUT_DIAGNOSTIC_DEMOS = 8  # held-out demos scored each iteration for disc/heldout_accuracy
+REWARD_VAR_DECAY = 0.9  # per iteration: the return-scale estimate spans about 10 iterations
 
 
 class CheckpointError(ValueError):

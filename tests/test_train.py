@@ -63,10 +63,15 @@ def test_every_trainer_and_sampler_runs_two_iterations(
     assert (tmp_path / "cost.safetensors").exists()
 
 
-@pytest.mark.parametrize("sampler", ["ppo", "sac"])
-def test_resume_gives_the_same_next_iteration_metrics(tmp_path: Path, sampler: str) -> None:
+@pytest.mark.parametrize(
+    ("sampler", "extra"),
+    [("ppo", ()), ("sac", ()), ("ppo", ("sampler.normalize_reward=true",))],
+)
+def test_resume_gives_the_same_next_iteration_metrics(
+    tmp_path: Path, sampler: str, extra: tuple[str, ...]
+) -> None:
     """3 uninterrupted iterations == 2 iterations, a checkpoint, a new process state, 1 more."""
-    over = ("debug=tiny", "algo=gan_gcl", f"sampler={sampler}", "total_env_steps=384")
+    over = ("debug=tiny", "algo=gan_gcl", f"sampler={sampler}", *extra, "total_env_steps=384")
     full = Trainer(make_cfg(*over), tmp_path / "full", log=False)
     full.train(progress=False)
     assert full.iteration == 3
@@ -303,3 +308,48 @@ def test_train_kwargs_change_the_rollout_env_only(tmp_path: Path) -> None:
     assert plain.env.envs[0].unwrapped._terminate_when_unhealthy is True  # type: ignore[attr-defined]
     plain.iterate()
     assert plain.recorder.stacked()["terminated"].any()  # the same rollouts do fall
+
+
+def test_reward_scale_is_an_ema_of_the_discounted_return_std(tmp_path: Path) -> None:
+    """reward_scale: std of returns summed back to each episode start, EMA 0.9 per call."""
+    trainer = Trainer(make_cfg("debug=tiny", "sampler.normalize_reward=true"), tmp_path, log=False)
+    g = trainer.model.gamma
+    r1 = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 4.0]])
+    starts = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    ret1 = [1.0, 2.0, g * 1.0 + 3.0, -1.0, 0.5, -g + 4.0]
+    assert trainer.reward_scale(r1, starts) == pytest.approx(math.sqrt(np.var(ret1) + 1e-8))
+    r2 = 3.0 * r1
+    want = 0.9 * np.var(ret1) + 0.1 * np.var(ret1) * 9.0
+    assert trainer.reward_scale(r2, starts) == pytest.approx(math.sqrt(want + 1e-8))
+
+
+def test_normalize_reward_divides_the_relabelled_rollout_by_its_return_scale(
+    tmp_path: Path,
+) -> None:
+    """Same seed with and without: PPO's rewards differ by the logged scale, returns have std 1."""
+    plain = Trainer(make_cfg("debug=tiny"), tmp_path / "plain", log=False)
+    plain.iterate()
+    cfg = make_cfg("debug=tiny", "sampler.normalize_reward=true")
+    scaled = Trainer(cfg, tmp_path / "scaled", log=False)
+    stats = scaled.iterate()
+    scale = stats["rollout/reward_scale"]
+    assert scale > 0 and scale != pytest.approx(1.0)
+    r_plain = plain.model.rollout_buffer.rewards.astype(np.float64)
+    r_scaled = scaled.model.rollout_buffer.rewards.astype(np.float64)
+    np.testing.assert_allclose(r_scaled * scale, r_plain, rtol=1e-5, atol=1e-5)
+    # The first iteration's estimate is its own rollout's: its discounted returns have std 1.
+    g, starts = scaled.model.gamma, scaled.model.rollout_buffer.episode_starts
+    ret, returns = np.zeros(r_scaled.shape[1]), []
+    for t in range(r_scaled.shape[0]):
+        ret = ret * g * (1.0 - starts[t]) + r_scaled[t]
+        returns.append(ret)
+    assert float(np.std(returns)) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_normalize_reward_is_refused_for_sac(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="normalize_reward applies to PPO"):
+        Trainer(
+            make_cfg("debug=tiny", "sampler=sac", "+sampler.normalize_reward=true"),
+            tmp_path,
+            log=False,
+        )
