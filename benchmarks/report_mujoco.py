@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -121,22 +122,47 @@ def overhead_table() -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def _slug(variant: str) -> str:
+    """A file-name fragment for a variant: its overrides with runs of other characters as '-'."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", variant).strip("-")
+
+
+Curves = dict[str, list[list[list[float]]]]  # "algo/sampler" -> one [[steps, score]] per seed
+
+
+def curve_groups(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], Curves]:
+    """The plots to draw, keyed (suite, env, variant): the default variant of every (suite, env)
+    and each other variant that two or more IRL algorithms share, with BC's default runs added
+    as the reference where the variant has none (BC takes no sampler or IRL options)."""
+    by_plot: dict[tuple[str, str, str], Curves] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.get("curve"):
+            by_plot[(r["suite"], r["env"], _variant(r))][f"{r['algo']}/{r['sampler']}"].append(
+                r["curve"]
+            )
+    out: dict[tuple[str, str, str], Curves] = {}
+    for (suite, env, variant), algos in sorted(by_plot.items()):
+        algos = dict(algos)
+        if variant != "default":
+            if len([a for a in algos if not a.startswith("bc/")]) < 2:
+                continue  # a single configuration's runs: its table row says it
+            if not any(a.startswith("bc/") for a in algos):
+                default = by_plot.get((suite, env, "default"), {})
+                algos.update({a: runs for a, runs in default.items() if a.startswith("bc/")})
+        out[(suite, env, variant)] = algos
+    return out
+
+
 def curves(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """One PNG per (suite, env): mean normalised return vs env steps per algo, band = min..max."""
+    """One PNG per curve group: mean normalised return vs env steps, band = min..max over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    by_plot: dict[tuple[str, str], dict[str, list[list[list[float]]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for r in records:
-        if r.get("curve") and _variant(r) == "default":
-            by_plot[(r["suite"], r["env"])][f"{r['algo']}/{r['sampler']}"].append(r["curve"])
     written = []
-    for (suite, env), algos in sorted(by_plot.items()):
+    for (suite, env, variant), algos in curve_groups(records).items():
         fig, ax = plt.subplots(figsize=(6, 4))
         for name, runs in sorted(algos.items()):
             if all(p[0] == 0 for run in runs for p in run):  # BC: no env steps, a level line
@@ -150,10 +176,14 @@ def curves(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
                 ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.2)
         ax.set_xlabel("env steps")
         ax.set_ylabel("expert-normalised return")
-        ax.set_title(f"{env} ({suite})")
+        title = f"{env} ({suite})"
+        if variant != "default":
+            title += "\n" + variant
+        ax.set_title(title, fontsize=8 if variant != "default" else None)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = out_dir / f"{suite}_{env}.png"
+        stem = f"{suite}_{env}" + ("" if variant == "default" else f"_{_slug(variant)}")
+        path = out_dir / f"{stem}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)

@@ -56,3 +56,24 @@ def test_budgets_of_one_variant_are_separate_rows(
     assert len(rows) == 2
     assert any("| 1000 | 0.60 |" in r for r in rows)
     assert any("| 1000000 | 0.10 |" in r for r in rows)
+
+
+def test_a_variant_shared_by_two_algorithms_gets_its_own_curve_with_bc_as_reference() -> None:
+    """Variant plots: only where IRL algorithms can be compared; BC's default runs join them."""
+    recipe = ["sampler.normalize_reward=true"]
+
+    def rec(algo: str, seed: int, extra: list[str]) -> dict[str, object]:
+        r = _train(seed, extra, 0.5)
+        return {**r, "algo": algo, "curve": [[0 if algo == "bc" else 1000, 0.5]]}
+
+    records = [
+        rec("gan_gcl", 0, recipe), rec("gan_gcl", 1, recipe), rec("gcl", 0, recipe),
+        rec("gan_gcl", 0, ["algo.alpha=0.1"]),  # one algorithm only: no plot of its own
+        rec("gan_gcl", 0, []), rec("bc", 0, []), rec("bc", 1, []),
+    ]  # fmt: skip
+    groups = report_mujoco.curve_groups(records)
+    key = ("mujoco-hopper", "Hopper-v5", "sampler.normalize_reward=true")
+    assert set(groups) == {("mujoco-hopper", "Hopper-v5", "default"), key}
+    seeds = {a: len(runs) for a, runs in groups[key].items()}
+    assert seeds == {"gan_gcl/ppo": 2, "gcl/ppo": 1, "bc/ppo": 2}
+    assert report_mujoco._slug(key[2]) == "sampler.normalize_reward-true"
