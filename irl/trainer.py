@@ -11,12 +11,13 @@ directory resumes from the last one, reproducing the uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,14 @@ class Trainer:
             )
         demo_reset_prob = float(s_cfg.pop("demo_reset_prob", 0.0))
         self.normalize_reward = bool(s_cfg.pop("normalize_reward", False))
+        ema = s_cfg.pop("policy_ema", None)
+        self.policy_ema = None if ema is None else float(ema)
+        if self.policy_ema is not None and not 0.0 <= self.policy_ema < 1.0:
+            raise ValueError(
+                f"sampler.policy_ema must be a decay in [0, 1) per iteration (or null), got {ema}"
+            )
+        # The evaluated and saved policy when policy_ema is set; the sampler keeps its own.
+        self.ema_state: dict[str, torch.Tensor] | None = None
         if self.normalize_reward and self.sampler_kind != "ppo":
             raise ValueError(
                 "sampler.normalize_reward applies to PPO's relabelled rollouts only; SAC's "
@@ -483,6 +492,32 @@ class Trainer:
             return float("nan")
         return float(log_std.detach().exp().mean())
 
+    def _update_policy_ema(self) -> None:
+        if self.policy_ema is None:
+            return
+        state = self.model.policy.state_dict()
+        if self.ema_state is None:
+            self.ema_state = {k: v.detach().clone() for k, v in state.items()}
+            return
+        for k, v in state.items():
+            if v.is_floating_point():
+                self.ema_state[k].mul_(self.policy_ema).add_(v.detach(), alpha=1 - self.policy_ema)
+            else:
+                self.ema_state[k].copy_(v)
+
+    @contextlib.contextmanager
+    def recovered_policy(self) -> Iterator[None]:
+        """Within the block the sampler's policy holds the recovered (EMA, if set) weights."""
+        if self.ema_state is None:
+            yield
+            return
+        live = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
+        self.model.policy.load_state_dict(self.ema_state)
+        try:
+            yield
+        finally:
+            self.model.policy.load_state_dict(live)
+
     def _train_sampler(self) -> None:
         if self.sampler_kind == "ppo":
             self._relabel_ppo()
@@ -515,6 +550,7 @@ class Trainer:
         self._set_absorbing_floor()
         t_train = time.perf_counter()
         self._train_sampler()
+        self._update_policy_ema()
         train_s = time.perf_counter() - t_train
         self.iteration += 1
         elapsed = time.perf_counter() - t0
@@ -557,9 +593,10 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, episodes: int) -> dict[str, float]:
         """Deterministic-policy true return and expert-normalised score."""
-        rets = evaluate_policy_returns(
-            self.model, self.env_id, episodes, eval_seed(self.seed), self.env_kwargs
-        )
+        with self.recovered_policy():
+            rets = evaluate_policy_returns(
+                self.model, self.env_id, episodes, eval_seed(self.seed), self.env_kwargs
+            )
         mean = float(rets.mean())
         return {
             "eval/return_mean": mean,
@@ -600,6 +637,8 @@ class Trainer:
                 "actor": pol.actor.optimizer.state_dict(),
                 "critic": pol.critic.optimizer.state_dict(),
             }
+        if self.ema_state is not None:
+            state["policy_ema"] = self.ema_state
         if self.disc is not None:
             state["disc"] = self.disc.state_dict()
             state["disc_optim"] = self.disc_opt.state_dict()
@@ -672,6 +711,8 @@ class Trainer:
         self.history = json.loads(state["history"])
         self.last_eval = json.loads(state["last_eval"])
         self.return_var = float(state.get("return_var", float("nan")))
+        ema_state = state.get("policy_ema")
+        self.ema_state = None if ema_state is None else dict(ema_state)
         if self.disc is not None:
             self.disc.load_state_dict(state["disc"])
             self.disc_opt.load_state_dict(state["disc_optim"])
@@ -691,9 +732,11 @@ class Trainer:
         """Learned cost and policy (safetensors + JSON description) for ``irl-eval``."""
         from safetensors.torch import save_file
 
-        pol = {
-            k: v.detach().clone().contiguous() for k, v in self.model.policy.state_dict().items()
-        }
+        with self.recovered_policy():
+            pol = {
+                k: v.detach().clone().contiguous()
+                for k, v in self.model.policy.state_dict().items()
+            }
         save_file(pol, str(self.run_dir / "policy.safetensors"))
         if self.disc is not None:
             cost = {k: v.detach().clone().contiguous() for k, v in self.disc.state_dict().items()}
@@ -708,6 +751,7 @@ class Trainer:
             "demo_indices": self.demo_indices,
             "iteration": self.iteration,
             "env_steps": int(self.model.num_timesteps),
+            "policy_ema": self.policy_ema,  # policy.safetensors holds this EMA when set
         }
         (self.run_dir / "artifacts.json").write_text(json.dumps(info, indent=1))
 

@@ -86,12 +86,13 @@ def record_video(trainer: Trainer, path: Path, max_steps: int, width: int, heigh
     )
     obs, _ = env.reset(seed=2_000_000 + trainer.seed)
     frames = [env.render()]
-    for _ in range(max_steps):
-        action, _ = trainer.model.predict(obs, deterministic=True)
-        obs, _, term, trunc, _ = env.step(action)
-        frames.append(env.render())
-        if term or trunc:
-            break
+    with trainer.recovered_policy():
+        for _ in range(max_steps):
+            action, _ = trainer.model.predict(obs, deterministic=True)
+            obs, _, term, trunc, _ = env.step(action)
+            frames.append(env.render())
+            if term or trunc:
+                break
     env.close()
     fps = int(env.metadata.get("render_fps", 30))
     imageio.mimwrite(path, [np.asarray(f) for f in frames], fps=fps, macro_block_size=1)
