@@ -3,19 +3,25 @@
 # benchmarks/results/mujoco.jsonl (suite "mujoco-<part>", train records) and
 # benchmarks/results/mujoco_eval.jsonl (same suite, irl-eval records with the re-optimised score).
 #   bash benchmarks/mujoco.sh quick                 InvertedPendulum-v5, 6 algos x 3 seeds, 100k steps
-#   bash benchmarks/mujoco.sh hopper|halfcheetah    GAN-GCL, GCL, AIRL, GAIL, BC x 3 seeds, 1M steps
-#   bash benchmarks/mujoco.sh ablation              Hopper-v5 GAN-GCL without each variance measure
+#   bash benchmarks/mujoco.sh hopper|halfcheetah|walker2d|ant
+#                                   GAN-GCL, GCL, AIRL, GAIL (PPO + RECIPE) and BC x 3 seeds, 300k
+#   bash benchmarks/mujoco.sh ablation              Hopper-v5 GAN-GCL without each measure in turn
 #   bash benchmarks/mujoco.sh all                   every part above, in one command
-#   STEPS=300000 SEEDS=0 SAMPLER=ppo bash benchmarks/mujoco.sh hopper   (a smaller budget)
+#   STEPS=1000000 SEEDS=0 SAMPLER=sac EXTRA= bash benchmarks/mujoco.sh hopper   (other settings)
 # Runs are sequential (one torch thread each): on a 2-core machine run two parts side by side.
 # REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it); EXTRA adds irl-train overrides
-# to the task parts (e.g. EXTRA="sampler.squash=true"; the report lists them as the variant).
+# to the task parts (default: RECIPE; the report lists them as the variant). BC takes no sampler,
+# so it runs without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 part=${1:?usage: bash benchmarks/mujoco.sh quick|hopper|halfcheetah|walker2d|ant|ablation|all}
 OUT=benchmarks/results
 export MUJOCO_GL=${MUJOCO_GL:-egl}
+# The measured MuJoCo recipe, also set by the task presets (conf/experiment/<task>.yaml; a test
+# keeps the two equal): the cost scores PPO's drawn action, a BC warm start, rewards scaled by
+# the std of the discounted return, and an EMA of the policy's weights as the recovered policy.
+RECIPE="sampler.cost_action=drawn algo.bc_warmstart_epochs=50 sampler.normalize_reward=true sampler.policy_ema=0.9"
 
 run() {  # run <suite> <reopt steps> <irl-train overrides...>
   local suite=$1 reopt=$2
@@ -40,9 +46,11 @@ case $part in
   hopper | halfcheetah | walker2d | ant)
     for seed in ${SEEDS:-0 1 2}; do
       for algo in ${ALGOS:-gan_gcl gcl airl gail bc}; do
+        extra=${EXTRA-$RECIPE}
+        [ "$algo" = bc ] && extra=
         # shellcheck disable=SC2086
         run "mujoco-$part" "${REOPT_STEPS:-200000}" env="$part" algo=$algo \
-          sampler="${SAMPLER:-sac}" seed=$seed total_env_steps="${STEPS:-1000000}" ${EXTRA:-}
+          sampler="${SAMPLER:-ppo}" seed=$seed total_env_steps="${STEPS:-300000}" $extra
       done
     done
     ;;
@@ -53,14 +61,21 @@ case $part in
     done
     ;;
   ablation)
-    # Each row switches one variance measure off (or to its naive form) from the default.
+    # Each row switches one measure of RECIPE (or of the loop's defaults) off, or to its naive
+    # form; the first row is RECIPE itself. A row's key replaces the recipe's own setting of it.
     for seed in ${SEEDS:-0 1 2}; do
-      for variant in "" algo.fusion=own algo.max_samplers=1 "algo.window=null" algo.use_h=false \
-        env.absorbing=false cost.normalize_inputs=false sampler.target_kl=0.02 sampler.max_std=0.5 \
-        sampler.squash=true sampler.cost_action=drawn; do
-        # shellcheck disable=SC2086
+      for variant in "" algo.fusion=own algo.max_samplers=1 algo.window=null algo.use_h=false \
+        env.absorbing=false cost.normalize_inputs=false sampler.cost_action=executed \
+        algo.bc_warmstart_epochs=0 sampler.normalize_reward=false sampler.policy_ema=null \
+        sampler.target_kl=0.02; do
+        overrides=()
+        for o in $RECIPE; do
+          [ -n "$variant" ] && [ "${o%%=*}" = "${variant%%=*}" ] && continue
+          overrides+=("$o")
+        done
+        [ -n "$variant" ] && overrides+=("$variant")
         run mujoco-ablation "${REOPT_STEPS:-0}" env=hopper algo=gan_gcl \
-          sampler="${SAMPLER:-ppo}" seed=$seed total_env_steps="${STEPS:-300000}" $variant
+          sampler="${SAMPLER:-ppo}" seed=$seed total_env_steps="${STEPS:-300000}" "${overrides[@]}"
       done
     done
     ;;

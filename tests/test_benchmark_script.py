@@ -1,0 +1,98 @@
+"""benchmarks/mujoco.sh: its RECIPE is what the task presets set, and each ablation row changes
+exactly one key of it (Hydra refuses a key given twice, and a silent duplicate would mislabel
+a row)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from irl.cli import CONF_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "mujoco.sh"
+
+
+def recipe() -> dict[str, object]:
+    """RECIPE's overrides, read from the script, as key -> YAML value."""
+    m = re.search(r'^RECIPE="([^"]*)"$', SCRIPT.read_text(), re.MULTILINE)
+    assert m is not None, "RECIPE=... not found in benchmarks/mujoco.sh"
+    pairs = [o.split("=", 1) for o in m.group(1).split()]
+    return {k: yaml.safe_load(v) for k, v in pairs}
+
+
+@pytest.mark.parametrize("preset", ["hopper", "halfcheetah", "walker2d", "ant", "hopper_ablation"])
+def test_task_presets_set_the_benchmark_recipe(preset: str) -> None:
+    """experiment=<task> composes to the settings the benchmark records were measured with."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=[f"experiment={preset}"])
+    assert len(recipe()) == 4
+    for key, value in recipe().items():
+        assert OmegaConf.select(cfg, key) == value, key
+    assert cfg.sampler.name == "ppo" and cfg.total_env_steps == 300_000 and cfg.n_demos == 16
+
+
+def _fake_bin(tmp_path: Path) -> tuple[Path, Path]:
+    """irl-train / irl-eval stand-ins that log their arguments, one line per call."""
+    log = tmp_path / "calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("irl-train", "irl-eval"):
+        exe = bin_dir / name
+        exe.write_text(f'#!/usr/bin/env bash\necho "{name} $*" >> "{log}"\n')
+        exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    return bin_dir, log
+
+
+def _train_calls(part: str, tmp_path: Path, **env: str) -> list[list[str]]:
+    bin_dir, log = _fake_bin(tmp_path)
+    subprocess.run(
+        ["bash", str(SCRIPT), part],
+        env={**os.environ, "BIN": str(bin_dir), **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    lines = log.read_text().splitlines()
+    return [ln.split()[1:] for ln in lines if ln.startswith("irl-train ")]
+
+
+def test_ablation_rows_change_one_recipe_key_each(tmp_path: Path) -> None:
+    """Row 1 is the recipe; every other row sets its key once, and keeps the rest of the recipe."""
+    calls = _train_calls("ablation", tmp_path, SEEDS="0")
+    base = recipe()
+    rows = [{k: v for k, v in (a.split("=", 1) for a in c if "=" in a)} for c in calls]
+    for call, row in zip(calls, rows, strict=True):
+        keys = [a.split("=", 1)[0] for a in call if "=" in a]
+        assert len(keys) == len(set(keys)), f"a key given twice: {call}"
+        assert row["env"] == "hopper" and row["algo"] == "gan_gcl" and row["sampler"] == "ppo"
+    changed = []
+    for row in rows:
+        dotted = {k: yaml.safe_load(v) for k, v in row.items() if "." in k and k != "record.path"}
+        dotted = {k: v for k, v in dotted.items() if not k.startswith(("hydra.", "record."))}
+        diff = [k for k in base if k not in dotted]
+        diff += [k for k, v in dotted.items() if k not in base or base[k] != v]
+        changed.append(diff)
+    assert changed[0] == []
+    assert all(len(d) == 1 for d in changed[1:]), changed
+    # Each recipe measure is switched off by one row.
+    assert {d[0] for d in changed[1:]} >= set(base)
+    assert len(calls) == len({tuple(d) for d in changed})
+
+
+def test_task_part_runs_bc_without_the_sampler_recipe(tmp_path: Path) -> None:
+    """IRL algorithms get RECIPE, BC (no sampler) gets none of it; EXTRA= empties it."""
+    calls = _train_calls("hopper", tmp_path, SEEDS="0", ALGOS="gan_gcl bc")
+    recipe_args = {f"{k}={str(v).lower()}" for k, v in recipe().items()}
+    assert recipe_args <= set(calls[0]) and "algo=gan_gcl" in calls[0]
+    assert not recipe_args & set(calls[1]) and "algo=bc" in calls[1]
+    plain = _train_calls("hopper", tmp_path / "plain", SEEDS="0", ALGOS="gan_gcl", EXTRA="")
+    assert not recipe_args & set(plain[0])
