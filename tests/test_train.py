@@ -190,9 +190,11 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
     assert "held-out demos / policy" in out
 
 
-def test_learned_return_prices_an_early_end_with_its_absorbing_tail(tmp_path: Path) -> None:
+def test_learned_return_prices_an_early_end_with_its_absorbing_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With c ≡ 1 everywhere (absorbing state included) every episode costs the horizon."""
-    from irl.cli.evaluate import learned_returns
+    from irl.cli.evaluate import absorbing_step_reward, learned_returns
 
     trainer = Trainer(make_cfg("debug=tiny"), tmp_path, log=False)
     assert trainer.disc is not None
@@ -207,7 +209,18 @@ def test_learned_return_prices_an_early_end_with_its_absorbing_tail(tmp_path: Pa
     # steps, and the absorbing tail charges it for the rest of the horizon.
     assert out["learned_return_demos"] == pytest.approx(-1000.0)
     assert out["learned_return_policy"] == pytest.approx(-1000.0)
+    assert out["learned_reward_demo_step"] == pytest.approx(-1.0)
+    assert out["learned_reward_absorbing_step"] == pytest.approx(-1.0)
+    # An absorbing state cheaper than a step: ending early pays under the learned reward.
+    monkeypatch.setattr(
+        trainer.disc, "absorbing_cost", lambda: torch.tensor(0.25, dtype=torch.float64)
+    )
+    out = learned_returns(trainer, 2, 0)
+    assert out["learned_reward_demo_step"] == pytest.approx(-1.0)
+    assert out["learned_reward_absorbing_step"] == pytest.approx(-0.25)
+    assert out["learned_return_policy"] > out["learned_return_demos"]
     trainer.disc.absorbing = False
+    assert absorbing_step_reward(trainer) is None
     assert learned_returns(trainer, 2, 0)["learned_return_policy"] > -100.0
 
 

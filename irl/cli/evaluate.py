@@ -245,7 +245,34 @@ def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, flo
         ]
         r = _step_rewards(trainer, flatten_trajectories(trajs), absorbing)
         out[f"learned_return_{name}"] = float(np.add.reduceat(r, ends - lengths + 1).mean())
+        if name == "demos":
+            out["learned_reward_demo_step"] = float(r[absorbing == 0].mean())
+    out["learned_reward_absorbing_step"] = absorbing_step_reward(trainer)
     return out
+
+
+def absorbing_step_reward(trainer: Trainer) -> float | None:
+    """Learned reward of one step in the absorbing state (None without absorbing states)."""
+    # Compared with a demo step's reward it says whether a fresh optimiser of the learned reward
+    # (the re-optimisation) is paid to end episodes early: it is when this one is higher.
+    assert trainer.disc is not None
+    if not trainer.disc.absorbing:
+        return None
+    t = flatten_trajectories(trainer.demos[:1])
+    with torch.no_grad():
+        rewards = [
+            float(
+                trainer._replay_reward(
+                    torch.as_tensor(t.obs[:1], dtype=torch.float64),
+                    torch.as_tensor(t.acts[:1], dtype=torch.float64),
+                    torch.as_tensor(t.next_obs[:1], dtype=torch.float64),
+                    torch.ones(1, dtype=torch.bool),
+                    torch.full((1,), float(n), dtype=torch.float64),
+                )[0]
+            )
+            for n in (0, 1)
+        ]
+    return rewards[1] - rewards[0]
 
 
 def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
@@ -317,6 +344,14 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
             (
                 "learned return per episode, held-out demos / policy",
                 f"{result['learned_return_demos']:.1f} / {result['learned_return_policy']:.1f}",
+            )
+        )
+    if result.get("learned_reward_absorbing_step") is not None:
+        rows.append(
+            (
+                "learned reward per step, held-out demo step / absorbing step",
+                f"{result['learned_reward_demo_step']:.3f} / "
+                f"{result['learned_reward_absorbing_step']:.3f}",
             )
         )
     width = max(len(r[0]) for r in rows)
