@@ -217,7 +217,7 @@ def _train_overrides(run_dir: Path) -> list[str]:
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
 
-def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, float]:
+def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, float | None]:
     """Learned return per episode of held-out demos and of the recovered deterministic policy."""
     # Which side fails: a recovered policy that scores below the demos under the learned reward
     # is a sampler stuck in a worse optimum (e.g. Hopper standing still); one that scores at or
@@ -233,7 +233,7 @@ def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, flo
     finally:
         env.close()
     sets = {"demos": (trainer.heldout_demos or trainer.demos)[:episodes], "policy": policy}
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     for name, trajs in sets.items():
         lengths = np.array([len(t.acts) for t in trajs])
         ends = np.cumsum(lengths) - 1
