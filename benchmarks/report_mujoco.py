@@ -12,6 +12,7 @@ import argparse
 import json
 import re
 import statistics
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -171,14 +172,14 @@ def curves(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
                 continue
             grid = np.array(sorted({p[0] for run in runs for p in run}), dtype=float)
             ys = np.array([np.interp(grid, *np.array(run, dtype=float).T) for run in runs])
-            ax.plot(grid, ys.mean(0), label=f"{name} ({len(runs)} seeds)")
-            if len(runs) > 1:
-                ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.2)
+            (line,) = ax.plot(grid, ys.mean(0), label=f"{name} ({len(runs)} seeds)")
+            if len(runs) > 1:  # the band in its line's colour (the cycle would give the next)
+                ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.2, color=line.get_color())
         ax.set_xlabel("env steps")
         ax.set_ylabel("expert-normalised return")
         title = f"{env} ({suite})"
         if variant != "default":
-            title += "\n" + variant
+            title += "\n" + "\n".join(textwrap.wrap(variant, 100))
         ax.set_title(title, fontsize=8 if variant != "default" else None)
         ax.legend(fontsize=7)
         fig.tight_layout()
