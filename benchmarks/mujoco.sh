@@ -10,16 +10,16 @@
 #   STEPS=1000000 SEEDS=0 SAMPLER=sac EXTRA= bash benchmarks/mujoco.sh hopper   (other settings)
 # Runs are sequential (one torch thread each): on a 2-core machine run two parts side by side.
 # REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it); EXTRA adds irl-train overrides
-# to the task parts (default: the task's recipe; the report lists them as the variant). BC takes no sampler,
-# so it runs without them.
+# to the task parts (default: the task's recipe; the report lists them as the variant). BC
+# takes no sampler, so it runs without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 part=${1:?usage: bash benchmarks/mujoco.sh quick|hopper|halfcheetah|walker2d|ant|ablation|all}
 OUT=benchmarks/results
 export MUJOCO_GL=${MUJOCO_GL:-egl}
-# The measured MuJoCo recipe, also set by the task presets (conf/experiment/<task>.yaml; a test
-# keeps the two equal): the cost scores PPO's drawn action, a BC warm start, rewards scaled by
+# The measured MuJoCo recipe, also set by the task presets (conf/experiment/mujoco_recipe.yaml
+# and <task>.yaml; a test keeps the two equal): the cost scores PPO's drawn action, a BC warm start, rewards scaled by
 # the std of the discounted return, and an EMA of the policy's weights as the recovered policy.
 RECIPE="sampler.cost_action=drawn algo.bc_warmstart_epochs=50 sampler.normalize_reward=true sampler.policy_ema=0.9"
 # Per-task additions (RECIPE_<TASK>): HalfCheetah seed 1 fell to 0.64 at PPO's lr 3e-4, 0.99 at 1e-4.

@@ -95,8 +95,11 @@ def test_ablation_rows_change_one_recipe_key_each(tmp_path: Path) -> None:
         assert row["env"] == "hopper" and row["algo"] == "gan_gcl" and row["sampler"] == "ppo"
     changed = []
     for row in rows:
-        dotted = {k: _value(v) for k, v in row.items() if "." in k and k != "record.path"}
-        dotted = {k: v for k, v in dotted.items() if not k.startswith(("hydra.", "record."))}
+        dotted = {
+            k: _value(v)
+            for k, v in row.items()
+            if "." in k and not k.startswith(("hydra.", "record."))
+        }
         diff = [k for k in base if k not in dotted]
         diff += [k for k, v in dotted.items() if k not in base or base[k] != v]
         changed.append(diff)
@@ -111,8 +114,7 @@ def test_ablation_rows_change_one_recipe_key_each(tmp_path: Path) -> None:
 def test_task_part_runs_bc_without_the_sampler_recipe(task: str, tmp_path: Path) -> None:
     """IRL algorithms get the task's recipe, BC (no sampler) none of it; EXTRA= empties it."""
     calls = _train_calls(task, tmp_path, SEEDS="0", ALGOS="gan_gcl bc")
-    args = {f"{k}={v}" for k, v in (a.split("=", 1) for a in calls[0] if "=" in a)}
-    parsed = {k: _value(v) for k, v in (a.split("=", 1) for a in args)}
+    parsed = {k: _value(v) for k, v in (a.split("=", 1) for a in calls[0] if "=" in a)}
     assert {k: parsed.get(k) for k in recipe(task)} == recipe(task)
     assert ("sampler.learning_rate" in parsed) == (task == "halfcheetah")
     assert "algo=gan_gcl" in calls[0] and "algo=bc" in calls[1]

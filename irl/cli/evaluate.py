@@ -258,21 +258,17 @@ def absorbing_step_reward(trainer: Trainer) -> float | None:
     assert trainer.disc is not None
     if not trainer.disc.absorbing:
         return None
+    # One demo transition, ended by a termination with 0 and with 1 absorbing step after it.
     t = flatten_trajectories(trainer.demos[:1])
     with torch.no_grad():
-        rewards = [
-            float(
-                trainer._replay_reward(
-                    torch.as_tensor(t.obs[:1], dtype=torch.float64),
-                    torch.as_tensor(t.acts[:1], dtype=torch.float64),
-                    torch.as_tensor(t.next_obs[:1], dtype=torch.float64),
-                    torch.ones(1, dtype=torch.bool),
-                    torch.full((1,), float(n), dtype=torch.float64),
-                )[0]
-            )
-            for n in (0, 1)
-        ]
-    return rewards[1] - rewards[0]
+        r = trainer._replay_reward(
+            torch.as_tensor(t.obs[:1], dtype=torch.float64).expand(2, -1),
+            torch.as_tensor(t.acts[:1], dtype=torch.float64).expand(2, -1),
+            torch.as_tensor(t.next_obs[:1], dtype=torch.float64).expand(2, -1),
+            torch.ones(2, dtype=torch.bool),
+            torch.tensor([0.0, 1.0], dtype=torch.float64),
+        )
+    return float(r[1] - r[0])
 
 
 def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
