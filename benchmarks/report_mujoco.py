@@ -22,7 +22,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 BLOCKS = {
     "mujoco": "<!-- mujoco-table:begin (benchmarks/report_mujoco.py) -->",
     "overhead": "<!-- overhead-table:begin (benchmarks/report_mujoco.py) -->",
+    "ablation": "<!-- ablation-table:begin (benchmarks/report_mujoco.py) -->",
 }
+SCRIPT = ROOT / "benchmarks" / "mujoco.sh"
 
 
 def _end(marker: str) -> str:
@@ -99,6 +101,58 @@ def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any
             f"{mean_std([r['steps_per_s'] for r in recs], 0)} | "
             f"{mean_std([r['wall_clock_s'] for r in recs], 0)} | "
             f"{', '.join(sorted({r['commit'] for r in recs}))} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def script_recipe() -> list[str]:
+    """The recipe's overrides as benchmarks/mujoco.sh runs them (its RECIPE line)."""
+    m = re.search(r'^RECIPE="([^"]*)"$', SCRIPT.read_text(), re.MULTILINE)
+    if m is None:
+        raise SystemExit(f"{SCRIPT}: no RECIPE=\"...\" line")
+    return m.group(1).split()
+
+
+def ablation_row(rec: dict[str, Any], recipe: list[str]) -> str:
+    """What an ablation run changes against the recipe: its overrides not in the recipe, and
+    the recipe's settings it drops (a row that changes nothing is the recipe itself)."""
+    variant = _variant(rec).split() if _variant(rec) != "default" else []
+    added = [o for o in variant if o not in recipe]
+    dropped = [o for o in recipe if o not in variant and o.split("=")[0] not in
+               {a.split("=")[0] for a in added}]  # fmt: skip
+    changes = added + [f"no {o}" for o in dropped]
+    return " ".join(changes) or "recipe (all measures on)"
+
+
+def ablation_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]) -> str:
+    """The Hopper ablation: one row per measure switched off, against the recipe's own row."""
+    recipe = script_recipe()
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        if rec["suite"] == "mujoco-ablation":
+            groups[(ablation_row(rec, recipe), rec["env_steps"])].append(rec)
+    base = [statistics.mean(r["normalized_return"] for r in recs)
+            for (row, _), recs in groups.items() if row.startswith("recipe")]  # fmt: skip
+    head = (
+        "| measure switched off (override) | seeds | normalised return | Δ vs recipe | "
+        "sample ESS/M (last 10 it) | log Z ESS/M, demos + samples | re-optimised | "
+        "env steps | commit |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    order = sorted(groups.items(), key=lambda kv: (not kv[0][0].startswith("recipe"), kv[0]))
+    for (row, steps), recs in order:
+        mean = statistics.mean(r["normalized_return"] for r in recs)
+        delta = f"{mean - base[0]:+.2f}" if base and not row.startswith("recipe") else "–"
+        reopt = []
+        for r in recs:
+            ev = evals.get((*_key(r), r["seed"], r["env_steps"]))
+            reopt.append(ev.get("reoptimized_normalized_return") if ev else None)
+        rows.append(
+            f"| {row} | {', '.join(str(r['seed']) for r in sorted(recs, key=lambda r: r['seed']))}"
+            f" | {mean_std([r['normalized_return'] for r in recs])} | {delta} | "
+            f"{mean_std([r.get('ess_frac_samples_mean_last10') for r in recs], 3)} | "
+            f"{mean_std([r.get('ess_frac_mean_last10') for r in recs])} | {mean_std(reopt)} | "
+            f"{steps} | {', '.join(sorted({r['commit'] for r in recs}))} |"
         )
     return head + "\n".join(rows) + "\n"
 
@@ -197,7 +251,11 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true", help="update README.md in place")
     args = parser.parse_args()
     records, evals = load()
-    texts = {"mujoco": mujoco_table(records, evals), "overhead": overhead_table()}
+    texts = {
+        "mujoco": mujoco_table(records, evals),
+        "overhead": overhead_table(),
+        "ablation": ablation_table(records, evals),
+    }
     for text in texts.values():
         print(text)
     for path in curves(records, RESULTS):

@@ -77,3 +77,35 @@ def test_a_variant_shared_by_two_algorithms_gets_its_own_curve_with_bc_as_refere
     seeds = {a: len(runs) for a, runs in groups[key].items()}
     assert seeds == {"gan_gcl/ppo": 2, "gcl/ppo": 1, "bc/ppo": 2}
     assert report_mujoco._slug(key[2]) == "sampler.normalize_reward-true"
+
+
+def test_ablation_rows_name_the_measure_switched_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ablation run is labelled by what it changes against the script's RECIPE, and its
+    score difference is taken against the recipe's own row."""
+    recipe = report_mujoco.script_recipe()
+    assert any(o.startswith("sampler.policy_ema=") for o in recipe)
+    no_ema = [o for o in recipe if not o.startswith("sampler.policy_ema=")]
+    no_bc = [o for o in recipe if not o.startswith("algo.bc_warmstart_epochs=")]
+    trains = [
+        {**_train(0, recipe, 0.9), "suite": "mujoco-ablation"},
+        {**_train(1, recipe, 0.7), "suite": "mujoco-ablation"},
+        {**_train(0, [*no_ema, "sampler.policy_ema=null"], 0.5), "suite": "mujoco-ablation"},
+        {**_train(0, [*no_bc, "algo.bc_warmstart_epochs=0"], 0.2), "suite": "mujoco-ablation"},
+        {**_train(0, [*recipe, "algo.fusion=own"], 0.6), "suite": "mujoco-ablation"},
+        _train(0, recipe, 0.1),  # another suite's run of the recipe: not in this table
+    ]
+    assert report_mujoco.ablation_row(trains[3], recipe) == "algo.bc_warmstart_epochs=0"
+    assert report_mujoco.ablation_row(_train(0, no_ema, 0.5), recipe) == (
+        "no " + next(o for o in recipe if o.startswith("sampler.policy_ema="))
+    )
+    (tmp_path / "mujoco.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trains))
+    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
+    rows = report_mujoco.ablation_table(*report_mujoco.load()).splitlines()[2:]
+    cells = {r.split(" | ")[0].lstrip("| "): r.split(" | ")[1:4] for r in rows}
+    assert rows[0].startswith("| recipe (all measures on) |")
+    assert cells["recipe (all measures on)"] == ["0, 1", "0.80 ± 0.14", "–"]
+    assert cells["sampler.policy_ema=null"] == ["0", "0.50", "-0.30"]
+    assert cells["algo.bc_warmstart_epochs=0"] == ["0", "0.20", "-0.60"]
+    assert cells["algo.fusion=own"] == ["0", "0.60", "-0.20"]
