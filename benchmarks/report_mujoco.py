@@ -109,7 +109,7 @@ def script_recipe() -> list[str]:
     """The recipe's overrides as benchmarks/mujoco.sh runs them (its RECIPE line)."""
     m = re.search(r'^RECIPE="([^"]*)"$', SCRIPT.read_text(), re.MULTILINE)
     if m is None:
-        raise SystemExit(f"{SCRIPT}: no RECIPE=\"...\" line")
+        raise SystemExit(f'{SCRIPT}: no RECIPE="..." line')
     return m.group(1).split()
 
 
