@@ -109,3 +109,29 @@ def test_ablation_rows_name_the_measure_switched_off(
     assert cells["sampler.policy_ema=null"] == ["0", "0.50", "-0.30"]
     assert cells["algo.bc_warmstart_epochs=0"] == ["0", "0.20", "-0.60"]
     assert cells["algo.fusion=own"] == ["0", "0.60", "-0.20"]
+
+
+def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main table's re-optimised score is SAC with its own temperature; a later eval that
+    skips re-optimisation or fixes α does not replace it, and the re-optimisation table lists
+    each protocol on its own row (α read from the command for records before the field)."""
+    train = _train(0, [], 0.8)
+    auto = {**train, "reoptimized_normalized_return": 0.3, "command": "irl-eval reopt_steps=9"}
+    alpha = {**train, "reoptimized_normalized_return": 0.7, "reoptimized_ent_coef": "1.0"}
+    old_alpha = {**auto, "reoptimized_normalized_return": 0.6, "command": "reopt_ent_coef=0.5"}
+    skipped = {**train, "reoptimized_normalized_return": None}
+    (tmp_path / "mujoco.jsonl").write_text(json.dumps(train) + "\n")
+    (tmp_path / "mujoco_eval.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in (auto, alpha, old_alpha, skipped))
+    )
+    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
+    (row,) = report_mujoco.mujoco_table(*report_mujoco.load()).splitlines()[2:]
+    assert "| 0.80 | 0.30 |" in row
+    rows = report_mujoco.reopt_table().splitlines()[2:]
+    assert [r.split(" | ")[7:9] for r in rows] == [
+        ["auto", "0.30"],
+        ["1.0", "0.70"],
+        ["0.5", "0.60"],
+    ]

@@ -172,6 +172,7 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
             f"run_dir={run}",
             "episodes=2",
             "reopt_steps=200",
+            "reopt_ent_coef=1.0",
             "random_episodes=2",
         ],
         check=True,
@@ -185,6 +186,7 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
     assert ev["eval_episodes"] == 2
     for key in ("return_mean", "normalized_return", "reoptimized_normalized_return"):
         assert np.isfinite(ev[key]), key
+    assert ev["reoptimized_ent_coef"] == "1.0"
     assert -1.0 <= ev["pearson_random"] <= 1.0
     assert np.isfinite(ev["learned_return_demos"]) and np.isfinite(ev["learned_return_policy"])
     assert "held-out demos / policy" in out

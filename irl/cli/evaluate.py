@@ -165,6 +165,9 @@ def reoptimize(
         "reoptimized_return_mean": mean,
         "reoptimized_normalized_return": float(normalized_return(mean, trainer.meta)),
         "reoptimized_steps": float(steps),
+        # SAC's temperature: "auto" (its own target entropy) or the fixed α, e.g. 1.0, the
+        # temperature of the MaxEnt model p(τ) ∝ exp(−c(τ)) the cost was learned under.
+        "reoptimized_ent_coef": str(ent_coef),
     }
 
 
