@@ -166,7 +166,7 @@ def ablation_row(rec: dict[str, Any], recipe: list[str]) -> str:
 
 
 def ablation_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]) -> str:
-    """The Hopper ablation: one row per measure switched off, against the recipe's own row."""
+    """The Hopper ablation: a row per measure switched off (or on), against the recipe's row."""
     recipe = script_recipe()
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
@@ -175,7 +175,7 @@ def ablation_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], A
     base = [statistics.mean(r["normalized_return"] for r in recs)
             for (row, _), recs in groups.items() if row.startswith("recipe")]  # fmt: skip
     head = (
-        "| measure switched off (override) | seeds | normalised return | Δ vs recipe | "
+        "| change against the recipe (override) | seeds | normalised return | Δ vs recipe | "
         "sample ESS/M (last 10 it) | log Z ESS/M, demos + samples | re-optimised | "
         "env steps | commit |\n|---|---|---|---|---|---|---|---|---|\n"
     )
