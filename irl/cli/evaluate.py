@@ -136,7 +136,7 @@ def reoptimize(
     ent_coef: str | float = "auto",
     progress: bool = True,
     net_arch: Sequence[int] = (256, 256),
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score."""
     from stable_baselines3 import SAC
 
