@@ -392,6 +392,14 @@ def train_sac(
         tmp.write_text(json.dumps(record, indent=1))
         os.replace(tmp, progress_file)
 
+    def comparable_best() -> float | None:
+        # A best measured on another number of episodes is not compared with this run's
+        # evaluations: a resume with more episodes re-selects the best actor on those alone
+        # (a 5-episode best can be a lucky draw; records before the field used 5).
+        if record.get("best_eval_episodes", 5) != eval_episodes:
+            return None
+        return cast("float | None", record["best_eval_return"])
+
     class Monitor(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
@@ -427,15 +435,17 @@ def train_sac(
                 record["evals"].append(
                     {
                         "step": n,
+                        "episodes": eval_episodes,
                         "return_mean": mean,
                         "return_std": float(rets.std()),
                         "wall_clock_s": round(elapsed, 1),
                         "steps_per_s": round((n - start_steps) / (time.monotonic() - t0), 1),
                     }
                 )
-                best = record["best_eval_return"]
+                best = comparable_best()
                 if best is None or mean >= best:
                     record["best_eval_return"], record["best_eval_step"] = mean, n
+                    record["best_eval_episodes"] = eval_episodes
                     save_actor(self.model, out / "best_actor", actor_info())
                 self.bar.set_postfix(eval=f"{mean:.1f}", best=f"{record['best_eval_return']:.1f}")
                 tqdm.write(
@@ -473,7 +483,7 @@ def train_sac(
 
     callback = Monitor()
     remaining = max(0, total_steps - start_steps)
-    best = record["best_eval_return"]
+    best = comparable_best()
     if stop_at_return is not None and best is not None and best >= stop_at_return:
         remaining = 0  # a finished run re-run with the same settings trains no further
         callback.stop_reason = record.get("stop_reason", "stop_at_return reached")

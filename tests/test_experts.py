@@ -257,6 +257,31 @@ def test_train_resumes_from_checkpoint(tmp_path: Path) -> None:
     assert load_expert(tmp_path / "run" / "best_actor").spec.hidden_sizes == [16, 16]
 
 
+def test_resume_with_more_eval_episodes_reselects_the_best_actor(tmp_path: Path) -> None:
+    """A best return measured on fewer episodes is not the bar for a resumed run's evaluations:
+    its first evaluation becomes the best, whatever its return."""
+    common: dict[str, Any] = {
+        "env_id": "Pendulum-v1",
+        "run_dir": tmp_path / "run",
+        "seed": 0,
+        "sac_kwargs": {"learning_starts": 50, "policy_kwargs": {"net_arch": [16, 16]}},
+        "eval_every": 100,
+        "checkpoint_every": 100,
+        "max_episode_steps": 50,
+    }
+    first = train_sac(total_steps=100, eval_episodes=1, **common)
+    assert first["best_eval_episodes"] == 1 and first["best_eval_step"] == 100
+    # An unbeatable 1-episode best: without the episode check, no later evaluation replaces it.
+    progress = tmp_path / "run" / "progress.json"
+    progress.write_text(json.dumps({**json.loads(progress.read_text()), "best_eval_return": 1e9}))
+    second = train_sac(total_steps=200, eval_episodes=2, **common)
+    assert second["best_eval_step"] == 200 and second["best_eval_episodes"] == 2
+    assert second["best_eval_return"] == second["evals"][-1]["return_mean"] < 0
+    assert [e["episodes"] for e in second["evals"]] == [1, 2]
+    spec = json.loads((tmp_path / "run" / "best_actor.json").read_text())
+    assert spec["info"]["training"]["steps_trained"] == 200
+
+
 def test_train_stops_at_wall_clock_and_rerun_trains_no_further(tmp_path: Path) -> None:
     settings: dict[str, Any] = {
         "env_id": "Pendulum-v1",
