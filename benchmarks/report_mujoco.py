@@ -172,8 +172,13 @@ def ablation_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], A
     for rec in records:
         if rec["suite"] == "mujoco-ablation":
             groups[(ablation_row(rec, recipe), rec["env_steps"])].append(rec)
-    base = [statistics.mean(r["normalized_return"] for r in recs)
-            for (row, _), recs in groups.items() if row.startswith("recipe")]  # fmt: skip
+    # Δ pairs each run with the recipe's run of the same seed: rows can have different seeds.
+    base = {
+        (r["seed"], steps): r["normalized_return"]
+        for (row, steps), recs in groups.items()
+        if row.startswith("recipe")
+        for r in recs
+    }
     head = (
         "| change against the recipe (override) | seeds | normalised return | Δ vs recipe | "
         "sample ESS/M (last 10 it) | log Z ESS/M, demos + samples | re-optimised | "
@@ -182,8 +187,12 @@ def ablation_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], A
     rows = []
     order = sorted(groups.items(), key=lambda kv: (not kv[0][0].startswith("recipe"), kv[0]))
     for (row, steps), recs in order:
-        mean = statistics.mean(r["normalized_return"] for r in recs)
-        delta = f"{mean - base[0]:+.2f}" if base and not row.startswith("recipe") else "–"
+        diffs = [
+            r["normalized_return"] - base[(r["seed"], steps)]
+            for r in recs
+            if (r["seed"], steps) in base
+        ]
+        delta = "–" if row.startswith("recipe") or not diffs else f"{statistics.mean(diffs):+.2f}"
         reopt = []
         for r in recs:
             ev = evals.get((*_key(r), r["seed"], r["env_steps"]))
