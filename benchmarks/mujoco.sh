@@ -9,7 +9,9 @@
 #   bash benchmarks/mujoco.sh all                   every part above, in one command
 #   STEPS=1000000 SEEDS=0 SAMPLER=sac EXTRA= bash benchmarks/mujoco.sh hopper   (other settings)
 # Runs are sequential (one torch thread each): on a 2-core machine run two parts side by side.
-# REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it); EXTRA adds irl-train overrides
+# Trained and evaluated runs are skipped (RERUN=1 runs them again), so re-running a part after
+# a kill continues the sweep. REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it;
+# a new budget re-evaluates finished runs); EXTRA adds irl-train overrides
 # to the task parts (default: the task's recipe; the report lists them as the variant). BC
 # takes no sampler, so it runs without them.
 set -euo pipefail
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 part=${1:?usage: bash benchmarks/mujoco.sh quick|hopper|halfcheetah|walker2d|ant|ablation|all}
 OUT=benchmarks/results
+BENCH_DIR=${BENCH_DIR:-outputs/bench}  # run directories
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 # The measured MuJoCo recipe, also set by the task presets (conf/experiment/mujoco_recipe.yaml
 # and <task>.yaml; a test keeps the two equal): the cost scores PPO's drawn action, a BC warm start, rewards scaled by
@@ -34,11 +37,24 @@ run() {  # run <suite> <reopt steps> <irl-train overrides...>
   local suite=$1 reopt=$2
   shift 2
   local dir
-  dir=outputs/bench/$suite/$(echo "$*" | tr ' =/' '_-_')
-  "$BIN/irl-train" "$@" progress_bar=false hydra.run.dir="$dir" \
-    record.path=$OUT/mujoco.jsonl record.suite="$suite"
-  "$BIN/irl-eval" run_dir="$dir" reopt_steps="$reopt" \
-    record.path=$OUT/mujoco_eval.jsonl record.suite="$suite"
+  dir=$BENCH_DIR/$suite/$(echo "$*" | tr ' =/' '_-_')
+  # Finished steps are skipped, so a killed sweep picks up where it stopped (an unfinished run
+  # resumes from its checkpoint): a trained run (result.json) is not trained again, and an
+  # evaluated one (eval.json) not evaluated again unless REOPT_STEPS asks for a re-optimisation
+  # its last evaluation did not run. RERUN=1 runs everything again.
+  if [ -z "${RERUN:-}" ] && [ -f "$dir/result.json" ]; then
+    echo "skipping irl-train of $dir: trained already (RERUN=1 trains it again)"
+  else
+    "$BIN/irl-train" "$@" progress_bar=false hydra.run.dir="$dir" \
+      record.path=$OUT/mujoco.jsonl record.suite="$suite"
+  fi
+  if [ -z "${RERUN:-}" ] && [ -f "$dir/eval.json" ] && { [ "$reopt" = 0 ] ||
+    grep -q "\"reoptimized_steps\": $reopt.0," "$dir/eval.json"; }; then
+    echo "skipping irl-eval of $dir: evaluated already"
+  else
+    "$BIN/irl-eval" run_dir="$dir" reopt_steps="$reopt" \
+      record.path=$OUT/mujoco_eval.jsonl record.suite="$suite"
+  fi
 }
 
 case $part in

@@ -60,22 +60,67 @@ def test_task_presets_set_the_benchmark_recipe(preset: str) -> None:
 
 
 def _fake_bin(tmp_path: Path) -> tuple[Path, Path]:
-    """irl-train / irl-eval stand-ins that log their arguments, one line per call."""
+    """irl-train / irl-eval stand-ins that log their arguments, one line per call, and write
+    the file each leaves in its run directory when it finishes (result.json / eval.json)."""
     log = tmp_path / "calls.txt"
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(parents=True)
-    for name in ("irl-train", "irl-eval"):
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, key, out in (
+        ("irl-train", "hydra.run.dir", "result.json"),
+        ("irl-eval", "run_dir", "eval.json"),
+    ):
         exe = bin_dir / name
-        exe.write_text(f'#!/usr/bin/env bash\necho "{name} $*" >> "{log}"\n')
+        exe.write_text(
+            f'#!/usr/bin/env bash\necho "{name} $*" >> "{log}"\nr=0\n'
+            f'for a in "$@"; do case $a in {key}=*) d=${{a#*=}};; reopt_steps=*) r=${{a#*=}};; '
+            "esac; done\n"
+            f'mkdir -p "$d"; echo "{{\\"reoptimized_steps\\": $r.0,}}" > "$d/{out}"\n'
+        )
         exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
     return bin_dir, log
+
+
+def _calls(part: str, tmp_path: Path, **env: str) -> list[str]:
+    """Every stand-in call of one run of the script, run directories under tmp_path/bench."""
+    bin_dir, log = _fake_bin(tmp_path)
+    subprocess.run(
+        ["bash", str(SCRIPT), part],
+        env={**os.environ, "BIN": str(bin_dir), "BENCH_DIR": str(tmp_path / "bench"), **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_rerun_skips_what_finished_and_reoptimises_on_request(tmp_path: Path) -> None:
+    """A killed sweep continues: trained runs are not retrained, evaluated ones not
+    re-evaluated unless REOPT_STEPS asks for it; RERUN=1 runs everything again."""
+    env = {"SEEDS": "0", "ALGOS": "gan_gcl bc", "REOPT_STEPS": "0"}
+    first = _calls("hopper", tmp_path, **env)
+    assert [c.split()[0] for c in first] == ["irl-train", "irl-eval"] * 2
+    (tmp_path / "calls.txt").unlink()
+    # The BC run was killed before its evaluation finished.
+    (bc_eval,) = (tmp_path / "bench").glob("*/*algo_bc*/eval.json")
+    bc_eval.unlink()
+    again = _calls("hopper", tmp_path, **env)
+    assert len(again) == 1 and again[0].startswith("irl-eval") and "algo_bc" in again[0]
+    (tmp_path / "calls.txt").unlink()
+    reopt = _calls("hopper", tmp_path, **{**env, "REOPT_STEPS": "1000"})
+    assert [c.split()[0] for c in reopt] == ["irl-eval", "irl-eval"]
+    assert all("reopt_steps=1000" in c for c in reopt)
+    (tmp_path / "calls.txt").unlink()
+    # That re-optimisation is done: the same budget again runs nothing.
+    assert _calls("hopper", tmp_path, **{**env, "REOPT_STEPS": "1000"}) == []
+    rerun = _calls("hopper", tmp_path, **env, RERUN="1")
+    assert [c.split()[0] for c in rerun] == ["irl-train", "irl-eval"] * 2
 
 
 def _train_calls(part: str, tmp_path: Path, **env: str) -> list[list[str]]:
     bin_dir, log = _fake_bin(tmp_path)
     subprocess.run(
         ["bash", str(SCRIPT), part],
-        env={**os.environ, "BIN": str(bin_dir), **env},
+        env={**os.environ, "BIN": str(bin_dir), "BENCH_DIR": str(tmp_path / "bench"), **env},
         check=True,
         capture_output=True,
         text=True,
