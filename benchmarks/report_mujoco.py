@@ -118,6 +118,17 @@ def reopt_table() -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def _reopt_scores(
+    recs: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]
+) -> list[float | None]:
+    """Each train record's re-optimised score, from the eval record joined onto its run."""
+    out = []
+    for r in recs:
+        ev = evals.get((*_key(r), r["seed"], r["env_steps"]))
+        out.append(ev.get("reoptimized_normalized_return") if ev else None)
+    return out
+
+
 def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]) -> str:
     """One row per configuration: mean ± std over seeds of the final scores."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
@@ -130,10 +141,7 @@ def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any
     )
     rows = []
     for (suite, env, algo, sampler, variant, _), recs in sorted(groups.items(), key=str):
-        reopt = []
-        for r in recs:
-            ev = evals.get((*_key(r), r["seed"], r["env_steps"]))
-            reopt.append(ev.get("reoptimized_normalized_return") if ev else None)
+        reopt = _reopt_scores(recs, evals)
         rows.append(
             f"| {suite} | {env} | {algo} | {sampler} | {variant} | {len(recs)} | "
             f"{max(r['env_steps'] for r in recs)} | "
@@ -193,10 +201,7 @@ def ablation_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], A
             if (r["seed"], steps) in base
         ]
         delta = "–" if row.startswith("recipe") or not diffs else f"{statistics.mean(diffs):+.2f}"
-        reopt = []
-        for r in recs:
-            ev = evals.get((*_key(r), r["seed"], r["env_steps"]))
-            reopt.append(ev.get("reoptimized_normalized_return") if ev else None)
+        reopt = _reopt_scores(recs, evals)
         rows.append(
             f"| {row} | {', '.join(str(r['seed']) for r in sorted(recs, key=lambda r: r['seed']))}"
             f" | {mean_std([r['normalized_return'] for r in recs])} | {delta} | "

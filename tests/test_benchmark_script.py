@@ -83,6 +83,7 @@ def _fake_bin(tmp_path: Path) -> tuple[Path, Path]:
 def _calls(part: str, tmp_path: Path, **env: str) -> list[str]:
     """Every stand-in call of one run of the script, run directories under tmp_path/bench."""
     bin_dir, log = _fake_bin(tmp_path)
+    log.unlink(missing_ok=True)  # this run's calls only
     subprocess.run(
         ["bash", str(SCRIPT), part],
         env={**os.environ, "BIN": str(bin_dir), "BENCH_DIR": str(tmp_path / "bench"), **env},
@@ -99,17 +100,14 @@ def test_a_rerun_skips_what_finished_and_reoptimises_on_request(tmp_path: Path) 
     env = {"SEEDS": "0", "ALGOS": "gan_gcl bc", "REOPT_STEPS": "0"}
     first = _calls("hopper", tmp_path, **env)
     assert [c.split()[0] for c in first] == ["irl-train", "irl-eval"] * 2
-    (tmp_path / "calls.txt").unlink()
     # The BC run was killed before its evaluation finished.
     (bc_eval,) = (tmp_path / "bench").glob("*/*algo_bc*/eval.json")
     bc_eval.unlink()
     again = _calls("hopper", tmp_path, **env)
     assert len(again) == 1 and again[0].startswith("irl-eval") and "algo_bc" in again[0]
-    (tmp_path / "calls.txt").unlink()
     reopt = _calls("hopper", tmp_path, **{**env, "REOPT_STEPS": "1000"})
     assert [c.split()[0] for c in reopt] == ["irl-eval", "irl-eval"]
     assert all("reopt_steps=1000" in c for c in reopt)
-    (tmp_path / "calls.txt").unlink()
     # That re-optimisation is done: the same budget again runs nothing.
     assert _calls("hopper", tmp_path, **{**env, "REOPT_STEPS": "1000"}) == []
     rerun = _calls("hopper", tmp_path, **env, RERUN="1")
@@ -117,15 +115,7 @@ def test_a_rerun_skips_what_finished_and_reoptimises_on_request(tmp_path: Path) 
 
 
 def _train_calls(part: str, tmp_path: Path, **env: str) -> list[list[str]]:
-    bin_dir, log = _fake_bin(tmp_path)
-    subprocess.run(
-        ["bash", str(SCRIPT), part],
-        env={**os.environ, "BIN": str(bin_dir), "BENCH_DIR": str(tmp_path / "bench"), **env},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    lines = log.read_text().splitlines()
+    lines = _calls(part, tmp_path, **env)
     return [ln.split()[1:] for ln in lines if ln.startswith("irl-train ")]
 
 

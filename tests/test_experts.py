@@ -237,17 +237,21 @@ def test_record_demos_is_seeded(tiny_sac: Any, tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- training
 
 
-def test_train_resumes_from_checkpoint(tmp_path: Path) -> None:
-    common: dict[str, Any] = {
+def _tiny_run(tmp_path: Path) -> dict[str, Any]:
+    """train_sac settings of a seconds-long Pendulum run (evaluation, checkpoint every 100)."""
+    return {
         "env_id": "Pendulum-v1",
         "run_dir": tmp_path / "run",
         "seed": 0,
         "sac_kwargs": {"learning_starts": 50, "policy_kwargs": {"net_arch": [16, 16]}},
         "eval_every": 100,
-        "eval_episodes": 1,
         "checkpoint_every": 100,
         "max_episode_steps": 50,
     }
+
+
+def test_train_resumes_from_checkpoint(tmp_path: Path) -> None:
+    common = {**_tiny_run(tmp_path), "eval_episodes": 1}
     first = train_sac(total_steps=200, command="first", **common)
     assert first["steps"] == 200 and len(first["evals"]) == 2
     assert (tmp_path / "run" / "checkpoint.zip").exists()
@@ -262,15 +266,7 @@ def test_train_resumes_from_checkpoint(tmp_path: Path) -> None:
 def test_resume_with_more_eval_episodes_reselects_the_best_actor(tmp_path: Path) -> None:
     """A best return measured on fewer episodes is not the bar for a resumed run's evaluations:
     its first evaluation becomes the best, whatever its return."""
-    common: dict[str, Any] = {
-        "env_id": "Pendulum-v1",
-        "run_dir": tmp_path / "run",
-        "seed": 0,
-        "sac_kwargs": {"learning_starts": 50, "policy_kwargs": {"net_arch": [16, 16]}},
-        "eval_every": 100,
-        "checkpoint_every": 100,
-        "max_episode_steps": 50,
-    }
+    common = _tiny_run(tmp_path)
     first = train_sac(total_steps=100, eval_episodes=1, **common)
     assert first["best_eval_episodes"] == 1 and first["best_eval_step"] == 100
     # An unbeatable 1-episode best: without the episode check, no later evaluation replaces it.
