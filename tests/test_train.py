@@ -187,6 +187,12 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
     for key in ("return_mean", "normalized_return", "reoptimized_normalized_return"):
         assert np.isfinite(ev[key]), key
     assert ev["reoptimized_ent_coef"] == "1.0"
+    # InvertedPendulum pays 1 per step the pole stays up and 0 for the step that drops it.
+    curve = np.loadtxt(run / "reopt_curve.csv", delimiter=",", skiprows=1, ndmin=2)
+    steps, length, terminated, true_return = curve[:, 0], curve[:, 1], curve[:, 2], curve[:, 3]
+    assert len(curve) >= 2 and np.all(np.diff(steps) > 0) and steps[-1] <= 200
+    np.testing.assert_allclose(true_return, length - terminated)
+    assert np.all(np.isfinite(curve[:, 4]))
     assert -1.0 <= ev["pearson_random"] <= 1.0
     assert np.isfinite(ev["learned_return_demos"]) and np.isfinite(ev["learned_return_policy"])
     assert "held-out demos / policy" in out

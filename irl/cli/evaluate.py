@@ -70,11 +70,13 @@ class LearnedRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
         self.trainer, self.horizon = trainer, horizon
         self.t = 0
         self.obs: np.ndarray | None = None
+        self.true_return = self.learned_return = 0.0
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         """Reset and remember the first observation."""
         obs, info = self.env.reset(**kwargs)
         self.obs, self.t = obs, 0
+        self.true_return = self.learned_return = 0.0
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -90,6 +92,17 @@ class LearnedRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
             torch.tensor([float(absorbing)]),
         )
         info["true_reward"] = float(true_r)
+        self.true_return += float(true_r)
+        self.learned_return += float(r[0])
+        if term or trunc:
+            # What the optimiser achieved on both rewards: tells a policy that stands still
+            # (full length, low true return) from one that falls or one that hops.
+            info["reopt_episode"] = {
+                "length": self.t,
+                "terminated": int(term),
+                "true_return": self.true_return,
+                "learned_return": self.learned_return,
+            }
         self.obs = obs
         return obs, float(r[0]), term, trunc, info
 
@@ -128,6 +141,38 @@ class _StepBar(BaseCallback):
         self.bar.close()
 
 
+class _ReoptCurve(_StepBar):
+    """The step bar, plus one CSV row per finished training episode of the re-optimisation."""
+
+    FIELDS = ("env_steps", "length", "terminated", "true_return", "learned_return")
+
+    def __init__(self, total: int, path: Path | None, disable: bool = False) -> None:
+        super().__init__(total, "re-optimising SAC on the learned reward", disable)
+        self.file = None
+        if path is not None:
+            # Line-buffered so a killed re-optimisation keeps every finished episode.
+            self.file = path.open("w", buffering=1)
+            self.file.write(",".join(self.FIELDS) + "\n")
+        self.recent: list[float] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            ep = info.get("reopt_episode")
+            if ep is None:
+                continue
+            row = {"env_steps": self.num_timesteps, **ep}
+            if self.file is not None:
+                self.file.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
+            self.recent = (self.recent + [float(ep["true_return"])])[-10:]
+            self.bar.set_postfix(true_return=f"{np.mean(self.recent):.0f}", refresh=False)
+        return super()._on_step()
+
+    def _on_training_end(self) -> None:
+        super()._on_training_end()
+        if self.file is not None:
+            self.file.close()
+
+
 def reoptimize(
     trainer: Trainer,
     steps: int,
@@ -136,8 +181,12 @@ def reoptimize(
     ent_coef: str | float = "auto",
     progress: bool = True,
     net_arch: Sequence[int] = (256, 256),
+    curve_path: Path | None = None,
 ) -> dict[str, float | str]:
-    """Train a fresh SAC on the learned reward only; its true return and normalised score."""
+    """Train a fresh SAC on the learned reward only; its true return and normalised score.
+
+    ``curve_path``: a CSV of the training episodes (length, true and learned return).
+    """
     from stable_baselines3 import SAC
 
     env = LearnedRewardWrapper(
@@ -155,7 +204,7 @@ def reoptimize(
     )
     sac.learn(
         total_timesteps=steps,
-        callback=_StepBar(steps, "re-optimising SAC on the learned reward", not progress),
+        callback=_ReoptCurve(steps, curve_path, not progress),
     )
     rets = evaluate_policy_returns(
         sac, trainer.env_id, episodes, 3_000_000 + seed, trainer.env_kwargs
@@ -313,6 +362,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     cfg.reopt_ent_coef,
                     bool(cfg.get("progress_bar", True)),
                     tuple(cfg.get("reopt_net_arch", (256, 256))),
+                    run_dir / "reopt_curve.csv",
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
