@@ -163,7 +163,7 @@ class _ReoptCurve(_StepBar):
             row = {"env_steps": self.num_timesteps, **ep}
             if self.file is not None:
                 self.file.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
-            self.recent = (self.recent + [float(ep["true_return"])])[-10:]
+            self.recent = [*self.recent, float(ep["true_return"])][-10:]
             self.bar.set_postfix(true_return=f"{np.mean(self.recent):.0f}", refresh=False)
         return super()._on_step()
 
