@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from envs import make_env
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.data import Transitions, flatten_trajectories, normalized_return
+from irl.data import Trajectory, Transitions, flatten_trajectories, normalized_return
 from irl.experts import random_policy, rollout
 from irl.records import append_record, git_commit
 from irl.trainer import Trainer, evaluate_policy_returns
@@ -287,20 +287,31 @@ def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, flo
     sets = {"demos": (trainer.heldout_demos or trainer.demos)[:episodes], "policy": policy}
     out: dict[str, float | None] = {}
     for name, trajs in sets.items():
-        lengths = np.array([len(t.acts) for t in trajs])
-        ends = np.cumsum(lengths) - 1
-        absorbing = np.zeros(int(lengths.sum()))
-        # A terminated episode pays the absorbing state's cost up to the horizon.
-        absorbing[ends] = [
-            max(trainer.horizon - n, 0) if bool(t.terminated[-1]) else 0
-            for t, n in zip(trajs, lengths, strict=True)
-        ]
-        r = _step_rewards(trainer, flatten_trajectories(trajs), absorbing)
-        out[f"learned_return_{name}"] = float(np.add.reduceat(r, ends - lengths + 1).mean())
+        out[f"learned_return_{name}"] = float(learned_episode_returns(trainer, trajs).mean())
         if name == "demos":
-            out["learned_reward_demo_step"] = float(r[absorbing == 0].mean())
+            tail = _absorbing_tails(trainer, trajs)
+            r = _step_rewards(trainer, flatten_trajectories(trajs))
+            out["learned_reward_demo_step"] = float(r[tail == 0].mean())
     out["learned_reward_absorbing_step"] = absorbing_step_reward(trainer)
     return out
+
+
+def _absorbing_tails(trainer: Trainer, trajs: Sequence[Trajectory]) -> np.ndarray:
+    """Per flat step: absorbing steps left to the horizon after it (non-zero only at a stop)."""
+    lengths = np.array([len(t.acts) for t in trajs])
+    absorbing = np.zeros(int(lengths.sum()))
+    absorbing[np.cumsum(lengths) - 1] = [
+        max(trainer.horizon - n, 0) if bool(t.terminated[-1]) else 0
+        for t, n in zip(trajs, lengths, strict=True)
+    ]
+    return absorbing
+
+
+def learned_episode_returns(trainer: Trainer, trajs: Sequence[Trajectory]) -> np.ndarray:
+    """Learned return of each episode; a terminated one pays its absorbing tail to the horizon."""
+    lengths = np.array([len(t.acts) for t in trajs])
+    r = _step_rewards(trainer, flatten_trajectories(trajs), _absorbing_tails(trainer, trajs))
+    return np.add.reduceat(r, np.cumsum(lengths) - lengths)
 
 
 def absorbing_step_reward(trainer: Trainer) -> float | None:

@@ -1,0 +1,138 @@
+"""Does a learned cost rank whole behaviours the way the true reward does?
+
+For a finished ``irl-train`` run, score five behaviours by their true return and by their learned
+return (−c_θ(τ), an early stop paying the absorbing state's cost to the horizon, as the
+re-optimisation's SAC is paid): held-out demos, the recovered policy, a PD controller that holds
+the actuated joints at their initial angles (on Hopper and Walker2d: standing still), zero torque
+and uniform-random actions. A cost a fresh optimiser can re-optimise must at least order these the
+way the true reward does; one that pays standing still more than hopping cannot.
+
+    python benchmarks/cost_ranking.py RUN_DIR [RUN_DIR ...] [--episodes 5] [--suite NAME]
+
+One record per run in ``benchmarks/results/cost_ranking.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs import make_env
+from irl.cli.evaluate import correlations, learned_episode_returns, load_run
+from irl.data import Trajectory
+from irl.experts import random_policy, rollout
+from irl.records import append_record, git_commit
+from irl.trainer import Trainer
+
+OUT = Path(__file__).resolve().parent / "results" / "cost_ranking.jsonl"
+BEHAVIOURS = ("demos", "recovered", "hold", "zero", "random")
+
+
+def hold_policy(env: Any, kp: float = 3.0, kd: float = 0.3) -> Callable[[np.ndarray], np.ndarray]:
+    """PD control of every actuated hinge joint towards its initial angle (standing still)."""
+    u = env.unwrapped
+    model = u.model
+    joints = model.actuator_trnid[:, 0]
+    qadr, vadr = model.jnt_qposadr[joints], model.jnt_dofadr[joints]
+    target = u.init_qpos[qadr].copy()
+    low, high = env.action_space.low, env.action_space.high
+
+    def act(_obs: np.ndarray) -> np.ndarray:
+        # Reads the simulator's joint state: the observation omits some coordinates.
+        err = u.data.qpos[qadr] - target
+        return np.clip(-kp * err - kd * u.data.qvel[vadr], low, high).astype(np.float32)
+
+    return act
+
+
+def behaviours(trainer: Trainer, episodes: int, seed: int) -> dict[str, list[Trajectory]]:
+    """Episodes of each behaviour (held-out demos first), on fresh seeded resets."""
+    env = make_env(trainer.env_id, **trainer.env_kwargs)
+    try:
+        policies: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            "recovered": lambda obs: trainer.model.predict(obs, deterministic=True)[0],
+            "hold": hold_policy(env),
+            "zero": lambda _obs: np.zeros(env.action_space.shape, np.float32),
+            "random": random_policy(env),
+        }
+        out = {"demos": list((trainer.heldout_demos or trainer.demos)[:episodes])}
+        for i, (name, policy) in enumerate(policies.items()):
+            out[name] = rollout(env, policy, episodes, 7_000_000 + seed + 1000 * i)
+        return out
+    finally:
+        env.close()
+
+
+def rank_costs(run_dir: Path, episodes: int, seed: int = 0) -> dict[str, Any]:
+    """True and learned return of each behaviour and how well the two orders agree."""
+    trainer = load_run(run_dir)
+    rec: dict[str, Any] = {
+        "env": trainer.env_id,
+        "algo": trainer.algo,
+        "sampler": trainer.sampler_kind,
+        "seed": trainer.seed,
+        "run_dir": str(run_dir),
+    }
+    true_all, learned_all = [], []
+    for name, trajs in behaviours(trainer, episodes, seed).items():
+        true = np.array([float(np.sum(t.rews)) for t in trajs])
+        learned = learned_episode_returns(trainer, trajs)
+        rec[f"true_return_{name}"] = float(true.mean())
+        rec[f"learned_return_{name}"] = float(learned.mean())
+        rec[f"length_{name}"] = float(np.mean([len(t.acts) for t in trajs]))
+        true_all.append(true)
+        learned_all.append(learned)
+    # Episode level, pooled over behaviours: the trajectory cost c(τ) the method learns.
+    c = correlations(np.concatenate(learned_all), np.concatenate(true_all))
+    rec["episode_spearman"], rec["episode_pearson"] = c["spearman"], c["pearson"]
+    means_true = [rec[f"true_return_{b}"] for b in BEHAVIOURS]
+    means_learned = [rec[f"learned_return_{b}"] for b in BEHAVIOURS]
+    # Pairs of behaviours the learned return puts in the true order (1.0: all ten).
+    pairs = [(i, j) for i in range(len(BEHAVIOURS)) for j in range(i + 1, len(BEHAVIOURS))]
+    agree = [
+        np.sign(means_true[i] - means_true[j]) == np.sign(means_learned[i] - means_learned[j])
+        for i, j in pairs
+    ]
+    rec["pairs_in_true_order"] = float(np.mean(agree))
+    return rec
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Rank the behaviours of each run and append one record per run."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run_dirs", nargs="+", type=Path)
+    p.add_argument("--episodes", type=int, default=5)
+    p.add_argument("--suite", default="cost-ranking")
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    commit = git_commit()
+    command = " ".join(["python benchmarks/cost_ranking.py", *(argv or sys.argv[1:])])
+    for run_dir in args.run_dirs:
+        start = time.perf_counter()
+        rec = rank_costs(run_dir, args.episodes)
+        rec.update(suite=args.suite, episodes=args.episodes)
+        rec["wall_clock_s"] = time.perf_counter() - start
+        append_record(args.out, rec, command=command, commit=commit)
+        print(
+            f"{run_dir}: "
+            + ", ".join(
+                f"{b} {rec[f'true_return_{b}']:.0f}/{rec[f'learned_return_{b}']:.0f}"
+                for b in BEHAVIOURS
+            )
+            + f" (true/learned); pairs in true order {rec['pairs_in_true_order']:.1f}, "
+            f"episode Spearman {rec['episode_spearman']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

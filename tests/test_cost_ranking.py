@@ -1,0 +1,56 @@
+"""The cost-ranking benchmark: its standing controller and its agreement measures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs import make_env
+from irl.experts import rollout
+from irl.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import cost_ranking  # noqa: E402
+from test_train import make_cfg  # noqa: E402
+
+
+def test_hold_controller_stands_hopper_still_for_the_whole_episode() -> None:
+    """Hopper pays 1 per healthy step: standing 1000 steps in place earns about 1000."""
+    env = make_env("Hopper-v5")
+    try:
+        (traj,) = rollout(env, cost_ranking.hold_policy(env), 1, 0)
+    finally:
+        env.close()
+    assert len(traj.acts) == 1000 and not traj.terminated[-1]
+    assert float(np.sum(traj.rews)) == pytest.approx(1000.0, abs=10.0)
+
+
+def test_a_cost_that_prices_the_stop_ranks_behaviours_by_survival(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """c ≡ 1 per step and 2 per absorbing step: the learned return rises with the length, as
+    InvertedPendulum's true return does, so both orders agree exactly."""
+    trainer = Trainer(make_cfg("debug=tiny", "algo.absorbing_floor=0.5"), tmp_path, log=False)
+    assert trainer.disc is not None
+    with torch.no_grad():
+        for net in (trainer.disc.cost, trainer.disc.h):
+            assert net is not None
+            for p in net.parameters():
+                p.zero_()
+        trainer.disc.cost.net[-1].bias.fill_(1.0)
+    trainer.disc.set_absorbing_floor(2.0)
+    monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: trainer)
+    rec = cost_ranking.rank_costs(tmp_path, episodes=2)
+    assert rec["length_demos"] == 1000 and rec["length_zero"] < 1000
+    for b in cost_ranking.BEHAVIOURS:
+        # −(len + 2·(1000 − len)) undiscounted: below −1000 for an episode that drops the pole.
+        assert rec[f"learned_return_{b}"] <= -1000.0 + 1e-9
+    assert rec["learned_return_demos"] == pytest.approx(-1000.0)
+    assert rec["episode_spearman"] == pytest.approx(1.0)
+    assert rec["pairs_in_true_order"] == 1.0
