@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from envs import make_env
-from irl.cli.evaluate import correlations, learned_episode_returns, load_run
+from irl.cli.evaluate import _train_overrides, correlations, learned_episode_returns, load_run
 from irl.data import Trajectory
 from irl.experts import random_policy, rollout
 from irl.records import append_record, git_commit
@@ -80,6 +80,8 @@ def rank_costs(run_dir: Path, episodes: int, seed: int = 0) -> dict[str, Any]:
         "sampler": trainer.sampler_kind,
         "seed": trainer.seed,
         "run_dir": str(run_dir),
+        # The training run's overrides: what tells variants of one cell apart in the report.
+        "overrides": _train_overrides(run_dir),
     }
     true_all, learned_all = [], []
     for name, trajs in behaviours(trainer, episodes, seed).items():

@@ -1,6 +1,7 @@
 """Tables and curves of the MuJoCo suite from the records in benchmarks/results/.
 
-Reads mujoco.jsonl (irl-train), mujoco_eval.jsonl (irl-eval) and overhead.jsonl.
+Reads mujoco.jsonl (irl-train), mujoco_eval.jsonl (irl-eval), overhead.jsonl and
+cost_ranking.jsonl (benchmarks/cost_ranking.py).
 
 .venv/bin/python benchmarks/report_mujoco.py            # print the tables, write the curve PNGs
 .venv/bin/python benchmarks/report_mujoco.py --readme   # also replace the blocks in README.md
@@ -24,7 +25,9 @@ BLOCKS = {
     "overhead": "<!-- overhead-table:begin (benchmarks/report_mujoco.py) -->",
     "ablation": "<!-- ablation-table:begin (benchmarks/report_mujoco.py) -->",
     "reopt": "<!-- reopt-table:begin (benchmarks/report_mujoco.py) -->",
+    "ranking": "<!-- ranking-table:begin (benchmarks/report_mujoco.py) -->",
 }
+RANKED = ("demos", "recovered", "hold", "zero", "random")  # benchmarks/cost_ranking.py
 SCRIPT = ROOT / "benchmarks" / "mujoco.sh"
 
 
@@ -114,6 +117,26 @@ def reopt_table() -> str:
             f"{r['normalized_return']:.2f} | {int(steps) if steps else '–'} | "
             f"{reopt_ent_coef(r)} | {r['reoptimized_normalized_return']:.2f} | {rewards} | "
             f"{r['commit']} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def ranking_table() -> str:
+    """Per run: true / learned return of each behaviour and how well the two orders agree."""
+    latest = {r["run_dir"]: r for r in read_records(RESULTS / "cost_ranking.jsonl")}
+    head = (
+        "| env | algo | variant | seed | held-out demos | recovered policy | standing still (PD) "
+        "| zero torque | random | pairs in true order | episode Spearman | commit |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for r in sorted(latest.values(), key=lambda r: (r["env"], r["algo"], _variant(r), r["seed"])):
+        cells = " | ".join(
+            f"{r[f'true_return_{b}']:.0f} / {r[f'learned_return_{b}']:.0f}" for b in RANKED
+        )
+        rows.append(
+            f"| {r['env']} | {r['algo']} | {_variant(r)} | {r['seed']} | {cells} | "
+            f"{r['pairs_in_true_order']:.1f} | {r['episode_spearman']:.2f} | {r['commit']} |"
         )
     return head + "\n".join(rows) + "\n"
 
@@ -311,6 +334,7 @@ def main() -> None:
         "overhead": overhead_table(),
         "ablation": ablation_table(records, evals),
         "reopt": reopt_table(),
+        "ranking": ranking_table(),
     }
     for text in texts.values():
         print(text)

@@ -135,3 +135,26 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
         ["1.0", "0.70"],
         ["0.5", "0.60"],
     ]
+
+
+def test_ranking_rows_keep_the_latest_record_of_each_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run ranked twice is one row with the later figures, labelled by its own variant."""
+
+    def rank(run: str, extra: list[str], learned_demos: float) -> dict[str, object]:
+        rec = {k: v for k, v in _train(0, extra, 0.0).items() if k != "normalized_return"}
+        for b in report_mujoco.RANKED:
+            rec[f"true_return_{b}"], rec[f"learned_return_{b}"] = 10.0, -20.0
+        rec |= {"run_dir": run, "learned_return_demos": learned_demos}
+        return rec | {"pairs_in_true_order": 0.5, "episode_spearman": 0.25}
+
+    recs = [rank("a", [], -1.0), rank("b", ["cost.state_only=true"], -2.0), rank("a", [], -3.0)]
+    (tmp_path / "cost_ranking.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
+    rows = report_mujoco.ranking_table().splitlines()[2:]
+    assert [r.split(" | ")[2:5] for r in rows] == [
+        ["cost.state_only=true", "0", "10 / -2"],
+        ["default", "0", "10 / -3"],
+    ]
+    assert rows[1].endswith("| 10 / -20 | 0.5 | 0.25 | abc |")
