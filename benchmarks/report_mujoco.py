@@ -104,8 +104,8 @@ def reopt_table() -> str:
     ]
     head = (
         "| suite | env | algo | variant | seed | recovered policy | SAC steps | SAC α | "
-        "re-optimised | learned reward: demo step / absorbing step | commit |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "absorbing tail γ | re-optimised | learned reward: demo step / absorbing step | commit |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in sorted(recs, key=lambda r: (*map(str, _key(r)), r["seed"])):
@@ -115,7 +115,8 @@ def reopt_table() -> str:
         rows.append(
             f"| {r['suite']} | {r['env']} | {r['algo']} | {_variant(r)} | {r['seed']} | "
             f"{r['normalized_return']:.2f} | {int(steps) if steps else '–'} | "
-            f"{reopt_ent_coef(r)} | {r['reoptimized_normalized_return']:.2f} | {rewards} | "
+            f"{reopt_ent_coef(r)} | {r.get('reoptimized_tail_gamma', 'cost γ')} | "
+            f"{r['reoptimized_normalized_return']:.2f} | {rewards} | "
             f"{r['commit']} |"
         )
     return head + "\n".join(rows) + "\n"

@@ -155,15 +155,16 @@ class Discriminator(nn.Module):
             return torch.zeros(obs.shape[:-1], dtype=obs.dtype)
         return self.h(self._norm(obs))
 
-    def _discount_sum(self, n: Tensor) -> Tensor:
-        """Σ_{i<n} γ^i."""
-        if self.gamma == 1.0:
+    def _discount_sum(self, n: Tensor, gamma: float | None = None) -> Tensor:
+        """Σ_{i<n} γ^i (γ: the cost's own discount unless given)."""
+        gamma = self.gamma if gamma is None else gamma
+        if gamma == 1.0:
             return n
-        return (1.0 - self.gamma**n) / (1.0 - self.gamma)
+        return (1.0 - gamma**n) / (1.0 - gamma)
 
-    def _absorbing_value(self, n: Tensor) -> Tensor:
+    def _absorbing_value(self, n: Tensor, gamma: float | None = None) -> Tensor:
         """Discounted cost of n absorbing steps, Σ_{i<n} γ^i c_abs."""
-        return self.absorbing_cost().double() * self._discount_sum(n)
+        return self.absorbing_cost().double() * self._discount_sum(n, gamma)
 
     # ------------------------------------------------------------------ windows
     def energy(self, batch: WindowBatch) -> tuple[Tensor, Tensor]:
@@ -339,8 +340,13 @@ class Discriminator(nn.Module):
         terminated: Tensor,
         absorbing_steps: Tensor,
         shaping: bool = True,
+        tail_gamma: float | None = None,
     ) -> Tensor:
         """Per-step policy reward without the entropy term, ``[N]`` float64.
+
+        ``tail_gamma``: the discount of the absorbing tail (default: the cost's own γ). An
+        optimiser that discounts by γ' sees the tail as the absorbing state it stands for only
+        when the tail is discounted by γ' too.
 
         −c_θ(x,u) (GAIL: log D) plus, at a terminated step, the discounted value of the
         absorbing steps up to the horizon, and with a potential the shaping γh(s') − h(s)
@@ -353,16 +359,19 @@ class Discriminator(nn.Module):
                 log_d_abs = O.gail_reward(self.absorbing_cost().neg().double())
                 r = r + torch.where(
                     terminated.bool(),
-                    self.gamma * log_d_abs * self._discount_sum(absorbing_steps.double()),
+                    (self.gamma if tail_gamma is None else tail_gamma)
+                    * log_d_abs
+                    * self._discount_sum(absorbing_steps.double(), tail_gamma),
                     torch.zeros((), dtype=torch.float64),
                 )
             return r
         r = -self.step_cost(obs, acts).double()
         term = terminated.bool()
         if self.absorbing:
+            g = self.gamma if tail_gamma is None else tail_gamma
             r = r - torch.where(
                 term,
-                self.gamma * self._absorbing_value(absorbing_steps.double()),
+                g * self._absorbing_value(absorbing_steps.double(), g),
                 torch.zeros((), dtype=torch.float64),
             )
         if self.h is not None and shaping:

@@ -302,6 +302,7 @@ class Trainer:
         next_obs: torch.Tensor,
         terminated: torch.Tensor,
         absorbing: torch.Tensor,
+        tail_gamma: float | None = None,
     ) -> torch.Tensor:
         assert self.disc is not None
         return self.disc.reward(
@@ -311,6 +312,7 @@ class Trainer:
             terminated,
             absorbing,
             shaping=bool(self.cfg["algo"].get("reward_shaping", True)),
+            tail_gamma=tail_gamma,
         )
 
     # ------------------------------------------------------------------ BC

@@ -130,10 +130,10 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
     (row,) = report_mujoco.mujoco_table(*report_mujoco.load()).splitlines()[2:]
     assert "| 0.80 | 0.30 |" in row
     rows = report_mujoco.reopt_table().splitlines()[2:]
-    assert [r.split(" | ")[7:9] for r in rows] == [
-        ["auto", "0.30"],
-        ["1.0", "0.70"],
-        ["0.5", "0.60"],
+    assert [r.split(" | ")[7:10] for r in rows] == [
+        ["auto", "cost γ", "0.30"],
+        ["1.0", "cost γ", "0.70"],
+        ["0.5", "cost γ", "0.60"],
     ]
 
 

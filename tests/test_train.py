@@ -232,6 +232,39 @@ def test_learned_return_prices_an_early_end_with_its_absorbing_tail(
     assert learned_returns(trainer, 2, 0)["learned_return_policy"] > -100.0
 
 
+@pytest.mark.parametrize("tail_gamma", [0.99, 1.0])
+def test_reopt_reward_pays_a_stop_as_the_absorbing_state_in_the_optimisers_discount(
+    tmp_path: Path, tail_gamma: float
+) -> None:
+    """c ≡ 1 per step, 2 per absorbing step: an episode that drops the pole at step t has the
+    discounted return, at the tail's γ, of the same steps followed by absorbing steps up to the
+    horizon (1000)."""
+    from envs import make_env
+    from irl.cli.evaluate import LearnedRewardWrapper
+
+    trainer = Trainer(make_cfg("debug=tiny", "algo.absorbing_floor=0.5"), tmp_path, log=False)
+    assert trainer.disc is not None
+    with torch.no_grad():
+        for net in (trainer.disc.cost, trainer.disc.h):
+            assert net is not None
+            for p in net.parameters():
+                p.zero_()
+        trainer.disc.cost.net[-1].bias.fill_(1.0)
+    trainer.disc.set_absorbing_floor(2.0)
+    env = LearnedRewardWrapper(make_env(trainer.env_id), trainer, 1000, tail_gamma)
+    env.reset(seed=0)
+    rewards, term = [], False
+    while not term:
+        _, r, term, trunc, _ = env.step(np.ones(1, np.float32))
+        rewards.append(r)
+        assert not trunc
+    t = len(rewards)
+    assert t < 1000
+    g = tail_gamma ** np.arange(1000)
+    expected = -g[:t].sum() - 2.0 * g[t:].sum()
+    assert float(np.dot(g[:t], rewards)) == pytest.approx(expected, rel=1e-9)
+
+
 def test_irl_eval_names_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     """irl-eval on an empty directory fails with one line naming it and the missing file."""
     proc = subprocess.run(

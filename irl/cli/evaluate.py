@@ -63,11 +63,18 @@ def correlations(learned: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 class LearnedRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
     """Replaces the env reward by the learned one (−c_θ, plus the absorbing value at a
-    termination); the true reward is kept in ``info["true_reward"]``."""
+    termination, discounted by ``tail_gamma``); the true reward is kept in
+    ``info["true_reward"]``."""
 
-    def __init__(self, env: gym.Env[Any, Any], trainer: Trainer, horizon: int) -> None:
+    def __init__(
+        self,
+        env: gym.Env[Any, Any],
+        trainer: Trainer,
+        horizon: int,
+        tail_gamma: float | None = None,
+    ) -> None:
         super().__init__(env)
-        self.trainer, self.horizon = trainer, horizon
+        self.trainer, self.horizon, self.tail_gamma = trainer, horizon, tail_gamma
         self.t = 0
         self.obs: np.ndarray | None = None
         self.true_return = self.learned_return = 0.0
@@ -90,6 +97,7 @@ class LearnedRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
             torch.as_tensor(np.asarray(obs, np.float64))[None],
             torch.tensor([term]),
             torch.tensor([float(absorbing)]),
+            tail_gamma=self.tail_gamma,
         )
         info["true_reward"] = float(true_r)
         self.true_return += float(true_r)
@@ -182,20 +190,31 @@ def reoptimize(
     progress: bool = True,
     net_arch: Sequence[int] = (256, 256),
     curve_path: Path | None = None,
+    tail_gamma: str | float = "sac",
+    gamma: float = 0.99,
 ) -> dict[str, float | str]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
     ``curve_path``: a CSV of the training episodes (length, true and learned return).
+    ``tail_gamma``: the discount of the absorbing tail paid at a termination, ``"sac"`` for
+    SAC's own ``gamma``.
     """
     from stable_baselines3 import SAC
 
+    # The cost prices a stop as absorbing steps to the horizon, summed with the cost's own γ
+    # (1 for GCL/GAN-GCL: up to ~1000 steps in one reward). SAC maximises a γ = 0.99 return, so
+    # that lump weighs ~10x more for it than the absorbing state it stands for, and it depends on
+    # the time step, which SAC does not observe: discounted by SAC's γ it is the absorbing
+    # state's value in SAC's own objective (DAC's absorbing-state bootstrap).
+    tail = gamma if tail_gamma == "sac" else float(tail_gamma)
     env = LearnedRewardWrapper(
-        make_env(trainer.env_id, **trainer.env_kwargs), trainer, trainer.horizon
+        make_env(trainer.env_id, **trainer.env_kwargs), trainer, trainer.horizon, tail
     )
     sac = SAC(
         "MlpPolicy",
         env,
         seed=seed,
+        gamma=gamma,
         ent_coef=ent_coef,
         policy_kwargs={"net_arch": list(net_arch)},
         learning_starts=min(5000, steps // 10),
@@ -217,6 +236,8 @@ def reoptimize(
         # SAC's temperature: "auto" (its own target entropy) or the fixed α, e.g. 1.0, the
         # temperature of the MaxEnt model p(τ) ∝ exp(−c(τ)) the cost was learned under.
         "reoptimized_ent_coef": str(ent_coef),
+        # The absorbing tail's discount: SAC's γ, or the cost's own (1.0, before it was an option).
+        "reoptimized_tail_gamma": tail,
     }
 
 
@@ -374,6 +395,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     bool(cfg.get("progress_bar", True)),
                     tuple(cfg.get("reopt_net_arch", (256, 256))),
                     run_dir / "reopt_curve.csv",
+                    cfg.get("reopt_tail_gamma", "sac"),
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
