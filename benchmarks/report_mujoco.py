@@ -80,7 +80,9 @@ def load() -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]
     for r in read_records(RESULTS / "mujoco_eval.jsonl"):
         key = (*_key(r), r["seed"], r["env_steps"])
         has_reopt = r.get("reoptimized_normalized_return") is not None
-        if has_reopt and reopt_ent_coef(r) != "auto":
+        if has_reopt and (
+            reopt_ent_coef(r) != "auto" or r.get("reoptimized_reward", "learned") != "learned"
+        ):
             continue
         if has_reopt or evals.get(key, {}).get("reoptimized_normalized_return") is None:
             evals[key] = r
@@ -104,8 +106,9 @@ def reopt_table() -> str:
     ]
     head = (
         "| suite | env | algo | variant | seed | recovered policy | SAC steps | SAC α | "
-        "absorbing tail γ | re-optimised | learned reward: demo step / absorbing step | commit |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "absorbing tail γ | SAC paid | re-optimised | learned reward: demo step / absorbing step "
+        "| commit |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in sorted(recs, key=lambda r: (*map(str, _key(r)), r["seed"])):
@@ -116,6 +119,7 @@ def reopt_table() -> str:
             f"| {r['suite']} | {r['env']} | {r['algo']} | {_variant(r)} | {r['seed']} | "
             f"{r['normalized_return']:.2f} | {int(steps) if steps else '–'} | "
             f"{reopt_ent_coef(r)} | {r.get('reoptimized_tail_gamma', 'cost γ')} | "
+            f"{r.get('reoptimized_reward', 'learned')} reward | "
             f"{r['reoptimized_normalized_return']:.2f} | {rewards} | "
             f"{r['commit']} |"
         )

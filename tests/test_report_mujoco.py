@@ -122,18 +122,21 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
     alpha = {**train, "reoptimized_normalized_return": 0.7, "reoptimized_ent_coef": "1.0"}
     old_alpha = {**auto, "reoptimized_normalized_return": 0.6, "command": "reopt_ent_coef=0.5"}
     skipped = {**train, "reoptimized_normalized_return": None}
+    control = {**train, "reoptimized_normalized_return": 0.9, "reoptimized_reward": "true"}
     (tmp_path / "mujoco.jsonl").write_text(json.dumps(train) + "\n")
     (tmp_path / "mujoco_eval.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in (auto, alpha, old_alpha, skipped))
+        "".join(json.dumps(r) + "\n" for r in (auto, alpha, old_alpha, skipped, control))
     )
     monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
     (row,) = report_mujoco.mujoco_table(*report_mujoco.load()).splitlines()[2:]
     assert "| 0.80 | 0.30 |" in row
     rows = report_mujoco.reopt_table().splitlines()[2:]
-    assert [r.split(" | ")[7:10] for r in rows] == [
-        ["auto", "cost γ", "0.30"],
-        ["1.0", "cost γ", "0.70"],
-        ["0.5", "cost γ", "0.60"],
+    # The true-reward control is listed, and kept out of the main table's learned-cost score.
+    assert [r.split(" | ")[7:11] for r in rows] == [
+        ["auto", "cost γ", "learned reward", "0.30"],
+        ["1.0", "cost γ", "learned reward", "0.70"],
+        ["0.5", "cost γ", "learned reward", "0.60"],
+        ["auto", "cost γ", "true reward", "0.90"],
     ]
 
 

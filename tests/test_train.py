@@ -263,6 +263,11 @@ def test_reopt_reward_pays_a_stop_as_the_absorbing_state_in_the_optimisers_disco
     g = tail_gamma ** np.arange(1000)
     expected = -g[:t].sum() - 2.0 * g[t:].sum()
     assert float(np.dot(g[:t], rewards)) == pytest.approx(expected, rel=1e-9)
+    # The control pays the env's own reward: 1 per step the pole is up, 0 for the drop.
+    control = LearnedRewardWrapper(make_env(trainer.env_id), trainer, 1000, tail_gamma, True)
+    control.reset(seed=0)
+    paid = [control.step(np.ones(1, np.float32))[1] for _ in range(t)]
+    assert paid == [1.0] * (t - 1) + [0.0]
 
 
 def test_irl_eval_names_a_directory_that_is_not_a_run(tmp_path: Path) -> None:

@@ -72,9 +72,12 @@ class LearnedRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
         trainer: Trainer,
         horizon: int,
         tail_gamma: float | None = None,
+        pay_true_reward: bool = False,
     ) -> None:
         super().__init__(env)
         self.trainer, self.horizon, self.tail_gamma = trainer, horizon, tail_gamma
+        # The control: the same optimiser paid the true reward (the learned one still logged).
+        self.pay_true_reward = pay_true_reward
         self.t = 0
         self.obs: np.ndarray | None = None
         self.true_return = self.learned_return = 0.0
@@ -112,7 +115,7 @@ class LearnedRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
                 "learned_return": self.learned_return,
             }
         self.obs = obs
-        return obs, float(r[0]), term, trunc, info
+        return obs, float(true_r if self.pay_true_reward else r[0]), term, trunc, info
 
 
 def load_run(run_dir: Path) -> Trainer:
@@ -192,13 +195,16 @@ def reoptimize(
     curve_path: Path | None = None,
     tail_gamma: str | float = "sac",
     gamma: float = 0.99,
+    reward: str = "learned",
 ) -> dict[str, float | str]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
     ``curve_path``: a CSV of the training episodes (length, true and learned return).
     ``tail_gamma``: the discount of the absorbing tail paid at a termination, ``"sac"`` for
-    SAC's own ``gamma``.
+    SAC's own ``gamma``. ``reward="true"``: the control, the same SAC paid the true reward.
     """
+    if reward not in ("learned", "true"):
+        raise ValueError(f"reopt reward must be 'learned' or 'true', not {reward!r}")
     from stable_baselines3 import SAC
 
     # The cost prices a stop as absorbing steps to the horizon, summed with the cost's own γ
@@ -208,7 +214,11 @@ def reoptimize(
     # state's value in SAC's own objective (DAC's absorbing-state bootstrap).
     tail = gamma if tail_gamma == "sac" else float(tail_gamma)
     env = LearnedRewardWrapper(
-        make_env(trainer.env_id, **trainer.env_kwargs), trainer, trainer.horizon, tail
+        make_env(trainer.env_id, **trainer.env_kwargs),
+        trainer,
+        trainer.horizon,
+        tail,
+        pay_true_reward=reward == "true",
     )
     sac = SAC(
         "MlpPolicy",
@@ -238,6 +248,8 @@ def reoptimize(
         "reoptimized_ent_coef": str(ent_coef),
         # The absorbing tail's discount: SAC's γ, or the cost's own (1.0, before it was an option).
         "reoptimized_tail_gamma": tail,
+        # "true": a control run on the env's own reward, the ceiling of this SAC protocol.
+        "reoptimized_reward": reward,
     }
 
 
@@ -396,6 +408,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     tuple(cfg.get("reopt_net_arch", (256, 256))),
                     run_dir / "reopt_curve.csv",
                     cfg.get("reopt_tail_gamma", "sac"),
+                    reward=str(cfg.get("reopt_reward", "learned")),
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
