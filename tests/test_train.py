@@ -193,6 +193,7 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
     assert len(curve) >= 2 and np.all(np.diff(steps) > 0) and steps[-1] <= 200
     np.testing.assert_allclose(true_return, length - terminated)
     assert np.all(np.isfinite(curve[:, 4]))
+    assert ev["reoptimized_last10_true_return"] == pytest.approx(true_return[-10:].mean())
     assert -1.0 <= ev["pearson_random"] <= 1.0
     assert np.isfinite(ev["learned_return_demos"]) and np.isfinite(ev["learned_return_policy"])
     assert "held-out demos / policy" in out

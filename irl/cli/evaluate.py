@@ -165,6 +165,7 @@ class _ReoptCurve(_StepBar):
             self.file = path.open("w", buffering=1)
             self.file.write(",".join(self.FIELDS) + "\n")
         self.recent: list[float] = []
+        self.episodes: list[dict[str, float]] = []
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
@@ -172,6 +173,7 @@ class _ReoptCurve(_StepBar):
             if ep is None:
                 continue
             row = {"env_steps": self.num_timesteps, **ep}
+            self.episodes.append(row)
             if self.file is not None:
                 self.file.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
             self.recent = [*self.recent, float(ep["true_return"])][-10:]
@@ -196,7 +198,7 @@ def reoptimize(
     tail_gamma: str | float = "sac",
     gamma: float = 0.99,
     reward: str = "learned",
-) -> dict[str, float | str]:
+) -> dict[str, float | str | None]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
     ``curve_path``: a CSV of the training episodes (length, true and learned return).
@@ -231,10 +233,16 @@ def reoptimize(
         device="cpu",
         verbose=0,
     )
-    sac.learn(
-        total_timesteps=steps,
-        callback=_ReoptCurve(steps, curve_path, not progress),
-    )
+    curve = _ReoptCurve(steps, curve_path, not progress)
+    sac.learn(total_timesteps=steps, callback=curve)
+    # Where the optimiser ended, on both rewards: a last behaviour the learned return prices
+    # above the demos' or the recovered policy's but the true reward does not is a cost that
+    # can be exploited off the demos' distribution.
+    last = curve.episodes[-10:]
+    final = {
+        f"reoptimized_last10_{k}": float(np.mean([e[k] for e in last])) if last else None
+        for k in ("length", "true_return", "learned_return")
+    }
     rets = evaluate_policy_returns(
         sac, trainer.env_id, episodes, 3_000_000 + seed, trainer.env_kwargs
     )
@@ -250,6 +258,7 @@ def reoptimize(
         "reoptimized_tail_gamma": tail,
         # "true": a control run on the env's own reward, the ceiling of this SAC protocol.
         "reoptimized_reward": reward,
+        **final,
     }
 
 
