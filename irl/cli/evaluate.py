@@ -22,7 +22,7 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
@@ -198,12 +198,16 @@ def reoptimize(
     tail_gamma: str | float = "sac",
     gamma: float = 0.99,
     reward: str = "learned",
+    save_dir: Path | None = None,
+    video_steps: int = 0,
 ) -> dict[str, float | str | None]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
     ``curve_path``: a CSV of the training episodes (length, true and learned return).
     ``tail_gamma``: the discount of the absorbing tail paid at a termination, ``"sac"`` for
     SAC's own ``gamma``. ``reward="true"``: the control, the same SAC paid the true reward.
+    ``save_dir``: where its actor's weights (``reopt_actor.safetensors``) and, with
+    ``video_steps``, an mp4 of its deterministic policy (``reopt_policy.mp4``) go.
     """
     if reward not in ("learned", "true"):
         raise ValueError(f"reopt reward must be 'learned' or 'true', not {reward!r}")
@@ -243,6 +247,25 @@ def reoptimize(
         f"reoptimized_last10_{k}": float(np.mean([e[k] for e in last])) if last else None
         for k in ("length", "true_return", "learned_return")
     }
+    if save_dir is not None:
+        # What the optimiser found, kept to be watched or scored again (pickle-free).
+        save_file(
+            {k: v.contiguous() for k, v in sac.policy.actor.state_dict().items()},
+            str(save_dir / "reopt_actor.safetensors"),
+        )
+        if video_steps > 0:
+            from irl.cli.train import write_policy_video
+
+            write_policy_video(
+                trainer.env_id,
+                trainer.env_kwargs,
+                lambda obs: sac.predict(obs, deterministic=True)[0],
+                save_dir / "reopt_policy.mp4",
+                video_steps,
+                320,
+                240,
+                3_000_000 + seed,
+            )
     rets = evaluate_policy_returns(
         sac, trainer.env_id, episodes, 3_000_000 + seed, trainer.env_kwargs
     )
@@ -418,6 +441,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     run_dir / "reopt_curve.csv",
                     cfg.get("reopt_tail_gamma", "sac"),
                     reward=str(cfg.get("reopt_reward", "learned")),
+                    save_dir=run_dir,
+                    video_steps=int(cfg.get("reopt_video_steps", 0)),
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))

@@ -74,29 +74,49 @@ def task_overrides() -> list[str]:
     return [o for o in task if not o.startswith(skip)]
 
 
-def record_video(trainer: Trainer, path: Path, max_steps: int, width: int, height: int) -> int:
-    """An mp4 of the deterministic recovered policy (offscreen MuJoCo rendering); frame count."""
+def write_policy_video(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    predict: Any,
+    path: Path,
+    max_steps: int,
+    width: int,
+    height: int,
+    seed: int,
+) -> int:
+    """An mp4 of one episode of ``predict(obs) -> action`` (offscreen MuJoCo); frame count."""
     import imageio.v2 as imageio
 
     from envs import make_env
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    env = make_env(
-        trainer.env_id, render_mode="rgb_array", width=width, height=height, **trainer.env_kwargs
-    )
-    obs, _ = env.reset(seed=2_000_000 + trainer.seed)
+    env = make_env(env_id, render_mode="rgb_array", width=width, height=height, **env_kwargs)
+    obs, _ = env.reset(seed=seed)
     frames = [env.render()]
-    with trainer.recovered_policy():
-        for _ in range(max_steps):
-            action, _ = trainer.model.predict(obs, deterministic=True)
-            obs, _, term, trunc, _ = env.step(action)
-            frames.append(env.render())
-            if term or trunc:
-                break
+    for _ in range(max_steps):
+        obs, _, term, trunc, _ = env.step(predict(obs))
+        frames.append(env.render())
+        if term or trunc:
+            break
     env.close()
     fps = int(env.metadata.get("render_fps", 30))
     imageio.mimwrite(path, [np.asarray(f) for f in frames], fps=fps, macro_block_size=1)
     return len(frames)
+
+
+def record_video(trainer: Trainer, path: Path, max_steps: int, width: int, height: int) -> int:
+    """An mp4 of the deterministic recovered policy (offscreen MuJoCo rendering); frame count."""
+    with trainer.recovered_policy():
+        return write_policy_video(
+            trainer.env_id,
+            trainer.env_kwargs,
+            lambda obs: trainer.model.predict(obs, deterministic=True)[0],
+            path,
+            max_steps,
+            width,
+            height,
+            2_000_000 + trainer.seed,
+        )
 
 
 def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
