@@ -173,6 +173,7 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
             f"run_dir={run}",
             "episodes=2",
             "reopt_video_steps=20",
+            "reopt_reward=learned",
             "reopt_steps=200",
             "reopt_ent_coef=1.0",
             "random_episodes=2",

@@ -440,7 +440,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     tuple(cfg.get("reopt_net_arch", (256, 256))),
                     run_dir / "reopt_curve.csv",
                     cfg.get("reopt_tail_gamma", "sac"),
-                    reward=str(cfg.get("reopt_reward", "learned")),
+                    # Hydra reads reopt_reward=true as a boolean.
+                    reward=str(cfg.get("reopt_reward", "learned")).lower(),
                     save_dir=run_dir,
                     video_steps=int(cfg.get("reopt_video_steps", 0)),
                 )
