@@ -157,8 +157,10 @@ class _ReoptCurve(_StepBar):
 
     FIELDS = ("env_steps", "length", "terminated", "true_return", "learned_return")
 
-    def __init__(self, total: int, path: Path | None, disable: bool = False) -> None:
-        super().__init__(total, "re-optimising SAC on the learned reward", disable)
+    def __init__(
+        self, total: int, path: Path | None, disable: bool = False, reward: str = "learned"
+    ) -> None:
+        super().__init__(total, f"re-optimising SAC on the {reward} reward", disable)
         self.file = None
         if path is not None:
             # Line-buffered so a killed re-optimisation keeps every finished episode.
@@ -237,7 +239,7 @@ def reoptimize(
         device="cpu",
         verbose=0,
     )
-    curve = _ReoptCurve(steps, curve_path, not progress)
+    curve = _ReoptCurve(steps, curve_path, not progress, reward)
     sac.learn(total_timesteps=steps, callback=curve)
     # Where the optimiser ended, on both rewards: a last behaviour the learned return prices
     # above the demos' or the recovered policy's but the true reward does not is a cost that
