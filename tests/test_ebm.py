@@ -76,8 +76,8 @@ def test_claim1_learned_bias_equals_importance_estimate_on_2d_batch() -> None:
 
     opt.step(closure)
     is_estimate = obj.importance_log_z(cost, log_q, is_demo, b.detach())
-    assert abs(float(b) - float(is_estimate)) < 1e-8
-    assert abs(float(b) - float(obj.optimal_log_z(cost, log_q, is_demo))) < 1e-8
+    assert abs(float(b.detach()) - float(is_estimate)) < 1e-8
+    assert abs(float(b.detach()) - float(obj.optimal_log_z(cost, log_q, is_demo))) < 1e-8
 
 
 def test_short_adversarial_training_reduces_kl() -> None:

@@ -86,7 +86,7 @@ def test_ppo_log_prob_matches_sb3_evaluate_actions() -> None:
 
 
 def test_scale_actions_maps_bounds_and_rejects_unbounded() -> None:
-    box = gym.spaces.Box(low=np.array([-2.0, 0.0]), high=np.array([2.0, 1.0]))
+    box = gym.spaces.Box(low=np.array([-2.0, 0.0]), high=np.array([2.0, 1.0]), dtype=np.float64)
     got = scale_actions(torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, 0.5]]), box)
     torch.testing.assert_close(got, torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]))
     with pytest.raises(ValueError, match="finite action bounds"):
