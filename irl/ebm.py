@@ -375,7 +375,7 @@ def evaluate(
         out["sampler_reverse_kl"] = (
             float((log_q[finite] - log_p_s[finite]).mean()) if bool(finite.all()) else math.inf
         )
-        out["sampler_heldout_nll"] = float(-sampler.log_prob(test_x.float()).mean())
+        out["sampler_heldout_nll"] = float(-sampler.log_prob(test_x.float()).mean().detach())
         out["modes_covered"], out["frac_near_modes"] = _modes_covered(xs, data)
         # Mass between modes: fraction of samples where the true density is < 1 % of its peak.
         peak = float(log_p.max())
@@ -516,7 +516,7 @@ def train(
             opt_q.zero_grad()
             loss_q.backward()
             opt_q.step()
-            row["sampler/nll"] = float(loss_q)
+            row["sampler/nll"] = float(loss_q.detach())
         elif sampler is None:
             # Persistent contrastive divergence with Langevin dynamics (slide 6).
             for _ in range(cfg.langevin_steps):
@@ -538,7 +538,7 @@ def train(
             opt_e.zero_grad()
             loss_e.backward()
             opt_e.step()
-            row["energy/cd_loss"] = float(loss_e)
+            row["energy/cd_loss"] = float(loss_e.detach())
         else:
             assert opt_q is not None
             for _ in range(cfg.disc_steps):
@@ -581,7 +581,7 @@ def train(
                 log_w = obj.importance_log_weights(cost.detach(), log_q, is_demo, b.detach())
                 row["energy/ess_frac"] = float(obj.effective_sample_size(log_w)) / log_w.numel()
             if not mle:
-                est = float(b) if sampler is not None else None
+                est = float(b.detach()) if sampler is not None else None
                 row.update(evaluate(energy, sampler, data, test_x, grid, est, 2000, log_p_grid))
             history.append(row)
             if progress is not None:
