@@ -18,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from cost_ranking import BEHAVIOURS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BLOCKS = {
@@ -27,7 +29,6 @@ BLOCKS = {
     "reopt": "<!-- reopt-table:begin (benchmarks/report_mujoco.py) -->",
     "ranking": "<!-- ranking-table:begin (benchmarks/report_mujoco.py) -->",
 }
-RANKED = ("demos", "recovered", "hold", "zero", "random")  # benchmarks/cost_ranking.py
 SCRIPT = ROOT / "benchmarks" / "mujoco.sh"
 
 
@@ -137,7 +138,7 @@ def ranking_table() -> str:
     rows = []
     for r in sorted(latest.values(), key=lambda r: (r["env"], r["algo"], _variant(r), r["seed"])):
         cells = " | ".join(
-            f"{r[f'true_return_{b}']:.0f} / {r[f'learned_return_{b}']:.0f}" for b in RANKED
+            f"{r[f'true_return_{b}']:.0f} / {r[f'learned_return_{b}']:.0f}" for b in BEHAVIOURS
         )
         rows.append(
             f"| {r['env']} | {r['algo']} | {_variant(r)} | {r['seed']} | {cells} | "

@@ -352,6 +352,7 @@ class Discriminator(nn.Module):
         absorbing steps up to the horizon, and with a potential the shaping γh(s') − h(s)
         (AIRL's f). Subtract α log π separately (on-policy) or let SAC's soft backup do it.
         """
+        g = self.gamma if tail_gamma is None else tail_gamma  # the absorbing tail's discount
         if self.algo == "gail":
             r = O.gail_reward(self.step_cost(obs, acts).neg().double())
             if self.absorbing:
@@ -359,16 +360,13 @@ class Discriminator(nn.Module):
                 log_d_abs = O.gail_reward(self.absorbing_cost().neg().double())
                 r = r + torch.where(
                     terminated.bool(),
-                    (self.gamma if tail_gamma is None else tail_gamma)
-                    * log_d_abs
-                    * self._discount_sum(absorbing_steps.double(), tail_gamma),
+                    g * log_d_abs * self._discount_sum(absorbing_steps.double(), g),
                     torch.zeros((), dtype=torch.float64),
                 )
             return r
         r = -self.step_cost(obs, acts).double()
         term = terminated.bool()
         if self.absorbing:
-            g = self.gamma if tail_gamma is None else tail_gamma
             r = r - torch.where(
                 term,
                 g * self._absorbing_value(absorbing_steps.double(), g),

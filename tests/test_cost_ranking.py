@@ -7,17 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from envs import make_env
 from irl.experts import rollout
-from irl.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import cost_ranking  # noqa: E402
-from test_train import make_cfg  # noqa: E402
+from test_train import constant_cost_trainer  # noqa: E402
 
 
 def test_hold_controller_stands_hopper_still_for_the_whole_episode() -> None:
@@ -36,15 +34,7 @@ def test_a_cost_that_prices_the_stop_ranks_behaviours_by_survival(
 ) -> None:
     """c ≡ 1 per step and 2 per absorbing step: the learned return rises with the length, as
     InvertedPendulum's true return does, so both orders agree exactly."""
-    trainer = Trainer(make_cfg("debug=tiny", "algo.absorbing_floor=0.5"), tmp_path, log=False)
-    assert trainer.disc is not None
-    with torch.no_grad():
-        for net in (trainer.disc.cost, trainer.disc.h):
-            assert net is not None
-            for p in net.parameters():
-                p.zero_()
-        trainer.disc.cost.net[-1].bias.fill_(1.0)
-    trainer.disc.set_absorbing_floor(2.0)
+    trainer = constant_cost_trainer(tmp_path, absorbing=2.0)
     monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: trainer)
     rec = cost_ranking.rank_costs(tmp_path, episodes=2)
     assert rec["length_demos"] == 1000 and rec["length_zero"] < 1000

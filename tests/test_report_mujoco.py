@@ -147,7 +147,7 @@ def test_ranking_rows_keep_the_latest_record_of_each_run(
 
     def rank(run: str, extra: list[str], learned_demos: float) -> dict[str, object]:
         rec = {k: v for k, v in _train(0, extra, 0.0).items() if k != "normalized_return"}
-        for b in report_mujoco.RANKED:
+        for b in report_mujoco.BEHAVIOURS:
             rec[f"true_return_{b}"], rec[f"learned_return_{b}"] = 10.0, -20.0
         rec |= {"run_dir": run, "learned_return_demos": learned_demos}
         return rec | {"pairs_in_true_order": 0.5, "episode_spearman": 0.25}

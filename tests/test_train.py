@@ -31,6 +31,23 @@ def make_cfg(*overrides: str) -> dict[str, Any]:
     return container  # type: ignore[return-value]
 
 
+def constant_cost_trainer(tmp_path: Path, absorbing: float | None = None) -> Trainer:
+    """A debug-config trainer whose cost is 1 on every step and h ≡ 0; with ``absorbing``, an
+    absorbing step costs that (through the floor), otherwise 1 as well."""
+    extra = () if absorbing is None else ("algo.absorbing_floor=0.5",)
+    trainer = Trainer(make_cfg("debug=tiny", *extra), tmp_path, log=False)
+    assert trainer.disc is not None
+    with torch.no_grad():
+        for net in (trainer.disc.cost, trainer.disc.h):
+            assert net is not None
+            for p in net.parameters():
+                p.zero_()
+        trainer.disc.cost.net[-1].bias.fill_(1.0)
+    if absorbing is not None:
+        trainer.disc.set_absorbing_floor(absorbing)
+    return trainer
+
+
 def _finite_metrics(stats: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in stats.items() if not k.startswith("time/") and math.isfinite(v)}
 
@@ -211,14 +228,8 @@ def test_learned_return_prices_an_early_end_with_its_absorbing_tail(
     """With c ≡ 1 everywhere (absorbing state included) every episode costs the horizon."""
     from irl.cli.evaluate import absorbing_step_reward, learned_returns
 
-    trainer = Trainer(make_cfg("debug=tiny"), tmp_path, log=False)
+    trainer = constant_cost_trainer(tmp_path)
     assert trainer.disc is not None
-    with torch.no_grad():
-        for net in (trainer.disc.cost, trainer.disc.h):
-            assert net is not None
-            for p in net.parameters():
-                p.zero_()
-        trainer.disc.cost.net[-1].bias.fill_(1.0)
     out = learned_returns(trainer, 2, 0)
     # Demos run the full 1000 steps; the untrained policy drops the pole within a few dozen
     # steps, and the absorbing tail charges it for the rest of the horizon.
@@ -249,15 +260,7 @@ def test_reopt_reward_pays_a_stop_as_the_absorbing_state_in_the_optimisers_disco
     from envs import make_env
     from irl.cli.evaluate import LearnedRewardWrapper
 
-    trainer = Trainer(make_cfg("debug=tiny", "algo.absorbing_floor=0.5"), tmp_path, log=False)
-    assert trainer.disc is not None
-    with torch.no_grad():
-        for net in (trainer.disc.cost, trainer.disc.h):
-            assert net is not None
-            for p in net.parameters():
-                p.zero_()
-        trainer.disc.cost.net[-1].bias.fill_(1.0)
-    trainer.disc.set_absorbing_floor(2.0)
+    trainer = constant_cost_trainer(tmp_path, absorbing=2.0)
     env = LearnedRewardWrapper(make_env(trainer.env_id), trainer, 1000, tail_gamma)
     env.reset(seed=0)
     rewards, term = [], False

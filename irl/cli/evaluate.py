@@ -166,7 +166,6 @@ class _ReoptCurve(_StepBar):
             # Line-buffered so a killed re-optimisation keeps every finished episode.
             self.file = path.open("w", buffering=1)
             self.file.write(",".join(self.FIELDS) + "\n")
-        self.recent: list[float] = []
         self.episodes: list[dict[str, float]] = []
 
     def _on_step(self) -> bool:
@@ -178,8 +177,8 @@ class _ReoptCurve(_StepBar):
             self.episodes.append(row)
             if self.file is not None:
                 self.file.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
-            self.recent = [*self.recent, float(ep["true_return"])][-10:]
-            self.bar.set_postfix(true_return=f"{np.mean(self.recent):.0f}", refresh=False)
+            recent = np.mean([e["true_return"] for e in self.episodes[-10:]])
+            self.bar.set_postfix(true_return=f"{recent:.0f}", refresh=False)
         return super()._on_step()
 
     def _on_training_end(self) -> None:
@@ -354,31 +353,38 @@ def learned_returns(trainer: Trainer, episodes: int, seed: int) -> dict[str, flo
     sets = {"demos": (trainer.heldout_demos or trainer.demos)[:episodes], "policy": policy}
     out: dict[str, float | None] = {}
     for name, trajs in sets.items():
-        out[f"learned_return_{name}"] = float(learned_episode_returns(trainer, trajs).mean())
+        r, tail = _learned_step_rewards(trainer, trajs)
+        out[f"learned_return_{name}"] = float(_episode_sums(r, trajs).mean())
         if name == "demos":
-            tail = _absorbing_tails(trainer, trajs)
-            r = _step_rewards(trainer, flatten_trajectories(trajs))
+            # Steps that pay an absorbing tail (a demo that ended early) are left out.
             out["learned_reward_demo_step"] = float(r[tail == 0].mean())
     out["learned_reward_absorbing_step"] = absorbing_step_reward(trainer)
     return out
 
 
-def _absorbing_tails(trainer: Trainer, trajs: Sequence[Trajectory]) -> np.ndarray:
-    """Per flat step: absorbing steps left to the horizon after it (non-zero only at a stop)."""
+def _learned_step_rewards(
+    trainer: Trainer, trajs: Sequence[Trajectory]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Learned reward of every flat step, a stop paying its absorbing tail to the horizon, and
+    that tail (absorbing steps after each step: non-zero only at a stop)."""
     lengths = np.array([len(t.acts) for t in trajs])
-    absorbing = np.zeros(int(lengths.sum()))
-    absorbing[np.cumsum(lengths) - 1] = [
+    tail = np.zeros(int(lengths.sum()))
+    tail[np.cumsum(lengths) - 1] = [
         max(trainer.horizon - n, 0) if bool(t.terminated[-1]) else 0
         for t, n in zip(trajs, lengths, strict=True)
     ]
-    return absorbing
+    return _step_rewards(trainer, flatten_trajectories(trajs), tail), tail
+
+
+def _episode_sums(r: np.ndarray, trajs: Sequence[Trajectory]) -> np.ndarray:
+    """Per-episode sums of flat per-step values."""
+    lengths = np.array([len(t.acts) for t in trajs])
+    return np.add.reduceat(r, np.cumsum(lengths) - lengths)
 
 
 def learned_episode_returns(trainer: Trainer, trajs: Sequence[Trajectory]) -> np.ndarray:
     """Learned return of each episode; a terminated one pays its absorbing tail to the horizon."""
-    lengths = np.array([len(t.acts) for t in trajs])
-    r = _step_rewards(trainer, flatten_trajectories(trajs), _absorbing_tails(trainer, trajs))
-    return np.add.reduceat(r, np.cumsum(lengths) - lengths)
+    return _episode_sums(_learned_step_rewards(trainer, trajs)[0], trajs)
 
 
 def absorbing_step_reward(trainer: Trainer) -> float | None:
