@@ -111,6 +111,63 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
 
 
+def write_checkpoint(
+    final: Path, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> None:
+    """Write a checkpoint directory (``state.pt`` of tensors and plain data, ``arrays.npz``)
+    atomically: a crash mid-write leaves the previous checkpoint whole."""
+    tmp = final.with_name(final.name + ".tmp")
+    old = final.with_name(final.name + ".old")
+    for d in (tmp, old):
+        if d.exists():
+            for f in d.iterdir():
+                f.unlink()
+            d.rmdir()
+    tmp.mkdir(parents=True)
+    torch.save(dict(state), tmp / "state.pt")
+    np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
+    if final.exists():
+        final.rename(old)
+        tmp.rename(final)
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    else:
+        tmp.rename(final)
+
+
+def read_checkpoint(d: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A checkpoint directory's state and arrays, read without pickle."""
+    try:
+        state = torch.load(d / "state.pt", weights_only=True)
+        with np.load(d / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise CheckpointError(
+            f"{d}: cannot read checkpoint ({exc.__class__.__name__}: {exc})"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{d}: state.pt does not hold a checkpoint mapping")
+    return state, arrays
+
+
+def replay_arrays(rb: Any) -> dict[str, np.ndarray]:
+    """An SB3 replay buffer's contents up to its write position, as named arrays."""
+    used = rb.buffer_size if rb.full else rb.pos  # only what was written
+    arrays = {f"replay/{name}": getattr(rb, name)[:used] for name in REPLAY_FIELDS}
+    arrays["replay/pos_full"] = np.array([rb.pos, int(rb.full)], np.int64)
+    return arrays
+
+
+def load_replay_arrays(rb: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Refill an SB3 replay buffer from ``replay_arrays``' output."""
+    for name in REPLAY_FIELDS:
+        saved = arrays[f"replay/{name}"]
+        getattr(rb, name)[: len(saved)] = saved
+    rb.pos, full = (int(x) for x in arrays["replay/pos_full"])
+    rb.full = bool(full)
+
+
 class Trainer:
     """One IRL run; ``cfg`` is the resolved ``irl-train`` config (a mapping)."""
 
@@ -611,13 +668,7 @@ class Trainer:
         return self.run_dir / CHECKPOINT
 
     def save_checkpoint(self) -> None:
-        """Write everything needed to resume, pickle-free, atomically (tmp dir then rename)."""
-        final = self._ckpt_dir()
-        tmp = self.run_dir / (CHECKPOINT + ".tmp")
-        if tmp.exists():
-            for f in tmp.iterdir():
-                f.unlink()
-        tmp.mkdir(exist_ok=True)
+        """Write everything needed to resume, pickle-free, atomically."""
         state: dict[str, Any] = {
             "iteration": self.iteration,
             "num_timesteps": self.model.num_timesteps,
@@ -645,30 +696,12 @@ class Trainer:
             state["disc"] = self.disc.state_dict()
             state["disc_optim"] = self.disc_opt.state_dict()
             state["snapshots"] = {str(k): v for k, v in self.snapshot_states.items()}
-        torch.save(state, tmp / "state.pt")
         arrays: dict[str, np.ndarray] = {}
         if self.disc is not None:
             arrays.update({f"store/{k}": v for k, v in self.store.state_arrays().items()})
         if self.sampler_kind == "sac":
-            rb = self.model.replay_buffer
-            used = rb.buffer_size if rb.full else rb.pos  # only what was written
-            for name in REPLAY_FIELDS:
-                arrays[f"replay/{name}"] = getattr(rb, name)[:used]
-            arrays["replay/pos_full"] = np.array([rb.pos, int(rb.full)], np.int64)
-        np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
-        if final.exists():
-            old = self.run_dir / (CHECKPOINT + ".old")
-            if old.exists():
-                for f in old.iterdir():
-                    f.unlink()
-                old.rmdir()
-            final.rename(old)
-            tmp.rename(final)
-            for f in old.iterdir():
-                f.unlink()
-            old.rmdir()
-        else:
-            tmp.rename(final)
+            arrays.update(replay_arrays(self.model.replay_buffer))
+        write_checkpoint(self._ckpt_dir(), state, arrays)
 
     def _config_digest(self) -> str:
         keys = ("env", "algo", "sampler", "cost", "seed", "n_demos")
@@ -679,14 +712,7 @@ class Trainer:
         d = self._ckpt_dir()
         if not d.exists():
             return False
-        try:
-            state = torch.load(d / "state.pt", weights_only=True)
-            with np.load(d / "arrays.npz", allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except Exception as exc:
-            raise CheckpointError(
-                f"{d}: cannot read checkpoint ({exc.__class__.__name__}: {exc})"
-            ) from None
+        state, arrays = read_checkpoint(d)
         if state.get("config_digest") != self._config_digest():
             raise CheckpointError(
                 f"{d}: checkpoint was written by a different configuration (env, algo, sampler, "
@@ -699,12 +725,7 @@ class Trainer:
         else:
             pol.actor.optimizer.load_state_dict(state["optim"]["actor"])
             pol.critic.optimizer.load_state_dict(state["optim"]["critic"])
-            rb = self.model.replay_buffer
-            for name in REPLAY_FIELDS:
-                saved = arrays[f"replay/{name}"]
-                getattr(rb, name)[: len(saved)] = saved
-            rb.pos, full = (int(x) for x in arrays["replay/pos_full"])
-            rb.full = bool(full)
+            load_replay_arrays(self.model.replay_buffer, arrays)
         self.iteration = int(state["iteration"])
         self.model.num_timesteps = int(state["num_timesteps"])
         if hasattr(self.model, "_n_updates"):

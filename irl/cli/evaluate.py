@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Sequence
@@ -32,7 +33,17 @@ from irl.cli.expert import command_line
 from irl.data import Trajectory, Transitions, flatten_trajectories, normalized_return
 from irl.experts import random_policy, rollout
 from irl.records import append_record, git_commit
-from irl.trainer import Trainer, evaluate_policy_returns
+from irl.trainer import (
+    CheckpointError,
+    Trainer,
+    _rng_state,
+    _set_rng_state,
+    evaluate_policy_returns,
+    load_replay_arrays,
+    read_checkpoint,
+    replay_arrays,
+    write_checkpoint,
+)
 
 LOADED_COMMIT = git_commit()
 
@@ -140,9 +151,9 @@ def load_run(run_dir: Path) -> Trainer:
 class _StepBar(BaseCallback):
     """A tqdm bar over SB3's env steps (SB3's own bar needs the optional rich package)."""
 
-    def __init__(self, total: int, desc: str, disable: bool = False) -> None:
+    def __init__(self, total: int, desc: str, disable: bool = False, initial: int = 0) -> None:
         super().__init__()
-        self.bar = tqdm(total=total, desc=desc, unit="step", disable=disable)
+        self.bar = tqdm(total=total, desc=desc, unit="step", disable=disable, initial=initial)
 
     def _on_step(self) -> bool:
         self.bar.update(self.training_env.num_envs)
@@ -158,25 +169,44 @@ class _ReoptCurve(_StepBar):
     FIELDS = ("env_steps", "length", "terminated", "true_return", "learned_return")
 
     def __init__(
-        self, total: int, path: Path | None, disable: bool = False, reward: str = "learned"
+        self,
+        total: int,
+        path: Path | None,
+        disable: bool = False,
+        reward: str = "learned",
+        resume_at: int | None = None,
     ) -> None:
-        super().__init__(total, f"re-optimising SAC on the {reward} reward", disable)
+        super().__init__(
+            total, f"re-optimising SAC on the {reward} reward", disable, resume_at or 0
+        )
         self.file = None
+        self.episodes: list[dict[str, float]] = []
+        if path is not None and resume_at is not None and path.exists():
+            # A resumed run keeps the episodes its checkpoint had seen; later ones are redone.
+            with path.open() as f:
+                for rec in csv.DictReader(f):
+                    if float(rec["env_steps"]) <= resume_at:
+                        self.episodes.append({k: float(rec[k]) for k in self.FIELDS})
         if path is not None:
             # Line-buffered so a killed re-optimisation keeps every finished episode.
             self.file = path.open("w", buffering=1)
             self.file.write(",".join(self.FIELDS) + "\n")
-        self.episodes: list[dict[str, float]] = []
+            for ep in self.episodes:
+                self.file.write(",".join(self._fmt(ep[k]) for k in self.FIELDS) + "\n")
+
+    @staticmethod
+    def _fmt(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else str(x)
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
             ep = info.get("reopt_episode")
             if ep is None:
                 continue
-            row = {"env_steps": self.num_timesteps, **ep}
+            row = {"env_steps": float(self.num_timesteps), **ep}
             self.episodes.append(row)
             if self.file is not None:
-                self.file.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
+                self.file.write(",".join(self._fmt(row[k]) for k in self.FIELDS) + "\n")
             recent = np.mean([e["true_return"] for e in self.episodes[-10:]])
             self.bar.set_postfix(true_return=f"{recent:.0f}", refresh=False)
         return super()._on_step()
@@ -185,6 +215,84 @@ class _ReoptCurve(_StepBar):
         super()._on_training_end()
         if self.file is not None:
             self.file.close()
+
+
+REOPT_CHECKPOINT = "reopt_checkpoint"
+
+
+def save_reopt_checkpoint(sac: Any, d: Path, settings: str) -> None:
+    """Everything a re-optimising SAC needs to go on (pickle-free): networks, optimisers,
+    temperature, replay buffer, step counts and RNG states."""
+    state: dict[str, Any] = {
+        "num_timesteps": int(sac.num_timesteps),
+        "n_updates": int(sac._n_updates),
+        "episode_num": int(sac._episode_num),
+        "policy": sac.policy.state_dict(),
+        "optim": {
+            "actor": sac.actor.optimizer.state_dict(),
+            "critic": sac.critic.optimizer.state_dict(),
+        },
+        "rng": _rng_state(),
+        "settings": settings,
+    }
+    if sac.ent_coef_optimizer is not None:
+        state["log_ent_coef"] = sac.log_ent_coef.detach().clone()
+        state["optim"]["ent_coef"] = sac.ent_coef_optimizer.state_dict()
+    write_checkpoint(d, state, replay_arrays(sac.replay_buffer))
+
+
+def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> int:
+    """Restore ``save_reopt_checkpoint``'s state into a fresh SAC; the env steps it had done."""
+    state, arrays = read_checkpoint(d)
+    if state.get("settings") != settings:
+        raise CheckpointError(
+            f"{d}: re-optimisation checkpoint of other settings ({state.get('settings')}, "
+            f"now {settings}); pass reopt_resume=false to start afresh"
+        )
+    try:
+        sac.policy.load_state_dict(state["policy"])
+        sac.actor.optimizer.load_state_dict(state["optim"]["actor"])
+        sac.critic.optimizer.load_state_dict(state["optim"]["critic"])
+        if sac.ent_coef_optimizer is not None:
+            with torch.no_grad():
+                sac.log_ent_coef.copy_(state["log_ent_coef"])
+            sac.ent_coef_optimizer.load_state_dict(state["optim"]["ent_coef"])
+        load_replay_arrays(sac.replay_buffer, arrays)
+        sac.num_timesteps = int(state["num_timesteps"])
+        sac._n_updates = int(state["n_updates"])
+        sac._episode_num = int(state["episode_num"])
+        _set_rng_state(state["rng"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"{d}: re-optimisation checkpoint does not fit this SAC "
+            f"({exc.__class__.__name__}: {exc})"
+        ) from None
+    return sac.num_timesteps
+
+
+class _ReoptCheckpoint(BaseCallback):
+    """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends."""
+
+    def __init__(self, d: Path, settings: str, every: int) -> None:
+        super().__init__()
+        self.d, self.settings, self.every = d, settings, every
+        self.saved_at = -1
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        # A rollout ends after its transitions are stored (and before SAC's gradient step),
+        # so the buffer and the step count agree.
+        if self.every > 0 and self.num_timesteps // self.every > self.saved_at // self.every:
+            self._save()
+
+    def _on_training_end(self) -> None:
+        self._save()  # after SAC's last gradient step: what was scored is what is kept
+
+    def _save(self) -> None:
+        save_reopt_checkpoint(self.model, self.d, self.settings)
+        self.saved_at = self.num_timesteps
 
 
 def reoptimize(
@@ -201,6 +309,9 @@ def reoptimize(
     reward: str = "learned",
     save_dir: Path | None = None,
     video_steps: int = 0,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = True,
 ) -> dict[str, float | str | None]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
@@ -209,6 +320,9 @@ def reoptimize(
     SAC's own ``gamma``. ``reward="true"``: the control, the same SAC paid the true reward.
     ``save_dir``: where its actor's weights (``reopt_actor.safetensors``) and, with
     ``video_steps``, an mp4 of its deterministic policy (``reopt_policy.mp4``) go.
+    ``checkpoint_dir``: where it is saved every ``checkpoint_every`` env steps and at its end;
+    with ``resume`` a checkpoint there of the same settings is carried on to ``steps`` (the
+    episode in progress at the checkpoint starts afresh), and one of ``steps`` is just scored.
     """
     if reward not in ("learned", "true"):
         raise ValueError(f"reopt reward must be 'learned' or 'true', not {reward!r}")
@@ -238,8 +352,39 @@ def reoptimize(
         device="cpu",
         verbose=0,
     )
-    curve = _ReoptCurve(steps, curve_path, not progress, reward)
-    sac.learn(total_timesteps=steps, callback=curve)
+    # What a checkpoint must agree on to be carried on (the budget may grow).
+    settings = json.dumps(
+        {
+            "reward": reward,
+            "ent_coef": str(ent_coef),
+            "tail_gamma": tail,
+            "gamma": gamma,
+            "net_arch": [int(n) for n in net_arch],
+            "seed": seed,
+        },
+        sort_keys=True,
+    )
+    done: int | None = None
+    if checkpoint_dir is not None and resume and checkpoint_dir.exists():
+        done = load_reopt_checkpoint(sac, checkpoint_dir, settings)
+        if done > steps:
+            raise CheckpointError(
+                f"{checkpoint_dir}: the re-optimisation there has {done} steps, more than "
+                f"reopt_steps={steps}; pass reopt_steps={done} or more, or reopt_resume=false"
+            )
+        print(f"irl-eval: re-optimisation resumes at step {done} of {steps} ({checkpoint_dir})")
+    curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
+    callbacks: list[BaseCallback] = [curve]
+    if checkpoint_dir is not None:
+        callbacks.append(_ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every))
+    if done is None or done < steps:
+        sac.learn(
+            total_timesteps=steps - (done or 0),
+            callback=callbacks,
+            reset_num_timesteps=done is None,
+        )
+    else:
+        curve._on_training_end()  # nothing left to train: close the bar and the curve
     # Where the optimiser ended, on both rewards: a last behaviour the learned return prices
     # above the demos' or the recovered policy's but the true reward does not is a cost that
     # can be exploited off the demos' distribution.
@@ -452,6 +597,9 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                     reward=str(cfg.get("reopt_reward", "learned")).lower(),
                     save_dir=run_dir,
                     video_steps=int(cfg.get("reopt_video_steps", 0)),
+                    checkpoint_dir=run_dir / REOPT_CHECKPOINT,
+                    checkpoint_every=int(cfg.get("reopt_checkpoint_every", 0)),
+                    resume=bool(cfg.get("reopt_resume", True)),
                 )
             )
         result.update(reward_correlations(trainer, int(cfg.random_episodes), int(cfg.seed)))
@@ -524,7 +672,7 @@ def main(cfg: DictConfig) -> None:
         )
     try:
         evaluate_run(cfg)
-    except RunDirError as exc:
+    except (RunDirError, CheckpointError) as exc:
         raise SystemExit(f"irl-eval: {exc}") from None
 
 

@@ -1,0 +1,157 @@
+"""irl-eval's re-optimisation checkpoints: a killed or extended SAC carries on where it was."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from test_train import constant_cost_trainer
+
+from irl.cli import evaluate
+from irl.cli.evaluate import REOPT_CHECKPOINT, reoptimize
+from irl.trainer import CheckpointError, Trainer, read_checkpoint
+
+
+def _reopt(trainer: Trainer, run: Path, steps: int, **kw: Any) -> dict[str, Any]:
+    """A small, fast re-optimisation writing its curve and checkpoint under ``run``."""
+    return reoptimize(
+        trainer,
+        steps,
+        episodes=2,
+        seed=0,
+        progress=False,
+        net_arch=(16, 16),
+        curve_path=run / "reopt_curve.csv",
+        checkpoint_dir=run / REOPT_CHECKPOINT,
+        **kw,
+    )
+
+
+def _curve_steps(run: Path) -> list[int]:
+    with (run / "reopt_curve.csv").open() as f:
+        return [int(r["env_steps"]) for r in csv.DictReader(f)]
+
+
+def test_a_killed_reoptimisation_resumes_from_its_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed at step 250 with checkpoints every 100: the rerun starts at 200, keeps the
+    episodes seen by then, and ends at the new budget with its counts carried on."""
+    trainer = constant_cost_trainer(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    step_curve = evaluate._ReoptCurve._on_step
+
+    def killed_at_250(self: Any) -> bool:
+        if self.num_timesteps == 250:
+            raise KeyboardInterrupt
+        return step_curve(self)
+
+    monkeypatch.setattr(evaluate._ReoptCurve, "_on_step", killed_at_250)
+    with pytest.raises(KeyboardInterrupt):
+        _reopt(trainer, run, 400, checkpoint_every=100)
+    monkeypatch.setattr(evaluate._ReoptCurve, "_on_step", step_curve)
+    state, arrays = read_checkpoint(run / REOPT_CHECKPOINT)
+    assert state["num_timesteps"] == 200
+    assert len(arrays["replay/observations"]) == 200  # every stored transition, no more
+    before = [s for s in _curve_steps(run) if s <= 200]
+    assert before and max(_curve_steps(run)) > 200  # the killed run had gone past it
+
+    out = _reopt(trainer, run, 400, checkpoint_every=100)
+    assert "resumes at step 200 of 400" in capsys.readouterr().out
+    steps = _curve_steps(run)
+    assert steps[: len(before)] == before and np.all(np.diff(steps) > 0) and steps[-1] <= 400
+    state, arrays = read_checkpoint(run / REOPT_CHECKPOINT)
+    assert state["num_timesteps"] == 400 and len(arrays["replay/observations"]) == 400
+    # One gradient step per env step after learning_starts (400 // 10 = 40): 360 in an
+    # unbroken run; the checkpoint at 200 is taken between storing step 200 and training on it.
+    assert state["n_updates"] == 359
+    assert np.isfinite(out["reoptimized_normalized_return"])
+
+
+def test_a_finished_reoptimisation_is_scored_again_without_training(tmp_path: Path) -> None:
+    """Rerun with the same budget, the saved SAC is restored exactly: the same actor gives the
+    same deterministic returns; with reopt_resume=false it retrains from scratch."""
+    trainer = constant_cost_trainer(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    first = _reopt(trainer, run, 200, save_dir=run)
+    actor = (run / "reopt_actor.safetensors").read_bytes()
+    again = _reopt(trainer, run, 200, save_dir=run)
+    assert again["reoptimized_return_mean"] == first["reoptimized_return_mean"]
+    assert again["reoptimized_last10_true_return"] == first["reoptimized_last10_true_return"]
+    assert (run / "reopt_actor.safetensors").read_bytes() == actor
+    # A fresh SAC with another seed: a different actor, and the checkpoint is replaced.
+    reoptimize(
+        trainer,
+        200,
+        episodes=2,
+        seed=1,
+        progress=False,
+        net_arch=(16, 16),
+        checkpoint_dir=run / REOPT_CHECKPOINT,
+        resume=False,
+        save_dir=run,
+    )
+    assert (run / "reopt_actor.safetensors").read_bytes() != actor
+    assert '"seed": 1' in read_checkpoint(run / REOPT_CHECKPOINT)[0]["settings"]
+
+
+def test_the_temperature_and_optimisers_survive_a_checkpoint(tmp_path: Path) -> None:
+    """Save then load into a fresh SAC of the same settings: every tensor equal."""
+    from stable_baselines3 import SAC
+
+    from envs import make_env
+    from irl.cli.evaluate import load_reopt_checkpoint, save_reopt_checkpoint
+
+    def fresh() -> Any:
+        return SAC(
+            "MlpPolicy",
+            make_env("InvertedPendulum-v5"),
+            seed=0,
+            learning_starts=20,
+            policy_kwargs={"net_arch": [8]},
+            device="cpu",
+        )
+
+    a = fresh().learn(60)
+    save_reopt_checkpoint(a, tmp_path / "ck", "s")
+    b = fresh()
+    assert load_reopt_checkpoint(b, tmp_path / "ck", "s") == 60
+    for k, v in a.policy.state_dict().items():
+        assert torch.equal(v, b.policy.state_dict()[k]), k
+    assert torch.equal(a.log_ent_coef, b.log_ent_coef) and a.log_ent_coef.item() != 0.0
+    for name in ("actor", "critic"):
+        sa = getattr(a, name).optimizer.state_dict()["state"]
+        sb = getattr(b, name).optimizer.state_dict()["state"]
+        assert sa.keys() == sb.keys() and sa
+        for i in sa:
+            assert torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"])
+    np.testing.assert_array_equal(
+        a.replay_buffer.observations[:60], b.replay_buffer.observations[:60]
+    )
+    assert (b.replay_buffer.pos, b._n_updates) == (60, a._n_updates)
+    with pytest.raises(CheckpointError, match=r"other settings.*reopt_resume=false"):
+        load_reopt_checkpoint(fresh(), tmp_path / "ck", "other")
+
+
+def test_a_corrupt_or_mismatched_reopt_checkpoint_is_named(tmp_path: Path) -> None:
+    """A truncated state file, or a checkpoint of a longer run than asked for, is refused with
+    the checkpoint's path and what to do."""
+    trainer = constant_cost_trainer(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    _reopt(trainer, run, 120)
+    with pytest.raises(CheckpointError, match="more than reopt_steps=100"):
+        _reopt(trainer, run, 100)
+    with pytest.raises(CheckpointError, match="other settings"):
+        _reopt(trainer, run, 200, ent_coef=1.0)
+    state = run / REOPT_CHECKPOINT / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=re.escape(f"{run / REOPT_CHECKPOINT}: cannot read")):
+        _reopt(trainer, run, 200)
