@@ -52,9 +52,18 @@ def test_a_killed_reoptimisation_resumes_from_its_last_checkpoint(
             raise KeyboardInterrupt
         return step_curve(self)
 
+    saved: list[int] = []
+    save = evaluate.save_reopt_checkpoint
+
+    def counted_save(sac: Any, d: Path, settings: str) -> None:
+        saved.append(sac.num_timesteps)
+        save(sac, d, settings)
+
+    monkeypatch.setattr(evaluate, "save_reopt_checkpoint", counted_save)
     monkeypatch.setattr(evaluate._ReoptCurve, "_on_step", killed_at_250)
     with pytest.raises(KeyboardInterrupt):
         _reopt(trainer, run, 400, checkpoint_every=100)
+    assert saved == [100, 200]
     monkeypatch.setattr(evaluate._ReoptCurve, "_on_step", step_curve)
     state, arrays = read_checkpoint(run / REOPT_CHECKPOINT)
     assert state["num_timesteps"] == 200
@@ -64,6 +73,7 @@ def test_a_killed_reoptimisation_resumes_from_its_last_checkpoint(
 
     out = _reopt(trainer, run, 400, checkpoint_every=100)
     assert "resumes at step 200 of 400" in capsys.readouterr().out
+    assert saved == [100, 200, 300, 400, 400]  # every 100 steps, and the end after training
     steps = _curve_steps(run)
     assert steps[: len(before)] == before and np.all(np.diff(steps) > 0) and steps[-1] <= 400
     state, arrays = read_checkpoint(run / REOPT_CHECKPOINT)

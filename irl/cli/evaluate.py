@@ -276,7 +276,10 @@ class _ReoptCheckpoint(BaseCallback):
     def __init__(self, d: Path, settings: str, every: int) -> None:
         super().__init__()
         self.d, self.settings, self.every = d, settings, every
-        self.saved_at = -1
+        self.saved_at = 0
+
+    def _on_training_start(self) -> None:
+        self.saved_at = self.model.num_timesteps  # a resumed SAC was saved where it starts
 
     def _on_step(self) -> bool:
         return True
@@ -284,7 +287,8 @@ class _ReoptCheckpoint(BaseCallback):
     def _on_rollout_end(self) -> None:
         # A rollout ends after its transitions are stored (and before SAC's gradient step),
         # so the buffer and the step count agree.
-        if self.every > 0 and self.num_timesteps // self.every > self.saved_at // self.every:
+        steps = self.model.num_timesteps
+        if self.every > 0 and steps // self.every > self.saved_at // self.every:
             self._save()
 
     def _on_training_end(self) -> None:
@@ -292,7 +296,7 @@ class _ReoptCheckpoint(BaseCallback):
 
     def _save(self) -> None:
         save_reopt_checkpoint(self.model, self.d, self.settings)
-        self.saved_at = self.num_timesteps
+        self.saved_at = self.model.num_timesteps
 
 
 def reoptimize(
