@@ -11,7 +11,8 @@
 # Runs are sequential (one torch thread each): on a 2-core machine run two parts side by side.
 # Trained and evaluated runs are skipped (RERUN=1 runs them again), so re-running a part after
 # a kill continues the sweep. REOPT_STEPS sets irl-eval's re-optimisation budget (0 skips it;
-# a new budget re-evaluates finished runs); EXTRA adds irl-train overrides
+# a new budget re-evaluates finished runs, carrying their re-optimisation on from its last
+# checkpoint, so REOPT_STEPS=300000 then 1000000 scores one SAC at both); EXTRA adds irl-train overrides
 # to the task parts (default: the task's recipe; the report lists them as the variant). BC
 # takes no sampler, so it runs without them.
 set -euo pipefail
