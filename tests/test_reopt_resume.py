@@ -73,7 +73,7 @@ def test_a_killed_reoptimisation_resumes_from_its_last_checkpoint(
 
     out = _reopt(trainer, run, 400, checkpoint_every=100)
     assert "resumes at step 200 of 400" in capsys.readouterr().out
-    assert saved == [100, 200, 300, 400, 400]  # every 100 steps, and the end after training
+    assert saved == [100, 200, 300, 400]  # every 100 steps; the last once, after its training
     steps = _curve_steps(run)
     assert steps[: len(before)] == before and np.all(np.diff(steps) > 0) and steps[-1] <= 400
     state, arrays = read_checkpoint(run / REOPT_CHECKPOINT)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Sequence
@@ -181,32 +180,31 @@ class _ReoptCurve(_StepBar):
         )
         self.file = None
         self.episodes: list[dict[str, float]] = []
+        kept: list[str] = []
         if path is not None and resume_at is not None and path.exists():
             # A resumed run keeps the episodes its checkpoint had seen; later ones are redone.
-            with path.open() as f:
-                for rec in csv.DictReader(f):
-                    if float(rec["env_steps"]) <= resume_at:
-                        self.episodes.append({k: float(rec[k]) for k in self.FIELDS})
+            for line in path.read_text().splitlines()[1:]:
+                values = line.split(",")
+                if len(values) != len(self.FIELDS):
+                    continue  # a line cut short by the kill
+                rec = dict(zip(self.FIELDS, values, strict=True))
+                if int(rec["env_steps"]) <= resume_at:
+                    kept.append(line + "\n")
+                    self.episodes.append({k: float(v) for k, v in rec.items()})
         if path is not None:
             # Line-buffered so a killed re-optimisation keeps every finished episode.
             self.file = path.open("w", buffering=1)
-            self.file.write(",".join(self.FIELDS) + "\n")
-            for ep in self.episodes:
-                self.file.write(",".join(self._fmt(ep[k]) for k in self.FIELDS) + "\n")
-
-    @staticmethod
-    def _fmt(x: float) -> str:
-        return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else str(x)
+            self.file.writelines([",".join(self.FIELDS) + "\n", *kept])
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
             ep = info.get("reopt_episode")
             if ep is None:
                 continue
-            row = {"env_steps": float(self.num_timesteps), **ep}
+            row = {"env_steps": self.num_timesteps, **ep}
             self.episodes.append(row)
             if self.file is not None:
-                self.file.write(",".join(self._fmt(row[k]) for k in self.FIELDS) + "\n")
+                self.file.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
             recent = np.mean([e["true_return"] for e in self.episodes[-10:]])
             self.bar.set_postfix(true_return=f"{recent:.0f}", refresh=False)
         return super()._on_step()
@@ -273,9 +271,9 @@ def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> int:
 class _ReoptCheckpoint(BaseCallback):
     """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends."""
 
-    def __init__(self, d: Path, settings: str, every: int) -> None:
+    def __init__(self, d: Path, settings: str, every: int, total: int) -> None:
         super().__init__()
-        self.d, self.settings, self.every = d, settings, every
+        self.d, self.settings, self.every, self.total = d, settings, every, total
         self.saved_at = 0
 
     def _on_training_start(self) -> None:
@@ -287,8 +285,13 @@ class _ReoptCheckpoint(BaseCallback):
     def _on_rollout_end(self) -> None:
         # A rollout ends after its transitions are stored (and before SAC's gradient step),
         # so the buffer and the step count agree.
+        # The last step is saved once, after its gradient step, by _on_training_end.
         steps = self.model.num_timesteps
-        if self.every > 0 and steps // self.every > self.saved_at // self.every:
+        if (
+            0 < self.every
+            and steps < self.total
+            and steps // self.every > self.saved_at // self.every
+        ):
             self._save()
 
     def _on_training_end(self) -> None:
@@ -380,7 +383,7 @@ def reoptimize(
     curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
     callbacks: list[BaseCallback] = [curve]
     if checkpoint_dir is not None:
-        callbacks.append(_ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every))
+        callbacks.append(_ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps))
     if done is None or done < steps:
         sac.learn(
             total_timesteps=steps - (done or 0),
