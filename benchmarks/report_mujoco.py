@@ -108,20 +108,23 @@ def reopt_table() -> str:
     head = (
         "| suite | env | algo | variant | seed | recovered policy | SAC steps | SAC α | "
         "absorbing tail γ | SAC paid | re-optimised | learned reward: demo step / absorbing step "
-        "| commit |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| SAC training time | commit |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in sorted(recs, key=lambda r: (*map(str, _key(r)), r["seed"])):
         steps = r.get("reoptimized_steps")
         demo, absorbing = r.get("learned_reward_demo_step"), r.get("learned_reward_absorbing_step")
         rewards = "–" if demo is None or absorbing is None else f"{demo:.2f} / {absorbing:.2f}"
+        # Over all the calls that carried it on; records from before the field have none.
+        wall = r.get("reoptimized_wall_clock_s")
+        hours = "–" if wall is None else f"{wall / 3600:.1f} h"
         rows.append(
             f"| {r['suite']} | {r['env']} | {r['algo']} | {_variant(r)} | {r['seed']} | "
             f"{r['normalized_return']:.2f} | {int(steps) if steps else '–'} | "
             f"{reopt_ent_coef(r)} | {r.get('reoptimized_tail_gamma', 'cost γ')} | "
             f"{r.get('reoptimized_reward', 'learned')} reward | "
-            f"{r['reoptimized_normalized_return']:.2f} | {rewards} | "
+            f"{r['reoptimized_normalized_return']:.2f} | {rewards} | {hours} | "
             f"{r['commit']} |"
         )
     return head + "\n".join(rows) + "\n"

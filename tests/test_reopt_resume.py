@@ -55,9 +55,12 @@ def test_a_killed_reoptimisation_resumes_from_its_last_checkpoint(
     saved: list[int] = []
     save = evaluate.save_reopt_checkpoint
 
-    def counted_save(sac: Any, d: Path, settings: str) -> None:
+    walls: list[float | None] = []
+
+    def counted_save(sac: Any, d: Path, settings: str, wall_clock_s: float | None) -> None:
         saved.append(sac.num_timesteps)
-        save(sac, d, settings)
+        walls.append(wall_clock_s)
+        save(sac, d, settings, wall_clock_s)
 
     monkeypatch.setattr(evaluate, "save_reopt_checkpoint", counted_save)
     monkeypatch.setattr(evaluate._ReoptCurve, "_on_step", killed_at_250)
@@ -74,6 +77,13 @@ def test_a_killed_reoptimisation_resumes_from_its_last_checkpoint(
     out = _reopt(trainer, run, 400, checkpoint_every=100)
     assert "resumes at step 200 of 400" in capsys.readouterr().out
     assert saved == [100, 200, 300, 400]  # every 100 steps; the last once, after its training
+    # Training time accumulates across the kill: the resumed run starts from the time saved
+    # at 200, and the record reports the sum; the rate is this call's 200 steps.
+    assert all(w is not None and w > 0 for w in walls) and walls == sorted(walls)
+    assert out["reoptimized_resumed_at"] == 200
+    assert walls[1] < walls[-1] <= out["reoptimized_wall_clock_s"]
+    assert read_checkpoint(run / REOPT_CHECKPOINT)[0]["wall_clock_s"] == walls[-1]
+    assert out["steps_per_s"] > 0
     steps = _curve_steps(run)
     assert steps[: len(before)] == before and np.all(np.diff(steps) > 0) and steps[-1] <= 400
     state, arrays = read_checkpoint(run / REOPT_CHECKPOINT)
@@ -95,6 +105,12 @@ def test_a_finished_reoptimisation_is_scored_again_without_training(tmp_path: Pa
     again = _reopt(trainer, run, 200, save_dir=run)
     assert again["reoptimized_return_mean"] == first["reoptimized_return_mean"]
     assert again["reoptimized_last10_true_return"] == first["reoptimized_last10_true_return"]
+    # Nothing trained again: no rate, and the training time is the first call's.
+    assert first["reoptimized_resumed_at"] is None and first["steps_per_s"] > 0
+    assert again["reoptimized_resumed_at"] == 200 and again["steps_per_s"] is None
+    saved_wall = read_checkpoint(run / REOPT_CHECKPOINT)[0]["wall_clock_s"]
+    assert 0 < saved_wall <= first["reoptimized_wall_clock_s"]
+    assert again["reoptimized_wall_clock_s"] == saved_wall
     assert (run / "reopt_actor.safetensors").read_bytes() == actor
     # A fresh SAC with another seed: a different actor, and the checkpoint is replaced.
     reoptimize(
@@ -130,9 +146,12 @@ def test_the_temperature_and_optimisers_survive_a_checkpoint(tmp_path: Path) -> 
         )
 
     a = fresh().learn(60)
-    save_reopt_checkpoint(a, tmp_path / "ck", "s")
+    save_reopt_checkpoint(a, tmp_path / "ck", "s", 12.5)
     b = fresh()
-    assert load_reopt_checkpoint(b, tmp_path / "ck", "s") == 60
+    assert load_reopt_checkpoint(b, tmp_path / "ck", "s") == (60, 12.5)
+    # A checkpoint without a wall-clock (written before it was kept) loads, as unknown.
+    save_reopt_checkpoint(a, tmp_path / "old", "s")
+    assert load_reopt_checkpoint(fresh(), tmp_path / "old", "s") == (60, None)
     for k, v in a.policy.state_dict().items():
         assert torch.equal(v, b.policy.state_dict()[k]), k
     assert torch.equal(a.log_ent_coef, b.log_ent_coef) and a.log_ent_coef.item() != 0.0

@@ -122,7 +122,12 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
     alpha = {**train, "reoptimized_normalized_return": 0.7, "reoptimized_ent_coef": "1.0"}
     old_alpha = {**auto, "reoptimized_normalized_return": 0.6, "command": "reopt_ent_coef=0.5"}
     skipped = {**train, "reoptimized_normalized_return": None}
-    control = {**train, "reoptimized_normalized_return": 0.9, "reoptimized_reward": "true"}
+    control = {
+        **train,
+        "reoptimized_normalized_return": 0.9,
+        "reoptimized_reward": "true",
+        "reoptimized_wall_clock_s": 5400.0,
+    }
     (tmp_path / "mujoco.jsonl").write_text(json.dumps(train) + "\n")
     (tmp_path / "mujoco_eval.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in (auto, alpha, old_alpha, skipped, control))
@@ -138,6 +143,8 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
         ["0.5", "cost γ", "learned reward", "0.60"],
         ["auto", "cost γ", "true reward", "0.90"],
     ]
+    # SAC's training time where the record has it, a dash for records from before the field.
+    assert [r.split(" | ")[12] for r in rows] == ["–", "–", "–", "1.5 h"]
 
 
 def test_ranking_rows_keep_the_latest_record_of_each_run(

@@ -207,6 +207,8 @@ def test_irl_train_and_irl_eval_write_their_artefacts(tmp_path: Path) -> None:
     for key in ("return_mean", "normalized_return", "reoptimized_normalized_return"):
         assert np.isfinite(ev[key]), key
     assert ev["reoptimized_ent_coef"] == "1.0"
+    # The record's wall-clock is the whole call's, the SAC's training a part of it.
+    assert 0 < ev["reoptimized_wall_clock_s"] < ev["wall_clock_s"] and ev["steps_per_s"] > 0
     # InvertedPendulum pays 1 per step the pole stays up and 0 for the step that drops it.
     curve = np.loadtxt(run / "reopt_curve.csv", delimiter=",", skiprows=1, ndmin=2)
     steps, length, terminated, true_return = curve[:, 0], curve[:, 1], curve[:, 2], curve[:, 3]

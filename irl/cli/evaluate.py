@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -218,9 +219,11 @@ class _ReoptCurve(_StepBar):
 REOPT_CHECKPOINT = "reopt_checkpoint"
 
 
-def save_reopt_checkpoint(sac: Any, d: Path, settings: str) -> None:
+def save_reopt_checkpoint(
+    sac: Any, d: Path, settings: str, wall_clock_s: float | None = None
+) -> None:
     """Everything a re-optimising SAC needs to go on (pickle-free): networks, optimisers,
-    temperature, replay buffer, step counts and RNG states."""
+    temperature, replay buffer, step counts, RNG states and its training wall-clock so far."""
     state: dict[str, Any] = {
         "num_timesteps": int(sac.num_timesteps),
         "n_updates": int(sac._n_updates),
@@ -233,14 +236,16 @@ def save_reopt_checkpoint(sac: Any, d: Path, settings: str) -> None:
         "rng": _rng_state(),
         "settings": settings,
     }
+    if wall_clock_s is not None:
+        state["wall_clock_s"] = float(wall_clock_s)
     if sac.ent_coef_optimizer is not None:
         state["log_ent_coef"] = sac.log_ent_coef.detach().clone()
         state["optim"]["ent_coef"] = sac.ent_coef_optimizer.state_dict()
     write_checkpoint(d, state, replay_arrays(sac.replay_buffer))
 
 
-def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> int:
-    """Restore ``save_reopt_checkpoint``'s state into a fresh SAC; the env steps it had done."""
+def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> tuple[int, float | None]:
+    """Restore ``save_reopt_checkpoint``'s state into a fresh SAC; its env steps and wall-clock."""
     state, arrays = read_checkpoint(d)
     if state.get("settings") != settings:
         raise CheckpointError(
@@ -260,24 +265,34 @@ def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> int:
         sac._n_updates = int(state["n_updates"])
         sac._episode_num = int(state["episode_num"])
         _set_rng_state(state["rng"])
+        # Checkpoints written before the wall-clock was kept have none: unknown.
+        wall = state.get("wall_clock_s")
+        wall = None if wall is None else float(wall)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise CheckpointError(
             f"{d}: re-optimisation checkpoint does not fit this SAC "
             f"({exc.__class__.__name__}: {exc})"
         ) from None
-    return sac.num_timesteps
+    return sac.num_timesteps, wall
 
 
 class _ReoptCheckpoint(BaseCallback):
-    """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends."""
+    """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends;
+    ``wall_clock_s``: the training time of the checkpoint it resumed (0 when fresh, None when
+    unknown), to which this run's own is added."""
 
-    def __init__(self, d: Path, settings: str, every: int, total: int) -> None:
+    def __init__(
+        self, d: Path, settings: str, every: int, total: int, wall_clock_s: float | None = 0.0
+    ) -> None:
         super().__init__()
         self.d, self.settings, self.every, self.total = d, settings, every, total
         self.saved_at = 0
+        self.base_wall_clock_s = wall_clock_s
+        self.t0 = time.perf_counter()
 
     def _on_training_start(self) -> None:
         self.saved_at = self.model.num_timesteps  # a resumed SAC was saved where it starts
+        self.t0 = time.perf_counter()
 
     def _on_step(self) -> bool:
         return True
@@ -298,7 +313,10 @@ class _ReoptCheckpoint(BaseCallback):
         self._save()  # after SAC's last gradient step: what was scored is what is kept
 
     def _save(self) -> None:
-        save_reopt_checkpoint(self.model, self.d, self.settings)
+        wall = None
+        if self.base_wall_clock_s is not None:
+            wall = self.base_wall_clock_s + time.perf_counter() - self.t0
+        save_reopt_checkpoint(self.model, self.d, self.settings, wall)
         self.saved_at = self.model.num_timesteps
 
 
@@ -372,8 +390,9 @@ def reoptimize(
         sort_keys=True,
     )
     done: int | None = None
+    wall: float | None = 0.0  # SAC's training time before this call (None: not known)
     if checkpoint_dir is not None and resume and checkpoint_dir.exists():
-        done = load_reopt_checkpoint(sac, checkpoint_dir, settings)
+        done, wall = load_reopt_checkpoint(sac, checkpoint_dir, settings)
         if done > steps:
             raise CheckpointError(
                 f"{checkpoint_dir}: the re-optimisation there has {done} steps, more than "
@@ -383,13 +402,17 @@ def reoptimize(
     curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
     callbacks: list[BaseCallback] = [curve]
     if checkpoint_dir is not None:
-        callbacks.append(_ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps))
+        callbacks.append(_ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps, wall))
+    trained, train_s = 0, 0.0
     if done is None or done < steps:
+        trained = steps - (done or 0)
+        t0 = time.perf_counter()
         sac.learn(
-            total_timesteps=steps - (done or 0),
+            total_timesteps=trained,
             callback=callbacks,
             reset_num_timesteps=done is None,
         )
+        train_s = time.perf_counter() - t0
     else:
         curve._on_training_end()  # nothing left to train: close the bar and the curve
     # Where the optimiser ended, on both rewards: a last behaviour the learned return prices
@@ -434,6 +457,12 @@ def reoptimize(
         "reoptimized_tail_gamma": tail,
         # "true": a control run on the env's own reward, the ceiling of this SAC protocol.
         "reoptimized_reward": reward,
+        # Where a checkpoint carried it on from (None: trained from scratch in this call).
+        "reoptimized_resumed_at": done,
+        # SAC's training time over all its calls (None when an earlier call's is not known),
+        # and its env steps per second in this call (None when this call trained nothing).
+        "reoptimized_wall_clock_s": None if wall is None else wall + train_s,
+        "steps_per_s": trained / train_s if trained else None,
         **final,
     }
 
@@ -563,6 +592,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     """All three evaluations of ``cfg.run_dir``; prints a table and writes ``eval.json``."""
     torch.set_num_threads(int(cfg.torch_threads))
     os.environ.setdefault("MUJOCO_GL", "egl")
+    start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
     trainer = load_run(run_dir)
     rets = evaluate_policy_returns(
@@ -655,6 +685,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
+    result["wall_clock_s"] = time.perf_counter() - start  # this call's, all evaluations
+    result.setdefault("steps_per_s", None)
     # Strict JSON: an undefined correlation (constant reward) is null, not NaN.
     result = {
         k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in result.items()
