@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -277,22 +277,24 @@ def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> tuple[int, float 
 
 
 class _ReoptCheckpoint(BaseCallback):
-    """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends;
-    ``wall_clock_s``: the training time of the checkpoint it resumed (0 when fresh, None when
-    unknown), to which this run's own is added."""
+    """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends, with
+    its training time so far as ``wall_clock`` reports it (None: unknown)."""
 
     def __init__(
-        self, d: Path, settings: str, every: int, total: int, wall_clock_s: float | None = 0.0
+        self,
+        d: Path,
+        settings: str,
+        every: int,
+        total: int,
+        wall_clock: Callable[[], float | None] = lambda: None,
     ) -> None:
         super().__init__()
         self.d, self.settings, self.every, self.total = d, settings, every, total
+        self.wall_clock = wall_clock
         self.saved_at = 0
-        self.base_wall_clock_s = wall_clock_s
-        self.t0 = time.perf_counter()
 
     def _on_training_start(self) -> None:
         self.saved_at = self.model.num_timesteps  # a resumed SAC was saved where it starts
-        self.t0 = time.perf_counter()
 
     def _on_step(self) -> bool:
         return True
@@ -313,10 +315,7 @@ class _ReoptCheckpoint(BaseCallback):
         self._save()  # after SAC's last gradient step: what was scored is what is kept
 
     def _save(self) -> None:
-        wall = None
-        if self.base_wall_clock_s is not None:
-            wall = self.base_wall_clock_s + time.perf_counter() - self.t0
-        save_reopt_checkpoint(self.model, self.d, self.settings, wall)
+        save_reopt_checkpoint(self.model, self.d, self.settings, self.wall_clock())
         self.saved_at = self.model.num_timesteps
 
 
@@ -399,20 +398,26 @@ def reoptimize(
                 f"reopt_steps={steps}; pass reopt_steps={done} or more, or reopt_resume=false"
             )
         print(f"irl-eval: re-optimisation resumes at step {done} of {steps} ({checkpoint_dir})")
+    start = time.perf_counter()  # this call's training starts here
+
+    def wall_clock() -> float | None:
+        return None if wall is None else wall + time.perf_counter() - start
+
     curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
     callbacks: list[BaseCallback] = [curve]
     if checkpoint_dir is not None:
-        callbacks.append(_ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps, wall))
+        callbacks.append(
+            _ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps, wall_clock)
+        )
     trained, train_s = 0, 0.0
     if done is None or done < steps:
         trained = steps - (done or 0)
-        t0 = time.perf_counter()
         sac.learn(
             total_timesteps=trained,
             callback=callbacks,
             reset_num_timesteps=done is None,
         )
-        train_s = time.perf_counter() - t0
+        train_s = time.perf_counter() - start
     else:
         curve._on_training_end()  # nothing left to train: close the bar and the curve
     # Where the optimiser ended, on both rewards: a last behaviour the learned return prices
