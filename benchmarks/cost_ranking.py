@@ -27,10 +27,10 @@ import torch
 
 from envs import make_env
 from irl.cli.evaluate import _train_overrides, correlations, learned_episode_returns, load_run
-from irl.data import Trajectory
 from irl.experts import random_policy, rollout
 from irl.records import append_record, git_commit
 from irl.trainer import Trainer
+from irl.types import Trajectory
 
 OUT = Path(__file__).resolve().parent / "results" / "cost_ranking.jsonl"
 BEHAVIOURS = ("demos", "recovered", "hold", "zero", "random")

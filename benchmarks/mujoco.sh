@@ -22,7 +22,7 @@ part=${1:?usage: bash benchmarks/mujoco.sh quick|hopper|halfcheetah|walker2d|ant
 OUT=benchmarks/results
 BENCH_DIR=${BENCH_DIR:-outputs/bench}  # run directories
 export MUJOCO_GL=${MUJOCO_GL:-egl}
-# The measured MuJoCo recipe, also set by the task presets (conf/experiment/mujoco_recipe.yaml
+# The measured MuJoCo recipe, also set by the task presets (irl/conf/experiment/mujoco_recipe.yaml
 # and <task>.yaml; a test keeps the two equal): the cost scores PPO's drawn action, a BC warm start, rewards scaled by
 # the std of the discounted return, and an EMA of the policy's weights as the recovered policy.
 RECIPE="sampler.cost_action=drawn algo.bc_warmstart_epochs=50 sampler.normalize_reward=true sampler.policy_ema=0.9"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from irl.data import Trajectory
+from irl.types import Trajectory
 
 __all__ = ["Episode", "EpisodeStore", "WindowBatch"]
 

@@ -25,7 +25,8 @@ from torch import nn
 from tqdm import tqdm
 
 from envs import env_kwargs, make_env
-from irl.data import Trajectory, describe_space, returns, save_demos
+from irl.demos import describe_space, save_demos
+from irl.types import Trajectory, returns
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's clamp for SAC's actor
 ACTOR_FORMAT_VERSION = 1
@@ -510,7 +511,7 @@ README_END = "<!-- demos-table:end -->"
 
 def demos_table(demos_dir: str | os.PathLike[str]) -> str:
     """Markdown table of every ``<env id>.npz`` in ``demos_dir``, read from its metadata."""
-    from irl.data import load_metadata
+    from irl.demos import load_metadata
 
     rows = [
         "| env | expert return (mean ± std) | random return | trajectories | steps | "

@@ -34,12 +34,13 @@ from tqdm.auto import tqdm
 from envs import make_env
 from envs.demo_reset import DemoStateReset
 from irl.buffer import EpisodeStore, WindowBatch
-from irl.data import Trajectory, flatten_trajectories, load_demos_with_metadata, normalized_return
+from irl.demos import load_demos_with_metadata, normalized_return
 from irl.discriminators import Discriminator
 from irl.experts import evaluate
 from irl.records import REPO_ROOT
 from irl.samplers import RelabelingReplayBuffer, RolloutRecorder, build_sampler, policy_log_prob_fn
 from irl.sb3_adapter import action_log_prob, action_log_scale, is_squashed_ppo
+from irl.types import Trajectory, flatten_trajectories
 
 __all__ = [
     "CheckpointError",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from irl.buffer import EpisodeStore
-from irl.data import Trajectory
+from irl.types import Trajectory
 
 
 def gaussian_scorer(mean: float):  # type: ignore[no-untyped-def]

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from irl import objectives as obj
 from irl.buffer import EpisodeStore, WindowBatch
-from irl.data import Trajectory
 from irl.discriminators import Discriminator
+from irl.types import Trajectory
 
 
 def _store() -> EpisodeStore:

@@ -14,13 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from envs import env_kwargs, make_env
 from irl.cli import expert as expert_cli
 from irl.cli import record as record_cli
-from irl.data import (
-    load_demos,
-    load_demos_with_metadata,
-    load_metadata,
-    normalized_return,
-    returns,
-)
+from irl.demos import load_demos, load_demos_with_metadata, load_metadata, normalized_return
 from irl.experts import (
     actor_paths,
     evaluate,
@@ -29,9 +23,10 @@ from irl.experts import (
     save_actor,
     train_sac,
 )
+from irl.types import returns
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "irl" / "conf"
 DEMOS = ROOT / "demos"
 ENV_CONFIGS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
 # Episodes re-run per shipped expert: enough to be meaningful, few enough to stay fast. Ant-v5's

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from envs import make_env
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.data import Trajectory, Transitions, flatten_trajectories, normalized_return
+from irl.demos import normalized_return
 from irl.experts import random_policy, rollout
 from irl.records import append_record, git_commit
 from irl.trainer import (
@@ -44,6 +44,7 @@ from irl.trainer import (
     replay_arrays,
     write_checkpoint,
 )
+from irl.types import Trajectory, Transitions, flatten_trajectories
 
 LOADED_COMMIT = git_commit()
 

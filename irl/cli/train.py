@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.data import DemoFileError
+from irl.demos import DemoFileError
 from irl.records import append_record, git_commit
 from irl.trainer import CheckpointError, Trainer
 

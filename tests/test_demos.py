@@ -15,19 +15,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envs import make_env
-from irl.data import (
+from irl.demos import (
     DemoFileError,
-    Trajectory,
     describe_space,
-    flatten_trajectories,
     load_demos,
     load_demos_with_metadata,
     load_metadata,
     normalized_return,
-    returns,
     save_demos,
 )
 from irl.experts import random_policy, rollout
+from irl.types import Trajectory, flatten_trajectories, returns
 
 ENV_ID = "Pendulum-v1"
 
