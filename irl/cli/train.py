@@ -3,13 +3,16 @@
 Writes into its Hydra run directory: ``config.yaml`` (resolved), ``progress.csv`` and TensorBoard
 events (SB3 logger), ``checkpoint/`` (resumable, pickle-free), ``cost.safetensors``,
 ``policy.safetensors``, ``artifacts.json``, ``result.json``, ``learning_curve.png`` and
-``policy.mp4``. Rerunning with the same ``hydra.run.dir`` resumes from the checkpoint.
+``policy.mp4``. Rerunning with the same ``hydra.run.dir`` resumes from the checkpoint. From
+Python: ``irl.train(overrides)``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,11 +21,15 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from irl.build import build_trainer, file_digest
+from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
 from irl.demos import DemoFileError
 from irl.records import append_record, git_commit
-from irl.trainer import CheckpointError, Trainer
+from irl.run import save_artifacts
+from irl.seeding import video_seed
+from irl.trainer import Trainer, TrainingDiverged
 
 LOADED_COMMIT = git_commit()
 
@@ -84,61 +91,87 @@ def write_policy_video(
     height: int,
     seed: int,
 ) -> int:
-    """An mp4 of one episode of ``predict(obs) -> action`` (offscreen MuJoCo); frame count."""
+    """An mp4 of one episode of ``predict(obs) -> action`` (offscreen rendering); frame count.
+
+    Envs whose constructor takes no ``width``/``height`` render at their own size."""
     import imageio.v2 as imageio
 
-    from envs import make_env
+    from irl_envs import make_env
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    env = make_env(env_id, render_mode="rgb_array", width=width, height=height, **env_kwargs)
-    obs, _ = env.reset(seed=seed)
-    frames = [env.render()]
-    for _ in range(max_steps):
-        obs, _, term, trunc, _ = env.step(predict(obs))
-        frames.append(env.render())
-        if term or trunc:
-            break
-    env.close()
-    fps = int(env.metadata.get("render_fps", 30))
+    try:
+        env = make_env(env_id, render_mode="rgb_array", width=width, height=height, **env_kwargs)
+    except TypeError:
+        env = make_env(env_id, render_mode="rgb_array", **env_kwargs)
+    try:
+        obs, _ = env.reset(seed=seed)
+        frames = [env.render()]
+        for _ in range(max_steps):
+            obs, _, term, trunc, _ = env.step(predict(obs))
+            frames.append(env.render())
+            if term or trunc:
+                break
+        fps = int(env.metadata.get("render_fps", 30))
+    finally:
+        env.close()
+    if not frames or frames[0] is None:
+        raise RuntimeError(f"{env_id} rendered no frames")
     imageio.mimwrite(path, [np.asarray(f) for f in frames], fps=fps, macro_block_size=1)
     return len(frames)
 
 
 def record_video(trainer: Trainer, path: Path, max_steps: int, width: int, height: int) -> int:
-    """An mp4 of the deterministic recovered policy (offscreen MuJoCo rendering); frame count."""
-    with trainer.recovered_policy():
-        return write_policy_video(
-            trainer.env_id,
-            trainer.env_kwargs,
-            lambda obs: trainer.model.predict(obs, deterministic=True)[0],
-            path,
-            max_steps,
-            width,
-            height,
-            2_000_000 + trainer.seed,
-        )
+    """An mp4 of the deterministic recovered policy; a video that cannot be rendered is a
+    warning (the run's results are already written), never a lost run. Frame count (0: none)."""
+    try:
+        with trainer.sampler.recovered_policy() as model:
+            return write_policy_video(
+                trainer.s.env_id,
+                trainer.s.env_kwargs,
+                lambda obs: model.predict(obs, deterministic=True)[0],
+                path,
+                max_steps,
+                width,
+                height,
+                video_seed(trainer.s.seed),
+            )
+    except Exception as exc:  # rendering back-ends fail in many ways; the run must not
+        warnings.warn(f"irl-train: no video ({exc.__class__.__name__}: {exc})", stacklevel=2)
+        return 0
 
 
-def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train, then write the plots, video and (optionally) the benchmark record."""
+def compose_config(overrides: list[str]) -> tuple[DictConfig, str]:
+    """``irl-train``'s config for ``overrides`` and its default run directory (no Hydra app)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    run_dir = str(cfg.hydra.run.dir)
+    with_hydra = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(with_hydra, dict)
+    with_hydra.pop("hydra", None)
+    return OmegaConf.create(with_hydra), run_dir
+
+
+def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Train, then write the artefacts, plots, video and (optionally) the benchmark record."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    container = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))
+    trainer = build_trainer(container, run_dir)  # validates demos before the dir is written
+    assert trainer.demo_file is not None
+    digest = file_digest(trainer.demo_file)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    trainer = Trainer(cast("dict[str, Any]", container), run_dir)
-    result = trainer.train(progress=bool(cfg.progress_bar))
+    result = trainer.train(progress=bool(cfg.progress_bar), resume=bool(cfg.resume))
+    save_artifacts(trainer, container, trainer.demo_file, digest)
+    (run_dir / "result.json").write_text(json.dumps(result, indent=1))
     title = f"{result['algo']} / {result['sampler']} on {result['env']}"
     if trainer.history:
         plot_learning_curve(trainer.history, run_dir / "learning_curve.png", title)
     if cfg.video.enabled:
-        record_video(
-            trainer,
-            run_dir / "policy.mp4",
-            int(cfg.video.max_steps),
-            int(cfg.video.width),
-            int(cfg.video.height),
-        )
+        v = cfg.video
+        record_video(trainer, run_dir / "policy.mp4", int(v.max_steps), int(v.width), int(v.height))
     if cfg.record.path:
         result = append_record(
             cfg.record.path,
@@ -166,9 +199,12 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry point of ``irl-train``; returns the final expert-normalised return (what a
     Hydra sweeper such as Optuna maximises)."""
     try:
-        result = run(cfg, HydraConfig.get().runtime.output_dir)
-    except (DemoFileError, CheckpointError) as exc:
+        result = run_training(cfg, HydraConfig.get().runtime.output_dir)
+    except (DemoFileError, CheckpointError, ValueError) as exc:
         raise SystemExit(f"irl-train: {exc}") from None
+    except TrainingDiverged as exc:
+        print(f"irl-train: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
     return float(result["normalized_return"])
 
 

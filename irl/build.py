@@ -1,0 +1,250 @@
+"""Config → objects: the only library module that reads an ``irl-train`` config.
+
+:func:`build_trainer` turns the resolved config (a plain mapping) into typed parts — demos, the
+sampler, the cost model and its optimiser, the episode store, the learned reward — and composes
+them into a :class:`irl.trainer.Trainer`. :func:`build_cost` alone rebuilds a run's cost model
+(``irl.load_run`` uses it without building any environment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.monitor import Monitor
+
+from irl.buffer import EpisodeStore
+from irl.demos import load_demos_with_metadata, select_demos
+from irl.discriminators import Discriminator
+from irl.records import REPO_ROOT
+from irl.reward import LearnedReward
+from irl.samplers import make_sampler
+from irl.seeding import seed_everything
+from irl.trainer import LoopSettings, Trainer
+from irl_envs import make_env
+
+__all__ = [
+    "HELDOUT_DIAGNOSTIC_DEMOS",
+    "build_cost",
+    "build_reward",
+    "build_trainer",
+    "config_digest",
+    "demo_path",
+    "env_kwargs",
+    "file_digest",
+]
+
+HELDOUT_DIAGNOSTIC_DEMOS = 8  # held-out demos scored each iteration for disc/heldout_*
+DIGEST_KEYS = ("env", "algo", "sampler", "cost", "experimental", "seed", "n_demos")
+
+
+def config_digest(cfg: Mapping[str, Any]) -> str:
+    """What a checkpoint must match to be resumed (task, algorithm, sampler, cost, seed)."""
+    return json.dumps({k: cfg.get(k) for k in DIGEST_KEYS}, sort_keys=True, default=str)
+
+
+def env_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``make_env`` keyword arguments of the evaluation task (as registered)."""
+    kwargs = dict(cfg["env"].get("kwargs") or {})
+    if cfg["env"].get("max_episode_steps"):
+        kwargs["max_episode_steps"] = int(cfg["env"]["max_episode_steps"])
+    return kwargs
+
+
+def demo_path(cfg: Mapping[str, Any]) -> Path:
+    """The demo file a config names: ``demo_path``, else ``<demo_dir>/<env id>.npz``."""
+    if cfg.get("demo_path"):
+        return Path(str(cfg["demo_path"])).expanduser().resolve()
+    demo_dir = Path(str(cfg.get("demo_dir") or REPO_ROOT / "demos")).expanduser()
+    return (demo_dir / f"{cfg['env']['id']}.npz").resolve()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (a run records its demo file's)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_cost(cfg: Mapping[str, Any], obs_dim: int, act_dim: int) -> Discriminator:
+    """The cost model of a config (float64), freshly initialised."""
+    a, c, x = cfg["algo"], cfg["cost"], cfg.get("experimental") or {}
+    return Discriminator(
+        str(a["name"]),
+        obs_dim,
+        act_dim,
+        hidden=tuple(c["hidden"]),
+        use_h=bool(a.get("use_h", False)),
+        gamma=float(a.get("gamma", 1.0)),
+        absorbing=bool(cfg["env"].get("absorbing", True)),
+        normalize_inputs=bool(c.get("normalize_inputs", True)),
+        lambda_lcr=float(x.get("lambda_lcr", 0.0)),
+        lambda_mono=float(x.get("lambda_mono", 0.0)),
+        mono_margin=float(x.get("mono_margin", 1.0)),
+        weight_decay_l2=float(c.get("l2", 0.0)),
+        state_only=bool(c.get("state_only", False)),
+        grad_penalty=float(x.get("grad_penalty", 0.0)),
+        absorbing_floor=a.get("absorbing_floor") is not None,
+    ).double()
+
+
+def build_reward(
+    cfg: Mapping[str, Any], cost: Discriminator, horizon: int, space: gym.spaces.Box
+) -> LearnedReward:
+    """The learned reward of a config's cost model."""
+    clip = cfg["sampler"]["name"] == "ppo" and cfg["sampler"].get("cost_action") == "executed"
+    return LearnedReward(
+        cost=cost,
+        horizon=horizon,
+        shaping=bool(cfg["algo"].get("reward_shaping", True)),
+        action_low=np.asarray(space.low, np.float64) if clip else None,
+        action_high=np.asarray(space.high, np.float64) if clip else None,
+        alpha=0.0 if cfg["algo"]["name"] == "gail" else float(cfg["algo"].get("alpha", 1.0)),
+    )
+
+
+def _sampler_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """SB3 constructor arguments of the sampler (the loop's own keys removed)."""
+    own = (
+        "name",
+        "n_envs",
+        "steps_per_env",
+        "gradient_steps_per_env_step",
+        "cost_action",
+        "normalize_reward",
+        "policy_ema",
+    )
+    params = {k: v for k, v in dict(cfg["sampler"]).items() if k not in own}
+    if cfg["sampler"]["name"] == "ppo":
+        params["squash"] = bool((cfg.get("experimental") or {}).get("ppo_squash", False))
+    return params
+
+
+def _loop_settings(cfg: Mapping[str, Any], n_iters: int, window: int) -> LoopSettings:
+    a = cfg["algo"]
+    floor = a.get("absorbing_floor")
+    return LoopSettings(
+        algo=str(a["name"]),
+        seed=int(cfg["seed"]),
+        n_iters=n_iters,
+        cost_steps=int(a.get("disc_updates", 0)),
+        batch_size=int(a["batch_size"]),
+        window=window,
+        bc_warmstart_epochs=int(a.get("bc_warmstart_epochs", 0) or 0),
+        bc_epochs=int(a.get("epochs", 0)),
+        bc_batch_size=int(a["batch_size"]),
+        bc_lr=float(a["lr"]),
+        absorbing_floor=None if floor is None else float(floor),
+        eval_every=int(cfg["eval"]["every_iters"]),
+        eval_episodes=int(cfg["eval"]["episodes"]),
+        final_episodes=int(cfg["eval"]["final_episodes"]),
+        checkpoint_every=int(cfg["checkpoint_every_iters"]),
+        config_digest=config_digest(cfg),
+        env_id=str(cfg["env"]["id"]),
+        env_kwargs=env_kwargs(cfg),
+    )
+
+
+def build_trainer(cfg: Mapping[str, Any], run_dir: str | Path, log: bool = True) -> Trainer:
+    """A ready-to-train :class:`Trainer` for a resolved ``irl-train`` config.
+
+    ``log=False`` leaves the run's metrics files alone (no CSV/TensorBoard writer).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(int(cfg.get("torch_threads", 1)))
+    seed, env_id, algo = int(cfg["seed"]), str(cfg["env"]["id"]), str(cfg["algo"]["name"])
+    seed_everything(seed)
+    path = demo_path(cfg)
+    all_demos, meta = load_demos_with_metadata(path, env_id=env_id)
+    demos, heldout, indices = select_demos(all_demos, int(cfg["n_demos"]), seed, path=path)
+    kwargs = env_kwargs(cfg)
+    probe = make_env(env_id, **kwargs)
+    horizon = int((probe.spec and probe.spec.max_episode_steps) or 1000)
+    obs_dim = int(probe.observation_space.shape[0])  # type: ignore[index]
+    act_dim = int(probe.action_space.shape[0])  # type: ignore[index]
+    space = probe.action_space
+    probe.close()
+    # Rollout-only env options (e.g. Hopper's terminate_when_unhealthy=false); evaluation
+    # always runs the task as registered.
+    train_kwargs = {**kwargs, **dict(cfg["env"].get("train_kwargs") or {})}
+
+    def env_fn() -> gym.Env[Any, Any]:
+        return Monitor(make_env(env_id, **train_kwargs))
+
+    s = cfg["sampler"]
+    n_envs, steps_per_env = int(s["n_envs"]), int(s["steps_per_env"])
+    total = int(cfg["total_env_steps"])
+    ema = s.get("policy_ema")
+    logger = configure(str(run_dir), ["csv", "tensorboard"]) if log else Logger(None, [])
+    sampler = make_sampler(
+        str(s["name"]),
+        env_fn,
+        n_envs=n_envs,
+        steps_per_env=steps_per_env,
+        horizon=horizon,
+        total_steps=total,
+        seed=seed,
+        alpha=float(cfg["algo"].get("alpha", 1.0)),
+        sb3_params=_sampler_params(cfg),
+        policy_ema=None if ema is None else float(ema),
+        logger=logger,
+        normalize_reward=bool(s.get("normalize_reward", False)),
+        updates_per_step=float(s.get("gradient_steps_per_env_step", 1.0)),
+    )
+    n_iters = 0 if algo == "bc" else max(1, math.ceil(total / (n_envs * steps_per_env)))
+    cost = cost_opt = store = reward = None
+    window = horizon
+    if algo != "bc":
+        cost = build_cost(cfg, obs_dim, act_dim)
+        lr = float(cfg["algo"]["lr"])
+        cost_opt = torch.optim.Adam(
+            cost.param_groups(lr, float(cfg["algo"].get("log_z_lr", 10 * lr)))
+        )
+        w = cfg["algo"].get("window")
+        window = horizon if w in (None, "horizon") else int(w)
+        if algo in ("airl", "airl_state", "gail") and window != 1:
+            raise ValueError(f"algo.window must be 1 for {algo} (a per-transition classifier)")
+        store = EpisodeStore(
+            max_samplers=int(cfg["algo"].get("max_samplers", 1)),
+            fusion=str(cfg["algo"].get("fusion", "fused")),
+            horizon=horizon,
+            absorbing=bool(cfg["env"].get("absorbing", True)),
+        )
+        store.add_demos(demos)
+        store.add_demos(heldout[:HELDOUT_DIAGNOSTIC_DEMOS], heldout=True)
+        if cost.obs_norm is not None:
+            cost.obs_norm.update(torch.as_tensor(np.concatenate([d.obs for d in demos])))
+        reward = build_reward(cfg, cost, horizon, space)  # type: ignore[arg-type]
+    trainer = Trainer(
+        _loop_settings(cfg, n_iters, window),
+        demos=demos,
+        heldout_demos=heldout,
+        meta=meta,
+        sampler=sampler,
+        cost=cost,
+        cost_opt=cost_opt,
+        store=store,
+        reward=reward,
+        run_dir=run_dir,
+    )
+
+    def sink(stats: dict[str, float], step: int) -> None:
+        for k, v in stats.items():
+            sampler.model.logger.record(k, v)
+        sampler.model.logger.dump(step=step)
+
+    trainer.sink = sink
+    trainer.demo_indices = indices
+    trainer.demo_file = path
+    return trainer

@@ -1,0 +1,119 @@
+"""The learned reward: the one owner of the per-step reward a sampler or a fresh optimiser sees.
+
+A trained cost model (:class:`irl.discriminators.Discriminator`) scores a transition
+(x, u, x') with the reward (docs/math.md, "The generator's reward")
+
+    r(x, u, x') = −c_θ(x, u)                                  (GAIL: log D(x, u))
+                  + γ h(x') − h(x)                             (with a potential h, if shaping)
+                  − [terminated] · γ Σ_{i<n} γ^i c_abs          (the absorbing tail, DAC)
+
+where n is the number of steps left to the horizon after a termination: an episode that stops
+early is charged the cost of sitting in the absorbing state until the horizon, so the reward does
+not pay an optimiser to end episodes. The sampler of the MaxEnt RL objective also receives
+−α log π(u|x) (:meth:`LearnedReward.with_entropy`); a fresh optimiser such as SAC adds its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from irl.discriminators import Discriminator
+
+__all__ = ["LearnedReward"]
+
+
+@dataclass
+class LearnedReward:
+    """A learned per-step reward, callable on batched numpy transitions.
+
+    Attributes:
+        cost: the trained cost model (float64).
+        horizon: episode length that a termination's absorbing tail runs to.
+        shaping: add the potential's shaping γh(x') − h(x) (AIRL's f) when the model has one.
+        tail_gamma: discount of the absorbing tail (``None``: the cost's own γ). A fresh
+            optimiser that discounts by γ' sees the tail as the absorbing state it stands for
+            only when the tail is discounted by γ' too.
+        action_low, action_high: when set, actions are clipped to this box before the cost
+            scores them (``cost_action=executed``: the cost prices what the env received).
+        alpha: entropy weight of the sampler's −α log π term (0 for GAIL, whose log D already
+            is the reward).
+    """
+
+    cost: Discriminator
+    horizon: int
+    shaping: bool = True
+    tail_gamma: float | None = None
+    action_low: np.ndarray | None = None
+    action_high: np.ndarray | None = None
+    alpha: float = 1.0
+
+    def __call__(
+        self,
+        obs: np.ndarray,
+        acts: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray | None = None,
+        steps_left: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per-step learned reward ``[N]`` (float64) of ``N`` transitions.
+
+        Args:
+            obs: ``[N, obs_dim]`` observations before each step.
+            acts: ``[N, act_dim]`` actions in env units.
+            next_obs: ``[N, obs_dim]`` observations after each step.
+            terminated: ``[N]`` bool, MDP termination after the step (``None``: none did).
+            steps_left: ``[N]`` absorbing steps after a termination up to the horizon
+                (``None``: ``horizon − 1``, the longest tail; the wrappers pass the exact count).
+        """
+        obs_t = torch.as_tensor(np.asarray(obs, np.float64))
+        n = obs_t.shape[0]
+        term = torch.zeros(n, dtype=torch.bool)
+        if terminated is not None:
+            term = torch.as_tensor(np.asarray(terminated, bool).reshape(n))
+        if steps_left is None:
+            left = torch.full((n,), float(max(self.horizon - 1, 0)), dtype=torch.float64)
+        else:
+            left = torch.as_tensor(np.asarray(steps_left, np.float64).reshape(n))
+        left = torch.where(term, left, torch.zeros((), dtype=torch.float64))
+        return self.torch(
+            obs_t,
+            torch.as_tensor(np.asarray(acts, np.float64)),
+            torch.as_tensor(np.asarray(next_obs, np.float64)),
+            term,
+            left,
+        ).numpy()
+
+    @torch.no_grad()
+    def torch(
+        self, obs: Tensor, acts: Tensor, next_obs: Tensor, terminated: Tensor, steps_left: Tensor
+    ) -> Tensor:
+        """As ``__call__`` on tensors (``steps_left`` required), ``[N]`` float64."""
+        return self.cost.reward(
+            obs.double(),
+            self.cost_actions(acts.double()),
+            next_obs.double(),
+            terminated,
+            steps_left,
+            shaping=self.shaping,
+            tail_gamma=self.tail_gamma,
+        )
+
+    def cost_actions(self, acts: Tensor) -> Tensor:
+        """The actions the cost scores: clipped to the action box when one is set."""
+        if self.action_low is None or self.action_high is None:
+            return acts
+        low = torch.as_tensor(self.action_low).to(acts)
+        high = torch.as_tensor(self.action_high).to(acts)
+        return torch.maximum(torch.minimum(acts, high), low)
+
+    def with_entropy(self, reward: np.ndarray, log_pi: np.ndarray) -> np.ndarray:
+        """The sampler's reward r − α log π (the generator loss as a MaxEnt RL reward)."""
+        return reward - self.alpha * log_pi
+
+    def steps_left(self, t_next: int, terminated: bool) -> int:
+        """Absorbing steps after a step that ends at episode step ``t_next`` (1-based)."""
+        return max(self.horizon - t_next, 0) if terminated else 0
