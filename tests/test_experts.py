@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import pickle
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import load_file, save_file
 
-from envs import env_kwargs, make_env
+import irl.expert_checkpoint
+import irl.experts
+from irl.actor import ActorSpec, actor_paths, load_expert
 from irl.cli import expert as expert_cli
 from irl.cli import record as record_cli
 from irl.demos import load_demos, load_demos_with_metadata, load_metadata, normalized_return
-from irl.experts import (
-    actor_paths,
-    evaluate,
-    load_expert,
-    record_demos,
-    save_actor,
-    train_sac,
+from irl.env_snapshot import env_snapshot, restore_env
+from irl.expert_checkpoint import (
+    STATE_FILE,
+    CheckpointError,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
 )
+from irl.experts import train_sac
+from irl.rollouts import evaluate, record_demos
 from irl.types import returns
+from irl_envs import env_kwargs, make_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "irl" / "conf"
@@ -164,56 +178,34 @@ def test_shipped_expert_reproduces_recorded_return(name: str) -> None:
 # ----------------------------------------------------------------------------- actors
 
 
-@pytest.fixture(scope="module")
-def tiny_sac() -> Any:
-    from stable_baselines3 import SAC
+def _pd_actor(stem: Path) -> None:
+    """Write an actor file pair of a saturated PD controller for Pendulum-v1.
 
-    model = SAC(
-        "MlpPolicy",
-        make_env("Pendulum-v1"),
-        seed=0,
-        device="cpu",
-        learning_starts=50,
-        policy_kwargs={"net_arch": [32, 32]},
-    )
-    model.learn(100)
-    return model
-
-
-def test_actor_round_trip_matches_sb3(tiny_sac: Any, tmp_path: Path) -> None:
-    spec = save_actor(tiny_sac, tmp_path / "actor", {"note": "test"})
-    weights, meta = actor_paths(tmp_path / "actor")
-    assert weights.read_bytes()[:8] != b"PK\x03\x04"  # not a (pickle) zip
-    assert json.loads(meta.read_text())["hidden_sizes"] == [32, 32] == spec.hidden_sizes
-    policy = load_expert(tmp_path / "actor")
-    obs = np.random.default_rng(0).uniform(-1, 1, (64, 3)).astype(np.float32)
-    ours = policy(obs)
-    sb3, _ = tiny_sac.predict(obs, deterministic=True)
-    np.testing.assert_allclose(ours, sb3, atol=1e-5)
-    assert policy(obs[0]).shape == (1,)
-    noisy = policy(obs, deterministic=False, rng=np.random.default_rng(1))
-    assert np.all(np.abs(noisy) <= 2.0) and not np.allclose(noisy, ours)
-    with pytest.raises(ValueError, match="rng"):
-        policy(obs, deterministic=False)
+    ``action = 2 tanh(-5 sin(theta) - theta_dot)`` as a one-hidden-layer ReLU actor: it beats
+    random actions on the seeds below (records must, see `irl.demos`), an untrained SAC need not.
+    """
+    spec = ActorSpec(3, 1, [2], [-2.0], [2.0], info={"training": {"note": "hand-made"}})
+    gain = torch.tensor([[0.0, -5.0, -1.0]])
+    state = {
+        "latent_pi.0.weight": torch.cat([gain, -gain]),
+        "latent_pi.0.bias": torch.zeros(2),
+        "mu.weight": torch.tensor([[1.0, -1.0]]),
+        "mu.bias": torch.zeros(1),
+        "log_std.weight": torch.zeros(1, 2),
+        "log_std.bias": torch.zeros(1),
+    }
+    weights, meta = actor_paths(stem)
+    save_file(state, str(weights))
+    meta.write_text(json.dumps(asdict(spec)))
 
 
-def test_load_expert_rejects_unknown_format(tiny_sac: Any, tmp_path: Path) -> None:
-    save_actor(tiny_sac, tmp_path / "actor")
-    meta = actor_paths(tmp_path / "actor")[1]
-    raw = json.loads(meta.read_text())
-    raw["format_version"] = 99
-    meta.write_text(json.dumps(raw))
-    with pytest.raises(ValueError, match="unsupported actor format"):
-        load_expert(tmp_path / "actor")
-
-
-def test_record_demos_is_seeded(tiny_sac: Any, tmp_path: Path) -> None:
-    save_actor(tiny_sac, tmp_path / "actor")
+def test_record_demos_is_seeded(tmp_path: Path) -> None:
+    _pd_actor(tmp_path / "actor")
     kwargs: dict[str, Any] = {
         "expert_stem": tmp_path / "actor",
         "env_id": "Pendulum-v1",
         "n_trajectories": 2,
-        "seed": 3,
+        "seed": 0,
         "command": "test",
         "max_episode_steps": 30,
         "random_episodes": 2,
@@ -226,36 +218,65 @@ def test_record_demos_is_seeded(tiny_sac: Any, tmp_path: Path) -> None:
         for x, y in zip(a, b, strict=True)
     )
     meta = load_metadata(tmp_path / "a.npz")
-    assert meta["random_episodes"] == 2 and meta["seed"] == 3 and len(a[0]) == 30
+    assert meta["random_episodes"] == 2 and meta["seed"] == 0 and len(a[0]) == 30
+    assert meta["training"] == {"note": "hand-made"}
+    assert meta["expert_files"] == ["actor.safetensors", "actor.json"]
 
 
 # ----------------------------------------------------------------------------- training
 
 
-def _tiny_run(tmp_path: Path) -> dict[str, Any]:
+def _tiny_run(tmp_path: Path, name: str = "run") -> dict[str, Any]:
     """train_sac settings of a seconds-long Pendulum run (evaluation, checkpoint every 100)."""
     return {
         "env_id": "Pendulum-v1",
-        "run_dir": tmp_path / "run",
+        "run_dir": tmp_path / name,
         "seed": 0,
-        "sac_kwargs": {"learning_starts": 50, "policy_kwargs": {"net_arch": [16, 16]}},
+        "sac_kwargs": {
+            "learning_starts": 50,
+            "batch_size": 32,
+            "policy_kwargs": {"net_arch": [16, 16]},
+        },
         "eval_every": 100,
         "checkpoint_every": 100,
         "max_episode_steps": 50,
     }
 
 
+def _checkpoint_dirs(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in run_dir.iterdir() if p.name.startswith(("checkpoint", ".")))
+
+
+def _edit_state(checkpoint: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Rewrite a checkpoint's state.pt after ``edit`` changed its dict in place."""
+    path = checkpoint / STATE_FILE
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    edit(state)
+    torch.save(state, path)
+
+
 def test_train_resumes_from_checkpoint(tmp_path: Path) -> None:
     common = {**_tiny_run(tmp_path), "eval_episodes": 1}
     first = train_sac(total_steps=200, command="first", **common)
     assert first["steps"] == 200 and len(first["evals"]) == 2
-    assert (tmp_path / "run" / "checkpoint.zip").exists()
+    run = tmp_path / "run"
+    pointer = json.loads((run / "checkpoint.json").read_text())
+    assert pointer["num_timesteps"] == 200
+    assert _checkpoint_dirs(run) == ["checkpoint-000002", "checkpoint.json"]  # older ones deleted
+    assert sorted(p.name for p in (run / pointer["checkpoint"]).iterdir()) == [
+        "replay_buffer.npz",
+        "state.pt",
+    ]
+    assert not list(run.glob("*.zip")) and not list(run.glob("*.pkl"))
     second = train_sac(total_steps=300, command="second", **common)
     assert second["steps"] == 300
     assert second["commands"] == ["first", "second"]
     assert [e["step"] for e in second["evals"]] == [100, 200, 300]
     assert second["wall_clock_s"] > first["wall_clock_s"]
-    assert load_expert(tmp_path / "run" / "best_actor").spec.hidden_sizes == [16, 16]
+    assert json.loads((run / "progress.json").read_text()) == second
+    assert load_expert(run / "best_actor").spec.hidden_sizes == [16, 16]
+    with pytest.raises(CheckpointError, match="seed=0"):
+        train_sac(total_steps=400, **{**common, "seed": 1})
 
 
 def test_resume_with_more_eval_episodes_reselects_the_best_actor(tmp_path: Path) -> None:
@@ -264,9 +285,14 @@ def test_resume_with_more_eval_episodes_reselects_the_best_actor(tmp_path: Path)
     common = _tiny_run(tmp_path)
     first = train_sac(total_steps=100, eval_episodes=1, **common)
     assert first["best_eval_episodes"] == 1 and first["best_eval_step"] == 100
+
     # An unbeatable 1-episode best: without the episode check, no later evaluation replaces it.
-    progress = tmp_path / "run" / "progress.json"
-    progress.write_text(json.dumps({**json.loads(progress.read_text()), "best_eval_return": 1e9}))
+    def unbeatable(state: dict[str, Any]) -> None:
+        state["record"] = json.dumps({**json.loads(state["record"]), "best_eval_return": 1e9})
+
+    checkpoint = find_checkpoint(tmp_path / "run")
+    assert checkpoint is not None
+    _edit_state(checkpoint, unbeatable)
     second = train_sac(total_steps=200, eval_episodes=2, **common)
     assert second["best_eval_step"] == 200 and second["best_eval_episodes"] == 2
     assert second["best_eval_return"] == second["evals"][-1]["return_mean"] < 0
@@ -291,6 +317,66 @@ def test_train_stops_at_wall_clock_and_rerun_trains_no_further(tmp_path: Path) -
     again = train_sac(**settings)  # same limit: the finished run is not extended
     assert again["steps"] == record["steps"]
     assert again["stop_reason"] == "max_wall_clock_s reached"
+
+
+class _Killed(BaseException):
+    """Stands in for a SIGKILL: nothing in train_sac catches it."""
+
+
+def _final_state(run_dir: Path) -> dict[str, Any]:
+    checkpoint = find_checkpoint(run_dir)
+    assert checkpoint is not None
+    state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
+    with np.load(checkpoint / "replay_buffer.npz", allow_pickle=False) as z:
+        state["buffer"] = {k: z[k] for k in z.files}
+    return cast("dict[str, Any]", state)
+
+
+def test_resume_continues_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One 100-step run == 50 steps then a resume to 100 == a run killed at step 75 (last
+    checkpoint at 50) then resumed: same weights (actor, critics, optimizers), replay buffer,
+    RNG states and evaluation returns."""
+    settings = {**_tiny_run(tmp_path), "eval_every": 25, "checkpoint_every": 25}
+    settings["sac_kwargs"] = {**settings["sac_kwargs"], "learning_starts": 20}
+    settings["eval_episodes"] = 1
+    one = train_sac(**{**settings, "run_dir": tmp_path / "one"}, total_steps=100)
+    train_sac(**{**settings, "run_dir": tmp_path / "split"}, total_steps=50)
+    split = train_sac(**{**settings, "run_dir": tmp_path / "split"}, total_steps=100)
+
+    real_evaluate = irl.experts.evaluate
+
+    def evaluate_or_die(*args: Any, **kwargs: Any) -> Any:
+        if len(calls) == 2:  # the evaluation at step 75, after checkpoints at 25 and 50
+            raise _Killed
+        calls.append(1)
+        return real_evaluate(*args, **kwargs)
+
+    calls: list[int] = []
+    monkeypatch.setattr(irl.experts, "evaluate", evaluate_or_die)
+    with pytest.raises(_Killed):
+        train_sac(**{**settings, "run_dir": tmp_path / "killed"}, total_steps=100)
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "killed" / "checkpoint.json").read_text())["num_timesteps"] == 50
+    killed = train_sac(**{**settings, "run_dir": tmp_path / "killed"}, total_steps=100)
+
+    returns_one = [e["return_mean"] for e in one["evals"]]
+    assert len(returns_one) == 4
+    for other in (split, killed):
+        assert [e["return_mean"] for e in other["evals"]] == returns_one
+    want = _final_state(tmp_path / "one")
+    for name in ("split", "killed"):
+        got = _final_state(tmp_path / name)
+        for key in ("policy", "actor_optimizer", "critic_optimizer", "last_obs", "rng"):
+            assert str(got[key]) == str(want[key]), (name, key)
+        assert all(torch.equal(got["policy"][k], v) for k, v in want["policy"].items())
+        assert all(np.array_equal(got["buffer"][k], v) for k, v in want["buffer"].items())
+        assert torch.equal(got["log_ent_coef"], want["log_ent_coef"])
+        assert got["env"]["elapsed_steps"] == want["env"]["elapsed_steps"]
+        actor = load_file(tmp_path / name / "last_actor.safetensors")
+        assert all(
+            torch.equal(actor[k], v)
+            for k, v in load_file(tmp_path / "one" / "last_actor.safetensors").items()
+        )
 
 
 def test_cli_expert_then_record(tmp_path: Path) -> None:
@@ -329,3 +415,315 @@ def test_cli_expert_then_record(tmp_path: Path) -> None:
     again = load_demos(tmp_path / "again.npz", env_id="Pendulum-v1")
     first = load_demos(path)
     assert all(np.array_equal(a.acts, b.acts) for a, b in zip(first, again, strict=True))
+
+
+# ----------------------------------------------------------------------------- checkpoint files
+
+
+def _sac(net_arch: tuple[int, ...] = (16, 16)) -> Any:
+    """A tiny Pendulum SAC (50-step episodes)."""
+    from stable_baselines3 import SAC
+
+    return SAC(
+        "MlpPolicy",
+        make_env("Pendulum-v1", max_episode_steps=50),
+        seed=0,
+        device="cpu",
+        learning_starts=20,
+        batch_size=16,
+        policy_kwargs={"net_arch": list(net_arch)},
+    )
+
+
+def _params(model: Any) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.policy.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory holding one checkpoint of a SAC trained for 30 steps (mid-episode)."""
+    run = tmp_path_factory.mktemp("ckpt")
+    model = _sac()
+    model.learn(30)
+    save_checkpoint(model, run, {"evals": [], "note": "fixture"})
+    return run
+
+
+def _copy_run(src: Path, tmp_path: Path) -> tuple[Path, Path]:
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    checkpoint = find_checkpoint(run)
+    assert checkpoint is not None
+    return run, checkpoint
+
+
+def test_checkpoint_round_trip_continues_exactly(tmp_path: Path) -> None:
+    model = _sac()
+    model.learn(30)
+    save_checkpoint(model, tmp_path, {"evals": [], "note": "x"})
+    model.learn(20, reset_num_timesteps=False)
+    fresh = _sac()
+    checkpoint = find_checkpoint(tmp_path)
+    assert checkpoint is not None
+    assert load_checkpoint(fresh, checkpoint) == {"evals": [], "note": "x"}
+    assert fresh.num_timesteps == 30 and fresh.replay_buffer.pos == 30
+    fresh.learn(20, reset_num_timesteps=False)
+    want, got = _params(model), _params(fresh)
+    assert all(torch.equal(got[k], v) for k, v in want.items())
+    assert np.array_equal(model.replay_buffer.observations, fresh.replay_buffer.observations)
+
+
+def test_buffer_file_holds_only_the_written_part(trained_checkpoint: Path) -> None:
+    checkpoint = find_checkpoint(trained_checkpoint)
+    assert checkpoint is not None
+    with np.load(checkpoint / "replay_buffer.npz", allow_pickle=False) as z:
+        assert z["observations"].shape == (30, 1, 3) and int(z["pos"]) == 30
+
+
+def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(state: dict[str, Any]) -> None:
+        *parents, last = key.split("/")
+        holder: Any = state
+        for part in parents:
+            holder = holder[int(part) if part.isdigit() else part]
+        holder[int(last) if last.isdigit() else last] = value
+
+    return edit
+
+
+def _delete(key: str) -> Callable[[dict[str, Any]], None]:
+    return lambda state: state.pop(key)
+
+
+def _bad_optimizer(state: dict[str, Any]) -> None:
+    state["actor_optimizer"]["state"][0]["exp_avg"] = torch.zeros(3, 3)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_delete("policy"), "keys"),
+        (_set("extra", 1), "keys"),
+        (_set("num_timesteps", "70"), "num_timesteps has type str"),
+        (_set("version", 2), "unsupported checkpoint format"),
+        (_set("policy/actor.mu.weight", torch.zeros(5, 5)), r"actor.mu.weight is \[5, 5\]"),
+        (_set("policy/actor.mu.weight", [1.0]), "actor.mu.weight is list"),
+        (_set("policy/evil", torch.zeros(1)), "policy tensors differ"),
+        (_bad_optimizer, r"state 0.exp_avg has shape \[3, 3\]"),
+        (_set("actor_optimizer/param_groups", []), "parameter groups"),
+        (_set("actor_optimizer/param_groups/0/betas", "fast"), "parameter groups"),
+        (_set("critic_optimizer/state/0/step", "x"), "state 0.step is not a tensor"),
+        (_set("last_obs", torch.zeros(2, 3)), "observation shape"),
+        (_set("log_ent_coef", None), "entropy coefficient"),
+        (_set("rng/numpy", "[1, 2]"), "corrupt or mismatched"),
+        (_set("rng/python", "not json"), "corrupt or mismatched"),
+        (_set("rng/torch", torch.zeros(3, dtype=torch.uint8)), "corrupt or mismatched"),
+        (_set("rng/action_space", '{"bit_generator": "MT19937"}'), "bit generator"),
+        (_set("env/wrappers", ["Evil"]), "wrappers"),
+        (_set("env/np_random", "{}"), "bit generator"),
+        (_set("env/monitor_rewards", ["x"]), "corrupt or mismatched"),
+        (lambda s: s["env"].pop("kind"), "env snapshot"),
+        (_set("record", "[1]"), "progress record"),
+    ],
+)
+def test_corrupt_or_mismatched_state_raises_a_clear_error(
+    trained_checkpoint: Path,
+    tmp_path: Path,
+    edit: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    _, checkpoint = _copy_run(trained_checkpoint, tmp_path)
+    _edit_state(checkpoint, edit)
+    with pytest.raises(CheckpointError, match=message) as err:
+        load_checkpoint(_sac(), checkpoint)
+    assert str(checkpoint / STATE_FILE) in str(err.value)
+
+
+def test_truncated_state_and_other_architecture_raise_clear_errors(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    _, checkpoint = _copy_run(trained_checkpoint, tmp_path)
+    with pytest.raises(
+        CheckpointError, match=r"policy tensor actor.latent_pi.0.weight is \[16, 3\]"
+    ):
+        load_checkpoint(_sac(net_arch=(8, 8)), checkpoint)
+    data = (checkpoint / STATE_FILE).read_bytes()
+    (checkpoint / STATE_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable weights-only checkpoint"):
+        load_checkpoint(_sac(), checkpoint)
+    (checkpoint / STATE_FILE).unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(_sac(), checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"observations": np.zeros((30, 1, 4), np.float32)}, "observations is float32"),
+        ({"actions": np.zeros((30, 1, 1), np.float64)}, "actions is float64"),
+        ({"pos": np.int64(10**9)}, "write position"),
+        ({"pos": np.float32(3)}, "int64"),
+        ({"evil": np.zeros(1)}, "arrays"),
+    ],
+)
+def test_corrupt_replay_buffer_raises_a_clear_error(
+    trained_checkpoint: Path, tmp_path: Path, change: dict[str, np.ndarray], message: str
+) -> None:
+    _, checkpoint = _copy_run(trained_checkpoint, tmp_path)
+    path = checkpoint / "replay_buffer.npz"
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(path, **{**arrays, **change})
+    with pytest.raises(CheckpointError, match=message) as err:
+        load_checkpoint(_sac(), checkpoint)
+    assert str(path) in str(err.value)
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CheckpointError, match="replay buffer"):
+        load_checkpoint(_sac(), checkpoint)
+
+
+def test_a_crash_while_writing_keeps_the_last_whole_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _sac()
+    model.learn(30)
+    first = save_checkpoint(model, tmp_path, {"evals": []})
+    model.learn(10, reset_num_timesteps=False)
+
+    def crash(*_: Any, **__: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(irl.expert_checkpoint.np, "savez", crash)
+    with pytest.raises(_Killed):
+        save_checkpoint(model, tmp_path, {"evals": []})
+    monkeypatch.undo()
+    assert (tmp_path / ".checkpoint-000002.tmp").is_dir()  # the half-written one
+    assert find_checkpoint(tmp_path) == first
+    fresh = _sac()
+    load_checkpoint(fresh, first)
+    assert fresh.num_timesteps == 30
+    # A kill after the rename but before the pointer moved: the renamed checkpoint is whole.
+    real_replace = os.replace
+
+    def replace_or_die(src: Any, dst: Any) -> None:
+        if str(dst).endswith("checkpoint.json"):
+            raise _Killed
+        real_replace(src, dst)
+
+    monkeypatch.setattr(irl.expert_checkpoint.os, "replace", replace_or_die)
+    with pytest.raises(_Killed):
+        save_checkpoint(model, tmp_path, {"evals": []})
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["checkpoint"] == first.name
+    newest = find_checkpoint(tmp_path)
+    assert newest is not None and newest.name == "checkpoint-000002" and first.exists()
+    load_checkpoint(fresh, newest)
+    assert fresh.num_timesteps == 40
+    third = save_checkpoint(fresh, tmp_path, {"evals": []})
+    assert _checkpoint_dirs(tmp_path) == [third.name, "checkpoint.json"]  # the rest cleaned up
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    ['{"checkpoint": "../../etc"}', '{"checkpoint": "checkpoint-000099"}', "[", '"x"'],
+)
+def test_a_malformed_pointer_raises_a_clear_error(
+    trained_checkpoint: Path, tmp_path: Path, pointer: str
+) -> None:
+    run, _ = _copy_run(trained_checkpoint, tmp_path)
+    (run / "checkpoint.json").write_text(pointer)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.json"):
+        find_checkpoint(run)
+
+
+# ----------------------------------------------------------------------------- crafted pickle
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: it stands for any code a pickle can run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def _write_legacy_checkpoint(run: Path, payload: bytes) -> None:
+    """Files where the old code unpickled: SB3's checkpoint.zip and replay_buffer.pkl."""
+    with zipfile.ZipFile(run / "checkpoint.zip", "w") as zf:
+        data = {"policy_class": {":serialized:": base64.b64encode(payload).decode()}}
+        zf.writestr("data", json.dumps(data))
+        zf.writestr("policy.pth", payload)
+        zf.writestr("pytorch_variables.pth", payload)
+    (run / "replay_buffer.pkl").write_bytes(payload)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_crafted_pickle_files_never_run_code(trained_checkpoint: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_Payload(probe)))
+    assert probe.exists()  # the payload is live: unpickling it does run code
+    payload = pickle.dumps(_Payload(marker))
+    settings = {**_tiny_run(tmp_path), "total_steps": 100}
+
+    # Only the old pickle artefacts: resume refuses them by name, without opening them.
+    legacy = tmp_path / "run"
+    legacy.mkdir()
+    _write_legacy_checkpoint(legacy, payload)
+    (legacy / "progress.json").write_text(json.dumps({"steps": 50, "evals": []}))
+    with pytest.raises(CheckpointError, match=r"checkpoint\.zip.*never loaded"):
+        train_sac(**settings)
+
+    # The payload as state.pt (raw pickle and torch.save) and inside the replay buffer.
+    _, checkpoint = _copy_run(trained_checkpoint, tmp_path / "new")
+    (checkpoint / STATE_FILE).write_bytes(payload)
+    with pytest.raises(CheckpointError, match="weights-only"):
+        load_checkpoint(_sac(), checkpoint)
+    torch.save(
+        {"format": "irl-sac-checkpoint", "policy": _Payload(marker)}, checkpoint / STATE_FILE
+    )
+    with pytest.raises(CheckpointError, match="weights-only"):
+        load_checkpoint(_sac(), checkpoint)
+    _, checkpoint = _copy_run(trained_checkpoint, tmp_path / "buffer")
+    path = checkpoint / "replay_buffer.npz"
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["observations"] = np.array([_Payload(marker)] * 30, dtype=object).reshape(30, 1, 1)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="observations is object"):
+        load_checkpoint(_sac(), checkpoint)
+    assert not marker.exists()
+
+
+def test_legacy_files_beside_a_checkpoint_are_ignored(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    settings = {**_tiny_run(tmp_path), "eval_episodes": 1}
+    train_sac(total_steps=100, **settings)
+    _write_legacy_checkpoint(tmp_path / "run", pickle.dumps(_Payload(marker)))
+    assert train_sac(total_steps=150, **settings)["steps"] == 150
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "Ant-v5", "Pendulum-v1"])
+def test_env_snapshot_continues_an_episode_exactly(env_id: str) -> None:
+    """A fresh env given a mid-episode snapshot steps exactly like the original (Ant reads body
+    positions left by the previous step, so they are part of the snapshot)."""
+    env = make_env(env_id)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() * 0.3 for _ in range(30)]
+    for action in actions[:15]:
+        env.step(action)
+    snap = env_snapshot(env)
+    assert snap["kind"] == ("classic" if env_id == "Pendulum-v1" else "mujoco")
+    want = [env.step(a) for a in actions[15:]]
+    fresh = make_env(env_id)
+    assert restore_env(fresh, snap)
+    got = [fresh.step(a) for a in actions[15:]]
+    for (obs_w, rew_w, *flags_w, _), (obs_g, rew_g, *flags_g, _) in zip(want, got, strict=True):
+        assert np.array_equal(obs_w, obs_g) and rew_w == rew_g and flags_w == flags_g
+    other = make_env("InvertedPendulum-v5" if env_id != "InvertedPendulum-v5" else "Hopper-v5")
+    with pytest.raises(ValueError, match="wrappers"):
+        restore_env(other, snap)

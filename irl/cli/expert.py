@@ -12,8 +12,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from irl.actor import actor_paths
 from irl.cli import CONF_DIR
-from irl.experts import actor_paths, record_demos, train_sac, update_demos_readme
+from irl.demo_catalog import update_demos_readme
+from irl.experts import train_sac
+from irl.rollouts import record_demos
 
 
 def command_line(program: str) -> str:

@@ -8,7 +8,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.experts import record_demos, update_demos_readme
+from irl.demo_catalog import update_demos_readme
+from irl.rollouts import record_demos
 
 
 def run(cfg: DictConfig) -> None:

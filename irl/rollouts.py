@@ -1,0 +1,156 @@
+"""Rollouts of any policy: episodes, evaluation returns and validated demo files.
+
+A policy here is any callable mapping one observation ``(obs_dim,)`` to one action
+``(act_dim,)``; `irl.actor.ExpertPolicy` is one. Episode ``i`` of a call is reset with seed
+``seed + i``, so every function is reproducible from its arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from tqdm import tqdm
+
+from irl.actor import actor_paths, load_expert
+from irl.demos import describe_space, save_demos
+from irl.types import Trajectory, returns
+from irl_envs import env_kwargs, make_env
+
+
+def rollout(
+    env: gym.Env[Any, Any],
+    policy: Callable[[np.ndarray], np.ndarray],
+    n_episodes: int,
+    seed: int,
+    progress: bool = False,
+) -> list[Trajectory]:
+    """Run ``n_episodes`` episodes; episode i is reset with seed ``seed + i``."""
+    trajectories = []
+    env.action_space.seed(seed)
+    for i in tqdm(range(n_episodes), desc="episodes", disable=not progress, leave=False):
+        ob, _ = env.reset(seed=seed + i)
+        obs, acts, rews, terms, truncs = [np.asarray(ob, dtype=np.float32)], [], [], [], []
+        while True:
+            action = np.asarray(policy(obs[-1]), dtype=np.float32)
+            ob, rew, terminated, truncated, _ = env.step(action)
+            obs.append(np.asarray(ob, dtype=np.float32))
+            acts.append(action)
+            rews.append(rew)
+            terms.append(terminated)
+            truncs.append(truncated)
+            if terminated or truncated:
+                break
+        trajectories.append(
+            Trajectory(
+                obs=np.stack(obs),
+                acts=np.stack(acts),
+                rews=np.asarray(rews, dtype=np.float32),
+                terminated=np.asarray(terms, dtype=bool),
+                truncated=np.asarray(truncs, dtype=bool),
+            )
+        )
+    return trajectories
+
+
+def random_policy(env: gym.Env[Any, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """Uniformly random actions from the env's (seeded) action space."""
+    return lambda _obs: np.asarray(env.action_space.sample(), dtype=np.float32)
+
+
+def evaluate(
+    env_id: str,
+    policy: Callable[[np.ndarray], np.ndarray],
+    n_episodes: int,
+    seed: int,
+    kwargs: Mapping[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+) -> np.ndarray:
+    """Undiscounted returns ``(n_episodes,)`` of ``policy`` on a fresh env (``make_env``)."""
+    env = make_env(env_id, max_episode_steps=max_episode_steps, **dict(kwargs or {}))
+    try:
+        return returns(rollout(env, policy, n_episodes, seed))
+    finally:
+        env.close()
+
+
+def record_demos(
+    expert_stem: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    env_id: str,
+    n_trajectories: int,
+    seed: int,
+    command: str,
+    kwargs: Mapping[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    random_episodes: int = 50,
+    extra_metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Roll out a saved expert deterministically and write a validated demo file."""
+    policy = load_expert(expert_stem)
+    extra: dict[str, Any] = {
+        "policy": "deterministic (tanh of the actor mean)",
+        "expert_files": [p.name for p in actor_paths(expert_stem)],
+    }
+    if "training" in policy.spec.info:
+        extra["training"] = policy.spec.info["training"]
+    extra.update(dict(extra_metadata or {}))
+    return record_policy_demos(
+        lambda _env: policy,
+        out_path,
+        env_id,
+        n_trajectories,
+        seed,
+        command,
+        kwargs=kwargs,
+        max_episode_steps=max_episode_steps,
+        random_episodes=random_episodes,
+        extra_metadata=extra,
+    )
+
+
+def record_policy_demos(
+    make_policy: Callable[[gym.Env[Any, Any]], Callable[[np.ndarray], np.ndarray]],
+    out_path: str | os.PathLike[str],
+    env_id: str,
+    n_trajectories: int,
+    seed: int,
+    command: str,
+    kwargs: Mapping[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    random_episodes: int = 50,
+    extra_metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a validated demo file of any policy (``make_policy(env)`` builds it)."""
+    kw = env_kwargs(env_id, **dict(kwargs or {}))
+    env = make_env(env_id, max_episode_steps=max_episode_steps, **kw)
+    try:
+        trajectories = rollout(env, make_policy(env), n_trajectories, seed, progress=True)
+        # Random-policy episodes use seeds disjoint from the demos.
+        random_rets = returns(rollout(env, random_policy(env), random_episodes, seed + 1_000_000))
+        meta: dict[str, Any] = {
+            "env_id": env_id,
+            "env_kwargs": kw,
+            "max_episode_steps": env.spec.max_episode_steps if env.spec else None,
+            "gymnasium_version": gym.__version__,
+            "mujoco_version": mujoco.__version__,
+            "observation_space": describe_space(env.observation_space),
+            "action_space": describe_space(env.action_space),
+            "random_return_mean": float(random_rets.mean()),
+            "random_return_std": float(random_rets.std()),
+            "random_episodes": random_episodes,
+            "seed": seed,
+            "episode_seeds": f"reset(seed={seed} + i) for episode i",
+            "policy": "custom",
+            "command": command,
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    finally:
+        env.close()
+    meta.update(dict(extra_metadata or {}))
+    return save_demos(out_path, trajectories, meta)
