@@ -1,54 +1,124 @@
-"""Tables and curves of the MuJoCo suite from the records in benchmarks/results/.
+"""Generate benchmarks/README.md, the README's headline table and docs/recipe.md's tables.
 
-Reads mujoco.jsonl (irl-train), mujoco_eval.jsonl (irl-eval), overhead.jsonl and
-cost_ranking.jsonl (benchmarks/cost_ranking.py).
+Every figure comes from the JSON-lines records in benchmarks/results/: mujoco.jsonl
+(irl-train), mujoco_eval.jsonl (irl-eval), overhead.jsonl (benchmarks/overhead.py),
+cost_ranking.jsonl (benchmarks/cost_ranking.py), side_by_side.jsonl (benchmarks/side_by_side.py)
+and ebm.jsonl (irl-ebm, tabulated by benchmarks/report_ebm.py). Nothing here is typed by hand.
 
-.venv/bin/python benchmarks/report_mujoco.py            # print the tables, write the curve PNGs
-.venv/bin/python benchmarks/report_mujoco.py --readme   # also replace the blocks in README.md
+    .venv/bin/python benchmarks/report_mujoco.py            # write the files and the curve PNGs
+    .venv/bin/python benchmarks/report_mujoco.py --check    # exit 1 if a file is out of date
+    .venv/bin/python benchmarks/report_mujoco.py --print    # print benchmarks/README.md only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
+import sys
 import textwrap
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cost_ranking import BEHAVIOURS
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_ebm, side_by_side
+
+Record = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-BLOCKS = {
-    "mujoco": "<!-- mujoco-table:begin (benchmarks/report_mujoco.py) -->",
-    "overhead": "<!-- overhead-table:begin (benchmarks/report_mujoco.py) -->",
-    "ablation": "<!-- ablation-table:begin (benchmarks/report_mujoco.py) -->",
-    "reopt": "<!-- reopt-table:begin (benchmarks/report_mujoco.py) -->",
-    "ranking": "<!-- ranking-table:begin (benchmarks/report_mujoco.py) -->",
+BENCH_README = ROOT / "benchmarks" / "README.md"
+RECIPE_DOC = ROOT / "docs" / "recipe.md"
+EBM_DOC = ROOT / "docs" / "ebm.md"
+# The headline block lives in the top-level README (README.new.md while that is a draft).
+README_CANDIDATES = (ROOT / "README.md", ROOT / "README.new.md")
+SCRIPT_NAME = "benchmarks/report_mujoco.py"
+
+# The five behaviours benchmarks/cost_ranking.py scores (its record fields true_return_<b>).
+BEHAVIOURS = ("demos", "recovered", "hold", "zero", "random")
+# The recipe's overrides as the records before issue 19 ran them (the defaults were then the
+# 0.27-scoring configuration), and the per-task additions. A historical fact about the records,
+# not the current configuration.
+RECORDED_RECIPE = (
+    "sampler.cost_action=drawn",
+    "algo.bc_warmstart_epochs=50",
+    "sampler.normalize_reward=true",
+    "sampler.policy_ema=0.9",
+)
+RECORDED_TASK_RECIPE = {"HalfCheetah-v5": ("sampler.learning_rate=1e-4",)}
+# Records written since issue 19 (the recipe is what `irl-train env=<task>` runs) carry
+# "defaults": "recipe"; records without the field ran under the earlier defaults.
+DEFAULTS_FIELD = "defaults"
+HEADLINE_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "InvertedPendulum-v5")
+SUITE_ORDER = (
+    "mujoco-quick",
+    "mujoco-hopper",
+    "mujoco-halfcheetah",
+    "mujoco-walker2d",
+    "mujoco-ant",
+    "mujoco-ablation",
+)
+PEERS = {"imitation_airl": "AIRL", "imitation_gail": "GAIL"}
+ALGO_NAMES = {
+    "gan_gcl": "GAN-GCL",
+    "gcl": "GCL",
+    "airl": "AIRL",
+    "airl_state": "AIRL state-only",
+    "gail": "GAIL",
+    "bc": "BC",
 }
-SCRIPT = ROOT / "benchmarks" / "mujoco.sh"
 
 
-def _end(marker: str) -> str:
-    return marker.split(":begin")[0] + ":end -->"
+# ---------------------------------------------------------------------------------- helpers
+def marker(name: str) -> tuple[str, str]:
+    """Begin and end markers of the generated block ``name``."""
+    return f"<!-- {name}:begin ({SCRIPT_NAME}) -->", f"<!-- {name}:end -->"
+
+
+def _end(begin: str) -> str:
+    return begin.split(":begin")[0] + ":end -->"
 
 
 def replace_block(body: str, begin: str, text: str) -> str:
-    """``body`` with the text between marker ``begin`` and its end marker replaced by ``text``."""
+    """``body`` with the text between marker ``begin`` and its end marker replaced by ``text``.
+
+    Raises:
+        ValueError: when ``body`` lacks either marker.
+    """
+    if begin not in body or _end(begin) not in body:
+        raise ValueError(f"no block {begin} … {_end(begin)}")
     start, end = body.index(begin) + len(begin), body.index(_end(begin))
     return body[:start] + "\n" + text.rstrip("\n") + "\n" + body[end:]
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[Record]:
+    """The records of a JSON-lines file (none when it does not exist).
+
+    Raises:
+        ValueError: naming the file and line when a line is not a JSON object.
+    """
     if not path.exists():
         return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    out = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{i}: not JSON ({exc.msg})") from None
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}:{i}: not a JSON object")
+        out.append(rec)
+    return out
 
 
-def mean_std(values: list[float | None], digits: int = 2) -> str:
+def mean_std(values: Iterable[float | None], digits: int = 2) -> str:
+    """``mean ± std`` (sample std) of the values that are not None; one value alone; ``–``."""
     vals = [v for v in values if v is not None]
     if not vals:
         return "–"
@@ -57,27 +127,123 @@ def mean_std(values: list[float | None], digits: int = 2) -> str:
     return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
-def _variant(rec: dict[str, Any]) -> str:
-    """Overrides beyond env/algo/sampler/seed/budget: what an ablation row changes."""
+def _mean(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.mean(vals) if vals else None
+
+
+def per_seed(recs: list[Record], key: str = "normalized_return") -> str:
+    """The figure of each run in seed order, ``0.94 / 0.95 / 0.95``."""
+    vals = [r.get(key) for r in sorted(recs, key=lambda r: r["seed"])]
+    return " / ".join("–" if v is None else f"{v:.2f}" for v in vals)
+
+
+def _extra_overrides(rec: Record) -> list[str]:
     skip = ("env=", "algo=", "sampler=", "seed=", "total_env_steps=")
-    extra = [o for o in rec.get("overrides", []) if not o.startswith(skip)]
+    return [o for o in rec.get("overrides", []) if not o.startswith(skip)]
+
+
+def recipe_default(rec: Record) -> bool:
+    """Whether the record ran with the recipe as its defaults (written since issue 19)."""
+    return rec.get(DEFAULTS_FIELD) == "recipe"
+
+
+def _variant(rec: Record) -> str:
+    """Overrides beyond env/algo/sampler/seed/budget: what a row changes against the defaults."""
+    extra = _extra_overrides(rec)
+    if recipe_default(rec):
+        return " ".join(["recipe (default)", *extra])
     return " ".join(extra) or "default"
 
 
-def _key(rec: dict[str, Any]) -> tuple[Any, ...]:
+def is_recipe(rec: Record) -> bool:
+    """Whether a train record ran the measured recipe of its task, and nothing else."""
+    if recipe_default(rec):
+        return not _extra_overrides(rec)
+    want = {*RECORDED_RECIPE, *RECORDED_TASK_RECIPE.get(rec["env"], ())}
+    return set(_extra_overrides(rec)) == want
+
+
+def short_variant(variant: str) -> str:
+    """A variant with the recorded recipe's four overrides written as ``recipe``."""
+    parts = variant.split()
+    if not all(o in parts for o in RECORDED_RECIPE):
+        return variant
+    rest = [o for o in parts if o not in RECORDED_RECIPE]
+    return " + ".join(["recipe", *rest])
+
+
+def _key(rec: Record) -> tuple[Any, ...]:
     return (rec["suite"], rec["env"], rec["algo"], rec["sampler"], _variant(rec))
 
 
-def load() -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]:
-    """Latest train record per (config, seed, env_steps) and the latest eval record per the same
-    key, to join the re-optimised score onto it."""
-    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+def command_template(command: str) -> str:
+    """A record's command with its seed written ``<seed>`` (the same for every seed of a row):
+    ``seed=3``, ``--seed 3`` and a run directory's ``_seed3_``."""
+    command = re.sub(r"(?<![\w.])seed=\d+", "seed=<seed>", command)
+    command = re.sub(r"--seed \d+", "--seed <seed>", command)
+    return re.sub(r"_seed\d+_", "_seed<seed>_", command)
+
+
+# ---------------------------------------------------------------------------------- tables
+@dataclass
+class Table:
+    """A markdown table whose rows each summarise a group of records."""
+
+    head: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    groups: list[list[Record]] = field(default_factory=list)
+
+    def add(self, cells: list[str], recs: list[Record]) -> None:
+        """Append a row and the records it summarises."""
+        if len(cells) != len(self.head):
+            raise ValueError(f"row of {len(cells)} cells under {len(self.head)} headers")
+        self.rows.append(cells)
+        self.groups.append(recs)
+
+    def markdown(self, prefix: str | None = None) -> str:
+        """The table; with ``prefix`` a first column ``#`` numbers the rows ``<prefix><i>``."""
+        head = ([] if prefix is None else ["#"]) + self.head
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for i, cells in enumerate(self.rows, 1):
+            ids = [] if prefix is None else [f"{prefix}{i}"]
+            lines.append("| " + " | ".join(ids + cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def commands(self, prefix: str, labels: int = 0) -> str:
+        """Per row: the exact commands of its records (seed as ``<seed>``), commits, wall-clock;
+        the row's first ``labels`` cells in front."""
+        head = ["#", *self.head[:labels], "command", "commit", "wall-clock, all runs"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for i, (cells, recs) in enumerate(zip(self.rows, self.groups, strict=True), 1):
+            cmds = sorted({command_template(r.get("command", "?")) for r in recs})
+            commits = ", ".join(sorted({str(r.get("commit", "?")) for r in recs}))
+            walls = [float(r["wall_clock_s"]) for r in recs if r.get("wall_clock_s") is not None]
+            wall = "–" if len(walls) < len(recs) else _duration(math.fsum(walls))
+            cmd = "<br>".join(f"`{c}`" for c in cmds)
+            label = "".join(f" {c} |" for c in cells[:labels])
+            lines.append(f"| {prefix}{i} |{label} {cmd} | {commits} | {wall} |")
+        return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def load() -> tuple[list[Record], dict[tuple[Any, ...], Record]]:
+    """Latest train record per (config, seed, env_steps) and the eval record joined onto each.
+
+    A run's re-optimised score is its latest eval that re-optimised on the learned reward with
+    SAC's own temperature (later evals that skip re-optimisation, fix α, or pay SAC the true
+    reward do not replace it). Eval records from before records carried overrides join on the
+    default variant.
+    """
+    latest: dict[tuple[Any, ...], Record] = {}
     for rec in read_records(RESULTS / "mujoco.jsonl"):
         latest[(*_key(rec), rec["seed"], rec["env_steps"])] = rec
-    # Eval records written before they carried the run's overrides join on the default variant.
-    # A run's re-optimised score is its latest eval that re-optimised with SAC's own temperature
-    # (later evals that skip re-optimisation, or fix α, don't replace it).
-    evals: dict[tuple[Any, ...], dict[str, Any]] = {}
+    evals: dict[tuple[Any, ...], Record] = {}
     for r in read_records(RESULTS / "mujoco_eval.jsonl"):
         key = (*_key(r), r["seed"], r["env_steps"])
         has_reopt = r.get("reoptimized_normalized_return") is not None
@@ -90,7 +256,7 @@ def load() -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]
     return list(latest.values()), evals
 
 
-def reopt_ent_coef(rec: dict[str, Any]) -> str:
+def reopt_ent_coef(rec: Record) -> str:
     """SAC's temperature in a re-optimisation (records before the field: from the command)."""
     if "reoptimized_ent_coef" in rec:
         return str(rec["reoptimized_ent_coef"])
@@ -98,61 +264,7 @@ def reopt_ent_coef(rec: dict[str, Any]) -> str:
     return m.group(1) if m else "auto"
 
 
-def reopt_table() -> str:
-    """Every re-optimisation measured: a fresh SAC on a run's learned reward, its true score."""
-    recs = [
-        r
-        for r in read_records(RESULTS / "mujoco_eval.jsonl")
-        if r.get("reoptimized_normalized_return") is not None
-    ]
-    head = (
-        "| suite | env | algo | variant | seed | recovered policy | SAC steps | SAC α | "
-        "absorbing tail γ | SAC paid | re-optimised | learned reward: demo step / absorbing step "
-        "| SAC training time | commit |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    rows = []
-    for r in sorted(recs, key=lambda r: (*map(str, _key(r)), r["seed"])):
-        steps = r.get("reoptimized_steps")
-        demo, absorbing = r.get("learned_reward_demo_step"), r.get("learned_reward_absorbing_step")
-        rewards = "–" if demo is None or absorbing is None else f"{demo:.2f} / {absorbing:.2f}"
-        # Over all the calls that carried it on; records from before the field have none.
-        wall = r.get("reoptimized_wall_clock_s")
-        hours = "–" if wall is None else f"{wall / 3600:.1f} h"
-        rows.append(
-            f"| {r['suite']} | {r['env']} | {r['algo']} | {_variant(r)} | {r['seed']} | "
-            f"{r['normalized_return']:.2f} | {int(steps) if steps else '–'} | "
-            f"{reopt_ent_coef(r)} | {r.get('reoptimized_tail_gamma', 'cost γ')} | "
-            f"{r.get('reoptimized_reward', 'learned')} reward | "
-            f"{r['reoptimized_normalized_return']:.2f} | {rewards} | {hours} | "
-            f"{r['commit']} |"
-        )
-    return head + "\n".join(rows) + "\n"
-
-
-def ranking_table() -> str:
-    """Per run: true / learned return of each behaviour and how well the two orders agree."""
-    latest = {r["run_dir"]: r for r in read_records(RESULTS / "cost_ranking.jsonl")}
-    head = (
-        "| env | algo | variant | seed | held-out demos | recovered policy | standing still (PD) "
-        "| zero torque | random | pairs in true order | episode Spearman | commit |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    rows = []
-    for r in sorted(latest.values(), key=lambda r: (r["env"], r["algo"], _variant(r), r["seed"])):
-        cells = " | ".join(
-            f"{r[f'true_return_{b}']:.0f} / {r[f'learned_return_{b}']:.0f}" for b in BEHAVIOURS
-        )
-        rows.append(
-            f"| {r['env']} | {r['algo']} | {_variant(r)} | {r['seed']} | {cells} | "
-            f"{r['pairs_in_true_order']:.1f} | {r['episode_spearman']:.2f} | {r['commit']} |"
-        )
-    return head + "\n".join(rows) + "\n"
-
-
-def _reopt_scores(
-    recs: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]
-) -> list[float | None]:
+def _reopt_scores(recs: list[Record], evals: dict[tuple[Any, ...], Record]) -> list[float | None]:
     """Each train record's re-optimised score, from the eval record joined onto its run."""
     out = []
     for r in recs:
@@ -161,118 +273,467 @@ def _reopt_scores(
     return out
 
 
-def mujoco_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]) -> str:
-    """One row per configuration: mean ± std over seeds of the final scores."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+def _suite_rank(suite: str) -> tuple[int, str]:
+    return (SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER), suite)
+
+
+def train_groups(records: list[Record]) -> dict[tuple[Any, ...], list[Record]]:
+    """Runs grouped by (suite, env, algo, sampler, variant, env_steps), seeds sorted."""
+    groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
     for rec in records:
         groups[(*_key(rec), rec["env_steps"])].append(rec)  # budgets are separate rows
-    head = (
-        "| suite | env | algo | sampler | variant | seeds | env steps | normalised return | "
-        "re-optimised | sample ESS frac (last 10 it) | env steps/s | wall-clock s | commit |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    rows = []
-    for (suite, env, algo, sampler, variant, _), recs in sorted(groups.items(), key=str):
-        reopt = _reopt_scores(recs, evals)
-        rows.append(
-            f"| {suite} | {env} | {algo} | {sampler} | {variant} | {len(recs)} | "
-            f"{max(r['env_steps'] for r in recs)} | "
-            f"{mean_std([r['normalized_return'] for r in recs])} | {mean_std(reopt)} | "
-            f"{mean_std([r.get('ess_frac_samples_mean_last10') for r in recs])} | "
-            f"{mean_std([r['steps_per_s'] for r in recs], 0)} | "
-            f"{mean_std([r['wall_clock_s'] for r in recs], 0)} | "
-            f"{', '.join(sorted({r['commit'] for r in recs}))} |"
+    return {
+        k: sorted(v, key=lambda r: r["seed"])
+        for k, v in sorted(groups.items(), key=lambda kv: (_suite_rank(kv[0][0]), str(kv[0])))
+    }
+
+
+def mujoco_tables(records: list[Record], evals: dict[tuple[Any, ...], Record]) -> dict[str, Table]:
+    """Per suite, one row per configuration: mean ± std over seeds and each seed's score."""
+    tables: dict[str, Table] = {}
+    for (suite, env, algo, sampler, variant, steps), recs in train_groups(records).items():
+        table = tables.setdefault(
+            suite,
+            Table(
+                [
+                    "env",
+                    "algo",
+                    "sampler",
+                    "variant",
+                    "seeds",
+                    "env steps",
+                    "normalised return",
+                    "per seed",
+                    "re-optimised",
+                    "sample ESS/M (last 10 it)",
+                    "env steps/s",
+                    "wall-clock s per run",
+                ]
+            ),
         )
-    return head + "\n".join(rows) + "\n"
+        table.add(
+            [
+                env,
+                algo,
+                sampler,
+                short_variant(variant),
+                str(len(recs)),
+                str(steps),
+                mean_std(r["normalized_return"] for r in recs),
+                per_seed(recs),
+                mean_std(_reopt_scores(recs, evals)),
+                mean_std(r.get("ess_frac_samples_mean_last10") for r in recs),
+                mean_std((r.get("steps_per_s") for r in recs), 0),
+                mean_std((r.get("wall_clock_s") for r in recs), 0),
+            ],
+            recs,
+        )
+    return tables
 
 
-def script_recipe() -> list[str]:
-    """The recipe's overrides as benchmarks/mujoco.sh runs them (its RECIPE line)."""
-    m = re.search(r'^RECIPE="([^"]*)"$', SCRIPT.read_text(), re.MULTILINE)
-    if m is None:
-        raise SystemExit(f'{SCRIPT}: no RECIPE="..." line')
-    return m.group(1).split()
-
-
-def ablation_row(rec: dict[str, Any], recipe: list[str]) -> str:
+def ablation_row(rec: Record, recipe: Iterable[str] = RECORDED_RECIPE) -> str:
     """What an ablation run changes against the recipe: its overrides not in the recipe, and
     the recipe's settings it drops (a row that changes nothing is the recipe itself)."""
-    variant = _variant(rec).split() if _variant(rec) != "default" else []
+    if recipe_default(rec):
+        return " ".join(_extra_overrides(rec)) or "recipe (all measures on)"
+    recipe = list(recipe)
+    variant = _extra_overrides(rec)
     added = [o for o in variant if o not in recipe]
-    dropped = [o for o in recipe if o not in variant and o.split("=")[0] not in
-               {a.split("=")[0] for a in added}]  # fmt: skip
-    changes = added + [f"no {o}" for o in dropped]
-    return " ".join(changes) or "recipe (all measures on)"
+    added_keys = {a.split("=")[0] for a in added}
+    dropped = [o for o in recipe if o not in variant and o.split("=")[0] not in added_keys]
+    return " ".join(added + [f"no {o}" for o in dropped]) or "recipe (all measures on)"
 
 
-def ablation_table(records: list[dict[str, Any]], evals: dict[tuple[Any, ...], Any]) -> str:
-    """The Hopper ablation: a row per measure switched off (or on), against the recipe's row."""
-    recipe = script_recipe()
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+def ablation_table(records: list[Record], evals: dict[tuple[Any, ...], Record]) -> Table:
+    """The Hopper ablation: a row per measure switched off (or on), Δ against the recipe's run
+    of the same seed (rows may hold different seeds)."""
+    groups: dict[tuple[str, bool, int], list[Record]] = defaultdict(list)
     for rec in records:
         if rec["suite"] == "mujoco-ablation":
-            groups[(ablation_row(rec, recipe), rec["env_steps"])].append(rec)
-    # Δ pairs each run with the recipe's run of the same seed: rows can have different seeds.
+            groups[(ablation_row(rec), recipe_default(rec), rec["env_steps"])].append(rec)
     base = {
-        (r["seed"], steps): r["normalized_return"]
-        for (row, steps), recs in groups.items()
+        (era, r["seed"], steps): r["normalized_return"]
+        for (row, era, steps), recs in groups.items()
         if row.startswith("recipe")
         for r in recs
     }
-    head = (
-        "| change against the recipe (override) | seeds | normalised return | Δ vs recipe | "
-        "sample ESS/M (last 10 it) | log Z ESS/M, demos + samples | re-optimised | "
-        "env steps | commit |\n|---|---|---|---|---|---|---|---|---|\n"
+    table = Table(
+        [
+            "change against the recipe (override)",
+            "seeds",
+            "normalised return",
+            "per seed",
+            "Δ vs recipe",
+            "sample ESS/M (last 10 it)",
+            "log Z ESS/M, demos + samples",
+            "re-optimised",
+            "env steps",
+        ]
     )
-    rows = []
-    order = sorted(groups.items(), key=lambda kv: (not kv[0][0].startswith("recipe"), kv[0]))
-    for (row, steps), recs in order:
+    order = sorted(
+        groups.items(), key=lambda kv: (kv[0][1], not kv[0][0].startswith("recipe"), kv[0])
+    )
+    for (row, era, steps), recs in order:
+        recs = sorted(recs, key=lambda r: r["seed"])
         diffs = [
-            r["normalized_return"] - base[(r["seed"], steps)]
+            r["normalized_return"] - base[(era, r["seed"], steps)]
             for r in recs
-            if (r["seed"], steps) in base
+            if (era, r["seed"], steps) in base
         ]
         delta = "–" if row.startswith("recipe") or not diffs else f"{statistics.mean(diffs):+.2f}"
-        reopt = _reopt_scores(recs, evals)
-        rows.append(
-            f"| {row} | {', '.join(str(r['seed']) for r in sorted(recs, key=lambda r: r['seed']))}"
-            f" | {mean_std([r['normalized_return'] for r in recs])} | {delta} | "
-            f"{mean_std([r.get('ess_frac_samples_mean_last10') for r in recs], 3)} | "
-            f"{mean_std([r.get('ess_frac_mean_last10') for r in recs])} | {mean_std(reopt)} | "
-            f"{steps} | {', '.join(sorted({r['commit'] for r in recs}))} |"
+        label = row + (" [recipe default]" if era else "")
+        table.add(
+            [
+                label,
+                ", ".join(str(r["seed"]) for r in recs),
+                mean_std(r["normalized_return"] for r in recs),
+                per_seed(recs),
+                delta,
+                mean_std((r.get("ess_frac_samples_mean_last10") for r in recs), 3),
+                mean_std(r.get("ess_frac_mean_last10") for r in recs),
+                mean_std(_reopt_scores(recs, evals)),
+                str(steps),
+            ],
+            recs,
         )
-    return head + "\n".join(rows) + "\n"
+    return table
 
 
-def overhead_table() -> str:
+def reopt_table() -> Table:
+    """Every re-optimisation measured: a fresh SAC on a run's learned reward, its true score."""
+    recs = [
+        r
+        for r in read_records(RESULTS / "mujoco_eval.jsonl")
+        if r.get("reoptimized_normalized_return") is not None
+    ]
+    table = Table(
+        [
+            "env",
+            "algo",
+            "variant",
+            "seed",
+            "recovered policy",
+            "SAC steps",
+            "SAC α",
+            "absorbing tail γ",
+            "SAC paid",
+            "re-optimised",
+            "learned reward: demo step / absorbing step",
+            "SAC training time",
+        ]
+    )
+    for r in sorted(recs, key=lambda r: (*map(str, _key(r)), r["seed"])):
+        steps = r.get("reoptimized_steps")
+        demo, absorbing = r.get("learned_reward_demo_step"), r.get("learned_reward_absorbing_step")
+        rewards = "–" if demo is None or absorbing is None else f"{demo:.2f} / {absorbing:.2f}"
+        # Over all the calls that carried it on; records from before the field have none.
+        wall = r.get("reoptimized_wall_clock_s")
+        table.add(
+            [
+                r["env"],
+                r["algo"],
+                short_variant(_variant(r)),
+                str(r["seed"]),
+                f"{r['normalized_return']:.2f}",
+                str(int(steps)) if steps else "–",
+                reopt_ent_coef(r),
+                str(r.get("reoptimized_tail_gamma", "cost γ")),
+                f"{r.get('reoptimized_reward', 'learned')} reward",
+                f"{r['reoptimized_normalized_return']:.2f}",
+                rewards,
+                "–" if wall is None else f"{wall / 3600:.1f} h",
+            ],
+            [r],
+        )
+    return table
+
+
+def ranking_table() -> Table:
+    """Per run: true / learned return of each behaviour and how well the two orders agree."""
+    latest = {r["run_dir"]: r for r in read_records(RESULTS / "cost_ranking.jsonl")}
+    table = Table(
+        [
+            "env",
+            "algo",
+            "variant",
+            "seed",
+            "held-out demos",
+            "recovered policy",
+            "standing still (PD)",
+            "zero torque",
+            "random",
+            "pairs in true order",
+            "episode Spearman",
+        ]
+    )
+    for r in sorted(latest.values(), key=lambda r: (r["env"], r["algo"], _variant(r), r["seed"])):
+        cells = [
+            f"{r[f'true_return_{b}']:.0f} / {r[f'learned_return_{b}']:.0f}" for b in BEHAVIOURS
+        ]
+        table.add(
+            [
+                r["env"],
+                r["algo"],
+                short_variant(_variant(r)),
+                str(r["seed"]),
+                *cells,
+                f"{r['pairs_in_true_order']:.1f}",
+                f"{r['episode_spearman']:.2f}",
+            ],
+            [r],
+        )
+    return table
+
+
+def overhead_table() -> Table:
     """IRL loop vs plain SB3 sampler, measured side by side (overhead.py), per commit."""
     recs = [r for r in read_records(RESULTS / "overhead.jsonl") if "overhead_ratio" in r]
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
     for r in recs:
         groups[(r["env"], r["sampler"], r["algo"], r["env_steps"], r["commit"])].append(r)
-    head = (
-        "| env | sampler | algo | env steps per run | runs | plain SB3 steps/s | IRL steps/s | "
-        "overhead ratio | commit |\n|---|---|---|---|---|---|---|---|---|\n"
+    table = Table(
+        [
+            "env",
+            "sampler",
+            "algo",
+            "env steps per run",
+            "runs",
+            "plain SB3 steps/s",
+            "IRL steps/s",
+            "overhead ratio",
+        ]
+    )
+    for (env, s, a, n, _), g in sorted(groups.items(), key=str):
+        table.add(
+            [
+                env,
+                s,
+                a,
+                str(n),
+                str(len(g)),
+                mean_std((r["plain_steps_per_s"] for r in g), 0),
+                mean_std((r["steps_per_s"] for r in g), 0),
+                mean_std(r["overhead_ratio"] for r in g),
+            ],
+            g,
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------- headline
+def _group_cell(recs: list[Record]) -> str:
+    return f"{mean_std(r['normalized_return'] for r in recs)} ({len(recs)} seeds)"
+
+
+def _best(groups: list[tuple[str, list[Record]]]) -> str:
+    """The best mean score among named groups, ``0.71 ± 0.19 (3 seeds, gail)``; ties listed."""
+    scored = [(round(_mean(r["normalized_return"] for r in g) or 0.0, 2), n, g) for n, g in groups]
+    if not scored:
+        return "–"
+    top = max(s for s, _, _ in scored)
+    names = [n for s, n, _ in scored if s == top]
+    recs = next(g for s, _, g in scored if s == top)
+    return (
+        f"{mean_std(r['normalized_return'] for r in recs)} ({len(recs)} seeds, {', '.join(names)})"
+    )
+
+
+def _peer_groups(env: str) -> list[tuple[str, list[Record]]]:
+    """imitation's runs of ``env`` from side_by_side.jsonl, latest per (algo, seed, budget)."""
+    latest: dict[tuple[Any, ...], Record] = {}
+    for r in read_records(RESULTS / "side_by_side.jsonl"):
+        if r["env"] == env and r["algo"] in PEERS:
+            latest[(r["algo"], r["seed"], r.get("budget", r["env_steps"]))] = r
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for (algo, _, budget), r in sorted(latest.items(), key=str):
+        groups[f"{PEERS[algo]}, {budget:,} steps"].append(r)
+    return list(groups.items())
+
+
+def _ours(env: str, groups: dict[tuple[Any, ...], list[Record]]) -> tuple[str, tuple[Any, ...]]:
+    """GAN-GCL's headline group of ``env``: its recipe runs (those since issue 19 first, then
+    the most seeds), else the quick suite's default runs. Returns a settings label and the key."""
+    keys = [
+        k
+        for k, recs in groups.items()
+        if k[1] == env
+        and k[2] == "gan_gcl"
+        and k[0] != "mujoco-ablation"
+        and all(is_recipe(r) for r in recs)
+    ]
+    if keys:
+        key = max(keys, key=lambda k: (all(recipe_default(r) for r in groups[k]), len(groups[k])))
+        return f"recipe, {key[5]:,} steps", key
+    keys = [k for k in groups if k[1] == env and k[2] == "gan_gcl" and k[4] == "default"]
+    if not keys:
+        return "", ()
+    key = max(keys, key=lambda k: len(groups[k]))
+    return f"pre-recipe defaults, {key[5]:,} steps", key
+
+
+def headline_table(records: list[Record]) -> Table:
+    """The README's short table: per task GAN-GCL, BC, the best other algorithm run with the
+    same settings, and the best of the imitation library's AIRL and GAIL."""
+    groups = train_groups(records)
+    table = Table(
+        [
+            "task",
+            "settings",
+            "GAN-GCL",
+            "BC (same demos)",
+            "best other algorithm, same settings",
+            "imitation 1.0.1 (its tuned settings)",
+        ]
+    )
+    for env in HEADLINE_ENVS:
+        settings, key = _ours(env, groups)
+        if not key:
+            continue
+        bc = [g for k, g in groups.items() if k[1] == env and k[2] == "bc"]
+        others = [
+            (ALGO_NAMES.get(k[2], k[2]), g)
+            for k, g in groups.items()
+            if k[0] == key[0] and k[1] == env and k[4:] == key[4:] and k[2] not in ("gan_gcl", "bc")
+        ]
+        bc_cell = _group_cell(max(bc, key=len)) if bc else "–"
+        table.add(
+            [
+                env,
+                settings,
+                _group_cell(groups[key]),
+                bc_cell,
+                _best(others),
+                _best(_peer_groups(env)),
+            ],
+            groups[key],
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------- recipe doc
+def recipe_variants_table(records: list[Record], evals: dict[tuple[Any, ...], Record]) -> Table:
+    """Every GAN-GCL + PPO configuration run on Hopper and HalfCheetah (the task suites), the
+    recipe's overrides written ``recipe``: how the recipe was found."""
+    table = Table(
+        ["env", "variant", "seeds", "env steps", "normalised return", "per seed", "re-optimised"]
     )
     rows = [
-        f"| {env} | {s} | {a} | {n} | {len(g)} | "
-        f"{mean_std([r['plain_steps_per_s'] for r in g], 0)} | "
-        f"{mean_std([r['steps_per_s'] for r in g], 0)} | "
-        f"{mean_std([r['overhead_ratio'] for r in g])} | {c} |"
-        for (env, s, a, n, c), g in sorted(groups.items(), key=str)
+        (k, g)
+        for k, g in train_groups(records).items()
+        if k[0] in ("mujoco-hopper", "mujoco-halfcheetah") and k[2:4] == ("gan_gcl", "ppo")
     ]
-    return head + "\n".join(rows) + "\n"
+    rows.sort(key=lambda kv: (kv[0][1], len(kv[0][4].split()), kv[0][5], kv[0][4]))
+    for (_, env, _, _, variant, steps), recs in rows:
+        table.add(
+            [
+                env,
+                short_variant(variant),
+                str(len(recs)),
+                f"{steps:,}",
+                mean_std(r["normalized_return"] for r in recs),
+                per_seed(recs),
+                mean_std(_reopt_scores(recs, evals)),
+            ],
+            recs,
+        )
+    return table
 
 
+def recipe_algorithms_table(records: list[Record]) -> Table:
+    """Every algorithm under its task's recipe (BC: no sampler, its own runs)."""
+    table = Table(
+        [
+            "env",
+            "algo",
+            "seeds",
+            "env steps",
+            "normalised return",
+            "per seed",
+            "sample ESS/M (last 10 it)",
+        ]
+    )
+    for (suite, env, algo, _, _, steps), recs in train_groups(records).items():
+        if suite in ("mujoco-quick", "mujoco-ablation"):
+            continue
+        if algo != "bc" and not all(is_recipe(r) for r in recs):
+            continue
+        table.add(
+            [
+                env,
+                algo,
+                str(len(recs)),
+                f"{steps:,}",
+                mean_std(r["normalized_return"] for r in recs),
+                per_seed(recs),
+                mean_std((r.get("ess_frac_samples_mean_last10") for r in recs), 3),
+            ],
+            recs,
+        )
+    return table
+
+
+def reopt_budget_table() -> Table:
+    """Re-optimised score by SAC budget, one row per (run, reward SAC was paid, SAC α)."""
+    cells: dict[tuple[Any, ...], dict[int, float]] = defaultdict(dict)
+    recs: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
+    for r in read_records(RESULTS / "mujoco_eval.jsonl"):
+        if r.get("reoptimized_normalized_return") is None or not r.get("reoptimized_steps"):
+            continue
+        key = (
+            r["env"],
+            r["algo"],
+            short_variant(_variant(r)),
+            r["seed"],
+            r.get("reoptimized_reward", "learned"),
+            reopt_ent_coef(r),
+        )
+        cells[key][int(r["reoptimized_steps"])] = r["reoptimized_normalized_return"]
+        recs[key].append(r)
+    budgets = sorted({b for c in cells.values() for b in c})
+    table = Table(
+        ["env", "algo", "variant", "seed", "SAC paid", "SAC α"] + [f"{b // 1000}k" for b in budgets]
+    )
+    for key in sorted(cells, key=str):
+        env, algo, variant, seed, paid, alpha = key
+        scores = [f"{cells[key][b]:.2f}" if b in cells[key] else "" for b in budgets]
+        table.add([env, algo, variant, str(seed), f"{paid} reward", alpha, *scores], recs[key])
+    return table
+
+
+def step_reward_table() -> Table:
+    """Learned reward of a held-out demo step and of an absorbing step, per seed (irl-eval)."""
+    latest: dict[tuple[Any, ...], Record] = {}
+    for r in read_records(RESULTS / "mujoco_eval.jsonl"):
+        if r.get("learned_reward_absorbing_step") is not None and r["suite"] != "mujoco-ablation":
+            latest[(r["env"], r["algo"], short_variant(_variant(r)), r["seed"])] = r
+    groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
+    for (env, algo, variant, _), r in sorted(latest.items(), key=str):
+        groups[(env, algo, variant)].append(r)
+    table = Table(["env", "algo", "variant", "seeds", "demo step / absorbing step, per seed"])
+    for (env, algo, variant), g in groups.items():
+        pairs = "; ".join(
+            f"{r['learned_reward_demo_step']:.2f} / {r['learned_reward_absorbing_step']:.2f}"
+            for r in g
+        )
+        table.add([env, algo, variant, ", ".join(str(r["seed"]) for r in g), pairs], g)
+    return table
+
+
+# ---------------------------------------------------------------------------------- curves
 def _slug(variant: str) -> str:
     """A file-name fragment for a variant: its overrides with runs of other characters as '-'."""
     return re.sub(r"[^A-Za-z0-9._]+", "-", variant).strip("-")
 
 
+def curve_stem(suite: str, env: str, variant: str) -> str:
+    """File stem of a curve plot under benchmarks/results/."""
+    return f"{suite}_{env}" + ("" if variant == "default" else f"_{_slug(variant)}")
+
+
 Curves = dict[str, list[list[list[float]]]]  # "algo/sampler" -> one [[steps, score]] per seed
 
 
-def curve_groups(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], Curves]:
+def curve_groups(records: list[Record]) -> dict[tuple[str, str, str], Curves]:
     """The plots to draw, keyed (suite, env, variant): the default variant of every (suite, env)
     and each other variant that two or more IRL algorithms share, with BC's default runs added
     as the reference where the variant has none (BC takes no sampler or IRL options)."""
@@ -295,7 +756,7 @@ def curve_groups(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], Cu
     return out
 
 
-def curves(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+def curves(records: list[Record], out_dir: Path) -> list[Path]:
     """One PNG per curve group: mean normalised return vs env steps, band = min..max over seeds."""
     import matplotlib
 
@@ -324,38 +785,284 @@ def curves(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.set_title(title, fontsize=8 if variant != "default" else None)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        stem = f"{suite}_{env}" + ("" if variant == "default" else f"_{_slug(variant)}")
-        path = out_dir / f"{stem}.png"
+        path = out_dir / f"{curve_stem(suite, env, variant)}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
     return written
 
 
-def main() -> None:
-    """Print the tables, write the curves; with --readme, update README.md's blocks."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="update README.md in place")
-    args = parser.parse_args()
-    records, evals = load()
-    texts = {
-        "mujoco": mujoco_table(records, evals),
-        "overhead": overhead_table(),
-        "ablation": ablation_table(records, evals),
-        "reopt": reopt_table(),
-        "ranking": ranking_table(),
+# ---------------------------------------------------------------------------------- documents
+def side_by_side_section() -> str:
+    """benchmarks/side_by_side.py's table of ratios, then the commands of its records."""
+    import side_by_side
+
+    latest: dict[tuple[Any, ...], Record] = {}
+    for r in read_records(RESULTS / "side_by_side.jsonl"):
+        latest[(r["env"], r["algo"], r.get("budget", r["env_steps"]), r["seed"])] = r
+    groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
+    for (env, algo, budget, _), r in sorted(latest.items(), key=str):
+        groups[(env, algo, budget)].append(r)
+    index = Table(["task", "algo", "env steps"])
+    for (env, algo, budget), g in groups.items():
+        index.add([env, algo, f"{budget:,}"], g)
+    return (
+        side_by_side.report(RESULTS / "side_by_side.jsonl").rstrip("\n")
+        + "\n\n<details><summary>Commands</summary>\n\n"
+        + index.commands("S", labels=3)
+        + "\n</details>\n"
+    )
+
+
+def ebm_section() -> str:
+    """benchmarks/report_ebm.py's table of the 2-D EBM suite, then its commands."""
+    import report_ebm
+
+    return _table_with_commands(report_ebm.ebm_table(report_ebm.load(RESULTS / "ebm.jsonl")), "E")
+
+
+def _table_with_commands(table: Table, prefix: str) -> str:
+    return (
+        table.markdown(prefix)
+        + "\n<details><summary>Commands</summary>\n\n"
+        + (table.commands(prefix) + "\n</details>\n")
+    )
+
+
+INTRO = """\
+# Benchmark results
+
+Generated by `python benchmarks/report_mujoco.py` from the records in `benchmarks/results/*.jsonl`
+(one JSON object per run, written by the command that made it). Do not edit this file by hand:
+`python benchmarks/report_mujoco.py --check` (run by `tests/test_report_mujoco.py`) fails when it
+is out of date with the records. What the figures mean:
+
+- **normalised return**: (return − random) / (expert − random), the expert's and the random
+  policy's returns from the demo file; 25 seeded episodes of the deterministic recovered policy
+  at the end of training. Mean ± sample std over seeds; "per seed" lists each seed's score in
+  seed order.
+- **variant**: the run's overrides beyond `env`, `algo`, `sampler`, `seed` and `total_env_steps`.
+  `default` is a record from before issue 19, when the defaults were the pre-recipe configuration;
+  `recipe` abbreviates `sampler.cost_action=drawn algo.bc_warmstart_epochs=50
+  sampler.normalize_reward=true sampler.policy_ema=0.9`; records written since the recipe
+  became the default read `recipe (default)`. [docs/recipe.md](../docs/recipe.md) says what
+  each setting does.
+- **re-optimised**: a fresh SAC trained by `irl-eval` on the learned reward alone (the true reward
+  hidden), scored like the recovered policy.
+- **sample ESS/M**: effective sample size of the sample windows' importance weights ÷ their
+  number, mean of the last 10 iterations ([docs/math.md](../docs/math.md#effective-sample-size)).
+- **commands**: each row's exact commands as recorded, the seed written `<seed>`; the commit
+  (`-dirty`: uncommitted changes) and the wall-clock of all its runs. Most MuJoCo runs shared a
+  2-core machine with other jobs: env steps/s and wall-clock are not speed benchmarks except in
+  the overhead table.
+"""
+
+
+def bench_readme(records: list[Record], evals: dict[tuple[Any, ...], Record]) -> str:
+    """The whole of benchmarks/README.md."""
+    parts = [INTRO, "\n## Headline\n\n", headline_table(records).markdown()]
+    parts.append("\n" + textwrap.fill(HEADLINE_NOTE, 100) + "\n")
+    parts.append("\n## MuJoCo runs by suite\n")
+    plots = curve_groups(records)
+    for suite, table in mujoco_tables(records, evals).items():
+        if suite == "mujoco-ablation":
+            continue  # its own section below
+        prefix = suite.removeprefix("mujoco-")[:2].upper()
+        parts.append(f"\n### {suite}\n\n" + _table_with_commands(table, prefix))
+        links = [
+            f"![{env} {v}](results/{curve_stem(s, env, v)}.png)"
+            for (s, env, v) in plots
+            if s == suite
+        ]
+        if links:
+            parts.append("\nCurves (mean, band min–max over seeds):\n\n" + "\n".join(links) + "\n")
+    for title, note, prefix, build in _sections(records, evals):
+        parts.append(f"\n## {title}\n\n{textwrap.fill(note, 100)}\n\n")
+        parts.append(_table_with_commands(build(), prefix))
+    parts.append("\n## Side by side with imitation 1.0.1 (side_by_side.py)\n\n")
+    parts.append(textwrap.fill(SIDE_BY_SIDE_NOTE, 100) + "\n\n" + side_by_side_section())
+    parts.append("\n## Energy-based models on 2-D data (irl-ebm)\n\n")
+    parts.append(textwrap.fill(EBM_NOTE, 100) + "\n\n" + ebm_section())
+    return "".join(parts)
+
+
+HEADLINE_NOTE = (
+    "GAN-GCL's row is its recipe runs on the task (the quick suite's default runs where no "
+    'recipe ran); "best other algorithm" is the best of GCL, AIRL and GAIL run with the same '
+    "settings, suite and budget; imitation ran its own tuned hyperparameters in the "
+    "side-by-side job below."
+)
+SIDE_BY_SIDE_NOTE = (
+    "One job (`python benchmarks/side_by_side.py`) ran our GAN-GCL and AIRL (defaults before "
+    "issue 19, PPO) and the imitation library's AIRL and GAIL (v1.0.1, the hyperparameters its "
+    "own benchmark files publish) on the same 16 demo episodes per seed and the same env-step "
+    "budget, one torch thread per run. imitation pins gymnasium 0.29, which has no v5 tasks: it "
+    "trains on the v4 task after our v5 demos replay there with equal observations and rewards, "
+    "and its policy is scored on the v5 task with our 25 seeded episodes. Ratios are of the mean "
+    "normalised return and env steps/s; n/a where the peer is at the random policy's score."
+)
+EBM_NOTE = (
+    "Mean ± std over seeds. |log Z err|: the learned log Z against grid quadrature on a 400² "
+    "grid over [-4, 4]²; NLL − H(p): held-out NLL of the energy model minus the data's entropy "
+    "(an estimate of KL(p‖p_θ)); EBM modes: modes holding ≥ 1 % of p_θ's mass; sampler modes: "
+    "those holding ≥ 1 % of 10,000 sampler draws; mass between modes: the share of draws where "
+    "the true density is below 1 % of its peak. α₀ = 1.0: the exact generator loss throughout "
+    '(default: entropy weight 3 annealed to 1). "equal time": 240 s of training for every '
+    "method in one job (`bash benchmarks/ebm.sh pcd`). See docs/ebm.md."
+)
+
+
+def _sections(
+    records: list[Record], evals: dict[tuple[Any, ...], Record]
+) -> list[tuple[str, str, str, Callable[[], Table]]]:
+    """(title, note, row prefix, table builder) of each section after the per-suite tables."""
+    return [
+        (
+            "The recipe's ablation on Hopper-v5",
+            "Suite mujoco-ablation (`bash benchmarks/mujoco.sh ablation`): GAN-GCL, 300k PPO "
+            "steps; each row switches one measure of the recipe off or to its naive form "
+            "(`sampler.target_kl=0.02` switches one on) and keeps the rest. Δ: mean difference "
+            "from the recipe's run of the same seed. log Z ESS/M: the effective sample size of the "
+            "whole importance set (demos and samples) that estimates log Z, ÷ its size.",
+            "AB",
+            lambda: ablation_table(records, evals),
+        ),
+        (
+            "Re-optimisations (irl-eval)",
+            "A fresh SAC trained on the learned reward alone (`irl-eval run_dir=… reopt_steps=N`), "
+            "scored by the true reward. SAC α: `auto` is SAC's own temperature tuning, 1.0 the "
+            "MaxEnt model's α. Absorbing tail γ: the discount of the absorbing tail paid at a "
+            "termination (`cost γ`: records from before `reopt_tail_gamma`, the cost's γ = 1). SAC "
+            "paid `true reward`: the control, the same protocol on the true reward. A run carried "
+            "on to a larger budget resumes its SAC from its checkpoint.",
+            "RO",
+            reopt_table,
+        ),
+        (
+            "Does the cost rank behaviours as the true reward does? (cost_ranking.py)",
+            "True / learned return, 5 episodes each, of held-out demos, the recovered policy, a PD "
+            "controller holding the joints at their initial angles (Hopper stands still), zero "
+            "torque and random actions; a termination pays the absorbing state's cost to the "
+            "horizon. Pairs in true order: the share of the 10 pairs of behaviours whose mean "
+            "learned returns are ordered as their true returns; episode Spearman ranks all 25 "
+            "episodes.",
+            "RK",
+            ranking_table,
+        ),
+        (
+            "IRL loop overhead against plain SB3 (overhead.py)",
+            "Wall-clock per env step of the whole IRL loop (snapshot scoring, rollout store, cost "
+            "updates, relabelling) ÷ the same SB3 sampler learning the true reward with "
+            "`model.learn`, identical settings, alternated in one process.",
+            "OV",
+            overhead_table,
+        ),
+    ]
+
+
+def recipe_curve_table(records: list[Record]) -> Table:
+    """Per recipe run of GAN-GCL: its first, best and final training evaluation (the curve)."""
+    table = Table(["env", "seed", "first evaluation", "best evaluation", "final evaluation"])
+    for (suite, env, algo, _, _, _), recs in train_groups(records).items():
+        if algo != "gan_gcl" or suite == "mujoco-ablation" or not all(map(is_recipe, recs)):
+            continue
+        for r in recs:
+            curve = r.get("curve") or []
+            if not curve:
+                continue
+            best = max(curve, key=lambda p: p[1])
+            table.add(
+                [
+                    env,
+                    str(r["seed"]),
+                    f"{curve[0][1]:.2f} at {curve[0][0] // 1000:.0f}k",
+                    f"{best[1]:.2f} at {best[0] // 1000:.0f}k",
+                    f"{curve[-1][1]:.2f} at {curve[-1][0] // 1000:.0f}k",
+                ],
+                [r],
+            )
+    return table
+
+
+def recipe_blocks(records: list[Record], evals: dict[tuple[Any, ...], Record]) -> dict[str, str]:
+    """The generated blocks of docs/recipe.md, by block name."""
+    return {
+        "recipe-variants": recipe_variants_table(records, evals).markdown(),
+        "recipe-algorithms": recipe_algorithms_table(records).markdown(),
+        "recipe-ablation": ablation_table(records, evals).markdown(),
+        "recipe-curves": recipe_curve_table(records).markdown(),
+        "recipe-step-rewards": step_reward_table().markdown(),
+        "recipe-reopt-budgets": reopt_budget_table().markdown(),
+        "recipe-ranking": ranking_table().markdown(),
     }
-    for text in texts.values():
-        print(text)
-    for path in curves(records, RESULTS):
-        print("wrote", path.relative_to(ROOT))
-    if args.readme:
-        readme = ROOT / "README.md"
-        body = readme.read_text()
-        for name, begin in BLOCKS.items():
-            body = replace_block(body, begin, texts[name])
-        readme.write_text(body)
+
+
+def readme_path() -> Path:
+    """The top-level README that holds the headline block (README.md, else README.new.md)."""
+    begin = marker("headline-table")[0]
+    for path in README_CANDIDATES:
+        if path.exists() and begin in path.read_text():
+            return path
+    raise SystemExit(f"no {begin} block in {' or '.join(str(p) for p in README_CANDIDATES)}")
+
+
+def expected_files() -> dict[Path, str]:
+    """Every generated file's expected full text, from the records."""
+    records, evals = load()
+    out = {BENCH_README: bench_readme(records, evals)}
+    readme = readme_path()
+    out[readme] = replace_block(
+        readme.read_text(), marker("headline-table")[0], headline_table(records).markdown()
+    )
+    docs = {RECIPE_DOC: recipe_blocks(records, evals), EBM_DOC: {"ebm-table": ebm_section()}}
+    for path, blocks in docs.items():
+        if path.exists():
+            body = path.read_text()
+            for name, text in blocks.items():
+                body = replace_block(body, marker(name)[0], text)
+            out[path] = body
+    return out
+
+
+def stale_files() -> list[Path]:
+    """The generated files whose text differs from what the records give."""
+    return [p for p, text in expected_files().items() if not p.exists() or p.read_text() != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (default), check (``--check``) or print (``--print``) the generated files."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Records: benchmarks/results/*.jsonl. Files: benchmarks/README.md, the headline "
+        "block of README.md (or README.new.md), the generated blocks of docs/recipe.md, and the "
+        "curve PNGs in benchmarks/results/.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a file is out of date"
+    )
+    mode.add_argument("--print", action="store_true", help="print benchmarks/README.md only")
+    parser.add_argument("--no-curves", action="store_true", help="do not redraw the PNGs")
+    args = parser.parse_args(argv)
+    if args.print:
+        print(bench_readme(*load()))
+        return 0
+    if args.check:
+        stale = stale_files()
+        for path in stale:
+            print(f"out of date with the records: {path.relative_to(ROOT)}", file=sys.stderr)
+        if stale:
+            print(f"run: python {SCRIPT_NAME}", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in expected_files().items():
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print("wrote", path.relative_to(ROOT))
+    if not args.no_curves:
+        for path in curves(load()[0], RESULTS):
+            print("drew", path.relative_to(ROOT))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

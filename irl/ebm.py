@@ -1,4 +1,6 @@
-"""The energy-based view (SPEC §5): a 2-D EBM trained with a learned sampler of tractable density.
+"""The energy-based view: a 2-D EBM trained with a learned sampler of tractable density.
+
+The math is in docs/math.md, "Energy-based models"; the experiments in docs/ebm.md.
 
 p_θ(x) = exp(-E_θ(x)) / Z. The recipe is GAN-GCL's with trajectories replaced by points:
 (i) log Z is learned as the discriminator bias b (or estimated by µ-mixture importance sampling),
@@ -291,7 +293,7 @@ class AffineCouplingFlow(Sampler):
 
 
 # ----------------------------------------------------------------------------------------------
-# Grid quadrature metrics (SPEC §5, M1–M5)
+# Grid quadrature metrics (docs/ebm.md, "Metrics")
 # ----------------------------------------------------------------------------------------------
 class Grid:
     """Midpoint quadrature grid on [-lim, lim]², ``n`` points a side."""
@@ -461,7 +463,8 @@ def discriminator_batch(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Pooled energy-step batch: (E_θ(x) ``[M]``, detached log q(x) ``[M]``, is_demo ``[M]``).
 
-    Data first, then ``n_samples`` sampler points; q is evaluated on both (SPEC §3.1).
+    Data first, then ``n_samples`` sampler points; q is evaluated on both
+    (docs/math.md#the-discriminator).
     """
     x = torch.cat([x_data, sampler.sample(n_samples)])
     with torch.no_grad():

@@ -1,4 +1,6 @@
-"""Exact tabular MaxEnt IRL: the ground truth for the sample-based estimators (SPEC §6).
+"""Exact tabular MaxEnt IRL: the ground truth for the sample-based estimators.
+
+The equations are in docs/math.md, "Tabular reference".
 
 Shapes: ``P[s, a, s']`` transition probabilities, ``rho0[s]`` start distribution, ``cost[s, a]``
 (reward = -cost). Everything is computed in float64 log space with forward-backward passes.
@@ -100,7 +102,9 @@ def soft_value_iteration(
     max_iter: int = 100_000,
     init_value: Tensor | None = None,
 ) -> SoftVIResult:
-    """Maximum-causal-entropy soft value iteration with reward -cost (SPEC §6.2).
+    """Maximum-causal-entropy soft value iteration with reward -cost.
+
+    The recursion is in docs/math.md#tabular-reference.
 
     With an integer ``horizon``: the finite-horizon recursion Q_t = -c + γ P V_{t+1},
     V_t = α LSE(Q_t/α), V_T = 0, and a time-indexed policy. With ``horizon=None``: the

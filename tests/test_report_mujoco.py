@@ -1,10 +1,15 @@
-"""The MuJoCo suite's README table: variants stay apart, eval scores join onto their own run."""
+"""benchmarks/report_mujoco.py: tables generated from records, and the committed files up to date.
+
+Synthetic records are written under tmp_path; the last test checks the real records against the
+committed benchmarks/README.md, the README's headline block and the docs' generated blocks.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,19 +18,37 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import report_mujoco  # noqa: E402
 
+RECIPE = list(report_mujoco.RECORDED_RECIPE)
 
-def _train(seed: int, extra: list[str], score: float) -> dict[str, object]:
+
+def _train(seed: int, extra: list[str], score: float, **fields: Any) -> dict[str, Any]:
     base = ["env=hopper", "algo=gan_gcl", "sampler=ppo", f"seed={seed}"]
     return {
         "suite": "mujoco-hopper", "env": "Hopper-v5", "algo": "gan_gcl", "sampler": "ppo",
         "seed": seed, "env_steps": 1000, "normalized_return": score, "steps_per_s": 100.0,
         "wall_clock_s": 10.0, "commit": "abc", "overrides": base + extra,
-    }  # fmt: skip
+        "command": " ".join(["irl-train", *base, *extra]),
+        "curve": [[500, score / 2], [1000, score]],
+    } | fields  # fmt: skip
 
 
-def test_eval_scores_join_onto_the_variant_that_made_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _write(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _rows(markdown: str) -> list[list[str]]:
+    """The cells of a markdown table's body rows."""
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in markdown.splitlines()[2:]]
+
+
+@pytest.fixture
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty results folder that the report reads instead of benchmarks/results/."""
+    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
+    return tmp_path
+
+
+def test_eval_scores_join_onto_the_variant_that_made_them(results: Path) -> None:
     """Two variants of one cell, same seed: each row gets its own re-optimised score."""
     trains = [_train(0, [], 0.1), _train(0, ["algo.bc_warmstart_epochs=50"], 0.9)]
     evals = [
@@ -33,86 +56,97 @@ def test_eval_scores_join_onto_the_variant_that_made_them(
     ]
     old = {**evals[0], "reoptimized_normalized_return": 0.5}
     del old["overrides"]  # an eval record from before records carried overrides: default variant
-    for name, recs in (("mujoco.jsonl", trains), ("mujoco_eval.jsonl", [old, *evals])):
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in recs))
-    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
-    table = report_mujoco.mujoco_table(*report_mujoco.load())
-    rows = {line.split(" | ")[4]: line for line in table.splitlines()[2:]}
+    _write(results / "mujoco.jsonl", trains)
+    _write(results / "mujoco_eval.jsonl", [old, *evals])
+    table = report_mujoco.mujoco_tables(*report_mujoco.load())["mujoco-hopper"]
+    rows = {r[3]: r for r in _rows(table.markdown())}
     assert set(rows) == {"default", "algo.bc_warmstart_epochs=50"}
-    assert "| 0.10 | 0.25 |" in rows["default"]
-    assert "| 0.90 | 0.75 |" in rows["algo.bc_warmstart_epochs=50"]
+    assert rows["default"][6:9] == ["0.10", "0.10", "0.25"]
+    assert rows["algo.bc_warmstart_epochs=50"][6:9] == ["0.90", "0.90", "0.75"]
 
 
-def test_budgets_of_one_variant_are_separate_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A 1M-step rerun of a 300k cell adds a row; it does not replace the shorter run."""
-    short = _train(0, [], 0.6)
-    long = {**_train(0, [], 0.1), "env_steps": 1_000_000}
-    (tmp_path / "mujoco.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (short, long)))
-    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
-    table = report_mujoco.mujoco_table(*report_mujoco.load())
-    rows = table.splitlines()[2:]
-    assert len(rows) == 2
-    assert any("| 1000 | 0.60 |" in r for r in rows)
-    assert any("| 1000000 | 0.10 |" in r for r in rows)
+def test_budgets_of_one_variant_are_separate_rows_and_seeds_are_listed(results: Path) -> None:
+    """A 1M-step rerun of a cell adds a row; the per-seed column lists scores in seed order."""
+    recs = [_train(1, [], 0.6), _train(0, [], 0.2), {**_train(0, [], 0.1), "env_steps": 10**6}]
+    _write(results / "mujoco.jsonl", recs)
+    rows = _rows(report_mujoco.mujoco_tables(*report_mujoco.load())["mujoco-hopper"].markdown())
+    assert [(r[5], r[6], r[7]) for r in rows] == [
+        ("1000", "0.40 ± 0.28", "0.20 / 0.60"),
+        ("1000000", "0.10", "0.10"),
+    ]
+
+
+def test_commands_table_templates_the_seed_and_sums_wall_clock() -> None:
+    """A row's commands differ only by seed: one template; wall-clock of all its runs."""
+    assert report_mujoco.command_template("irl-train seed=3 reopt_seed=4 x.seed=5") == (
+        "irl-train seed=<seed> reopt_seed=4 x.seed=5"
+    )
+    assert report_mujoco.command_template("p.py --seed 12 --out a/hopper_seed12_300") == (
+        "p.py --seed <seed> --out a/hopper_seed<seed>_300"
+    )
+    table = report_mujoco.Table(["x"])
+    table.add(["a"], [_train(0, [], 0.1, wall_clock_s=100.0), _train(1, [], 0.2, commit="d")])
+    table.add(["b"], [{"command": "c", "commit": "e"}])  # no wall-clock recorded
+    rows = _rows(table.commands("H"))
+    assert rows[0] == [
+        "H1", "`irl-train env=hopper algo=gan_gcl sampler=ppo seed=<seed>`", "abc, d", "110 s"
+    ]  # fmt: skip
+    assert rows[1] == ["H2", "`c`", "e", "–"]
+    with pytest.raises(ValueError, match="2 cells under 1 headers"):
+        table.add(["a", "b"], [])
 
 
 def test_a_variant_shared_by_two_algorithms_gets_its_own_curve_with_bc_as_reference() -> None:
     """Variant plots: only where IRL algorithms can be compared; BC's default runs join them."""
-    recipe = ["sampler.normalize_reward=true"]
+    variant = ["sampler.normalize_reward=true"]
 
-    def rec(algo: str, seed: int, extra: list[str]) -> dict[str, object]:
+    def rec(algo: str, seed: int, extra: list[str]) -> dict[str, Any]:
         r = _train(seed, extra, 0.5)
         return {**r, "algo": algo, "curve": [[0 if algo == "bc" else 1000, 0.5]]}
 
     records = [
-        rec("gan_gcl", 0, recipe), rec("gan_gcl", 1, recipe), rec("gcl", 0, recipe),
+        rec("gan_gcl", 0, variant), rec("gan_gcl", 1, variant), rec("gcl", 0, variant),
         rec("gan_gcl", 0, ["algo.alpha=0.1"]),  # one algorithm only: no plot of its own
         rec("gan_gcl", 0, []), rec("bc", 0, []), rec("bc", 1, []),
     ]  # fmt: skip
     groups = report_mujoco.curve_groups(records)
     key = ("mujoco-hopper", "Hopper-v5", "sampler.normalize_reward=true")
     assert set(groups) == {("mujoco-hopper", "Hopper-v5", "default"), key}
-    seeds = {a: len(runs) for a, runs in groups[key].items()}
-    assert seeds == {"gan_gcl/ppo": 2, "gcl/ppo": 1, "bc/ppo": 2}
-    assert report_mujoco._slug(key[2]) == "sampler.normalize_reward-true"
-
-
-def test_ablation_rows_name_the_measure_switched_off(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each ablation run is labelled by what it changes against the script's RECIPE, and its
-    score difference is taken against the recipe's run of the same seed."""
-    recipe = report_mujoco.script_recipe()
-    assert any(o.startswith("sampler.policy_ema=") for o in recipe)
-    no_ema = [o for o in recipe if not o.startswith("sampler.policy_ema=")]
-    no_bc = [o for o in recipe if not o.startswith("algo.bc_warmstart_epochs=")]
-    trains = [
-        {**_train(0, recipe, 0.9), "suite": "mujoco-ablation"},
-        {**_train(1, recipe, 0.7), "suite": "mujoco-ablation"},
-        {**_train(0, [*no_ema, "sampler.policy_ema=null"], 0.5), "suite": "mujoco-ablation"},
-        {**_train(0, [*no_bc, "algo.bc_warmstart_epochs=0"], 0.2), "suite": "mujoco-ablation"},
-        {**_train(0, [*recipe, "algo.fusion=own"], 0.6), "suite": "mujoco-ablation"},
-        _train(0, recipe, 0.1),  # another suite's run of the recipe: not in this table
-    ]
-    assert report_mujoco.ablation_row(trains[3], recipe) == "algo.bc_warmstart_epochs=0"
-    assert report_mujoco.ablation_row(_train(0, no_ema, 0.5), recipe) == (
-        "no " + next(o for o in recipe if o.startswith("sampler.policy_ema="))
+    assert {a: len(runs) for a, runs in groups[key].items()} == {
+        "gan_gcl/ppo": 2, "gcl/ppo": 1, "bc/ppo": 2
+    }  # fmt: skip
+    assert report_mujoco.curve_stem(*key) == (
+        "mujoco-hopper_Hopper-v5_sampler.normalize_reward-true"
     )
-    (tmp_path / "mujoco.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trains))
-    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
-    rows = report_mujoco.ablation_table(*report_mujoco.load()).splitlines()[2:]
-    cells = {r.split(" | ")[0].lstrip("| "): r.split(" | ")[1:4] for r in rows}
-    assert rows[0].startswith("| recipe (all measures on) |")
-    assert cells["recipe (all measures on)"] == ["0, 1", "0.80 ± 0.14", "–"]
-    assert cells["sampler.policy_ema=null"] == ["0", "0.50", "-0.40"]
-    assert cells["algo.bc_warmstart_epochs=0"] == ["0", "0.20", "-0.70"]
-    assert cells["algo.fusion=own"] == ["0", "0.60", "-0.30"]
+
+
+def test_ablation_rows_name_the_measure_switched_off(results: Path) -> None:
+    """Each ablation run is labelled by what it changes against the recorded recipe, and its
+    score difference is taken against the recipe's run of the same seed."""
+    no_ema = [o for o in RECIPE if not o.startswith("sampler.policy_ema=")]
+    no_bc = [o for o in RECIPE if not o.startswith("algo.bc_warmstart_epochs=")]
+    ablation = {"suite": "mujoco-ablation"}
+    trains = [
+        _train(0, RECIPE, 0.9, **ablation), _train(1, RECIPE, 0.7, **ablation),
+        _train(0, [*no_ema, "sampler.policy_ema=null"], 0.5, **ablation),
+        _train(0, [*no_bc, "algo.bc_warmstart_epochs=0"], 0.2, **ablation),
+        _train(0, [*RECIPE, "algo.fusion=own"], 0.6, **ablation),
+        _train(0, RECIPE, 0.1),  # another suite's run of the recipe: not in this table
+    ]  # fmt: skip
+    assert report_mujoco.ablation_row(trains[3]) == "algo.bc_warmstart_epochs=0"
+    assert report_mujoco.ablation_row(_train(0, no_ema, 0.5)) == "no sampler.policy_ema=0.9"
+    _write(results / "mujoco.jsonl", trains)
+    rows = _rows(report_mujoco.ablation_table(*report_mujoco.load()).markdown())
+    cells = {r[0]: r[1:5] for r in rows}
+    assert rows[0][0] == "recipe (all measures on)"
+    assert cells["recipe (all measures on)"] == ["0, 1", "0.80 ± 0.14", "0.90 / 0.70", "–"]
+    assert cells["sampler.policy_ema=null"] == ["0", "0.50", "0.50", "-0.40"]
+    assert cells["algo.bc_warmstart_epochs=0"] == ["0", "0.20", "0.20", "-0.70"]
+    assert cells["algo.fusion=own"] == ["0", "0.60", "0.60", "-0.30"]
 
 
 def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    results: Path,
 ) -> None:
     """The main table's re-optimised score is SAC with its own temperature; a later eval that
     skips re-optimisation or fixes α does not replace it, and the re-optimisation table lists
@@ -128,31 +162,26 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
         "reoptimized_reward": "true",
         "reoptimized_wall_clock_s": 5400.0,
     }
-    (tmp_path / "mujoco.jsonl").write_text(json.dumps(train) + "\n")
-    (tmp_path / "mujoco_eval.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in (auto, alpha, old_alpha, skipped, control))
-    )
-    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
-    (row,) = report_mujoco.mujoco_table(*report_mujoco.load()).splitlines()[2:]
-    assert "| 0.80 | 0.30 |" in row
-    rows = report_mujoco.reopt_table().splitlines()[2:]
+    _write(results / "mujoco.jsonl", [train])
+    _write(results / "mujoco_eval.jsonl", [auto, alpha, old_alpha, skipped, control])
+    (row,) = _rows(report_mujoco.mujoco_tables(*report_mujoco.load())["mujoco-hopper"].markdown())
+    assert row[6:9] == ["0.80", "0.80", "0.30"]
+    rows = _rows(report_mujoco.reopt_table().markdown())
     # The true-reward control is listed, and kept out of the main table's learned-cost score.
-    assert [r.split(" | ")[7:11] for r in rows] == [
+    assert [r[6:10] for r in rows] == [
         ["auto", "cost γ", "learned reward", "0.30"],
         ["1.0", "cost γ", "learned reward", "0.70"],
         ["0.5", "cost γ", "learned reward", "0.60"],
         ["auto", "cost γ", "true reward", "0.90"],
     ]
     # SAC's training time where the record has it, a dash for records from before the field.
-    assert [r.split(" | ")[12] for r in rows] == ["–", "–", "–", "1.5 h"]
+    assert [r[11] for r in rows] == ["–", "–", "–", "1.5 h"]
 
 
-def test_ranking_rows_keep_the_latest_record_of_each_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ranking_rows_keep_the_latest_record_of_each_run(results: Path) -> None:
     """A run ranked twice is one row with the later figures, labelled by its own variant."""
 
-    def rank(run: str, extra: list[str], learned_demos: float) -> dict[str, object]:
+    def rank(run: str, extra: list[str], learned_demos: float) -> dict[str, Any]:
         rec = {k: v for k, v in _train(0, extra, 0.0).items() if k != "normalized_return"}
         for b in report_mujoco.BEHAVIOURS:
             rec[f"true_return_{b}"], rec[f"learned_return_{b}"] = 10.0, -20.0
@@ -160,11 +189,119 @@ def test_ranking_rows_keep_the_latest_record_of_each_run(
         return rec | {"pairs_in_true_order": 0.5, "episode_spearman": 0.25}
 
     recs = [rank("a", [], -1.0), rank("b", ["cost.state_only=true"], -2.0), rank("a", [], -3.0)]
-    (tmp_path / "cost_ranking.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    monkeypatch.setattr(report_mujoco, "RESULTS", tmp_path)
-    rows = report_mujoco.ranking_table().splitlines()[2:]
-    assert [r.split(" | ")[2:5] for r in rows] == [
+    _write(results / "cost_ranking.jsonl", recs)
+    rows = _rows(report_mujoco.ranking_table().markdown())
+    assert [r[2:5] for r in rows] == [
         ["cost.state_only=true", "0", "10 / -2"],
         ["default", "0", "10 / -3"],
     ]
-    assert rows[1].endswith("| 10 / -20 | 0.5 | 0.25 | abc |")
+    assert rows[1][-4:] == ["10 / -20", "10 / -20", "0.5", "0.25"]
+
+
+def test_headline_prefers_recipe_default_records_and_names_the_best_other_algorithm(
+    results: Path,
+) -> None:
+    """GAN-GCL's headline cell is its recipe runs, those made with the recipe as the default
+    first; BC and the best other algorithm with the same settings sit beside it."""
+    task = ["sampler.learning_rate=1e-4"]
+    cheetah = {"suite": "mujoco-halfcheetah", "env": "HalfCheetah-v5"}
+    records = [
+        _train(0, RECIPE, 0.9), _train(1, RECIPE, 0.7),  # recorded recipe, before issue 19
+        _train(0, [], 0.5, defaults="recipe"),  # the recipe as the default: preferred
+        _train(0, [], 0.1),  # the old defaults: not the recipe
+        _train(0, RECIPE, 0.3, algo="gcl"), _train(0, RECIPE, 0.4, algo="gail"),
+        _train(0, [], 0.2, algo="bc", sampler="none"),
+        _train(0, RECIPE, 0.8, **cheetah),  # HalfCheetah's recipe adds the learning rate
+        _train(0, [*RECIPE, *task], 1.0, **cheetah),
+    ]  # fmt: skip
+    _write(results / "mujoco.jsonl", records)
+    rows = {
+        r[0]: r for r in _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
+    }
+    assert set(rows) == {"Hopper-v5", "HalfCheetah-v5"}
+    assert rows["Hopper-v5"][1:5] == [
+        "recipe, 1,000 steps",
+        "0.50 (1 seeds)",
+        "0.20 (1 seeds)",
+        "–",
+    ]
+    assert rows["HalfCheetah-v5"][2] == "1.00 (1 seeds)"
+    records[2] = _train(0, ["algo.alpha=0.1"], 0.5, defaults="recipe")  # no longer the recipe
+    _write(results / "mujoco.jsonl", records)
+    rows = {
+        r[0]: r for r in _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
+    }
+    assert rows["Hopper-v5"][2:5] == [
+        "0.80 ± 0.14 (2 seeds)",
+        "0.20 (1 seeds)",
+        "0.40 (1 seeds, GAIL)",
+    ]
+
+
+def test_generation_writes_every_file_and_check_fails_when_records_change(
+    results: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The script writes benchmarks/README.md, the README's headline block and the docs' blocks;
+    --check writes nothing and exits 1 once the records no longer match, naming the file."""
+    docs = tmp_path / "site"
+    docs.mkdir()
+    paths = {
+        "BENCH_README": docs / "BENCH.md", "RECIPE_DOC": docs / "recipe.md",
+        "EBM_DOC": docs / "ebm.md", "ROOT": tmp_path,
+    }  # fmt: skip
+    for name, path in paths.items():
+        monkeypatch.setattr(report_mujoco, name, path)
+    readme = docs / "README.md"
+    monkeypatch.setattr(report_mujoco, "README_CANDIDATES", (docs / "missing.md", readme))
+    begin, end = report_mujoco.marker("headline-table")
+    readme.write_text(f"# Title\n\n{begin}\nstale\n{end}\n\nkept\n")
+    blocks = report_mujoco.recipe_blocks([], {})
+    paths["RECIPE_DOC"].write_text(
+        "".join(f"{a}\n{b}\n" for a, b in map(report_mujoco.marker, blocks))
+    )
+    paths["EBM_DOC"].write_text("intro\n" + "\n".join(report_mujoco.marker("ebm-table")) + "\n")
+    _write(results / "mujoco.jsonl", [_train(0, RECIPE, 0.9), _train(1, RECIPE, 0.7)])
+    _write(results / "ebm.jsonl", [])
+    assert report_mujoco.main(["--check"]) == 1  # nothing generated yet
+    assert report_mujoco.main(["--no-curves"]) == 0
+    assert report_mujoco.main(["--check"]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Title\n\n") and text.endswith("\n\nkept\n")
+    assert "| Hopper-v5 | recipe, 1,000 steps | 0.80 ± 0.14 (2 seeds) |" in text
+    bench = paths["BENCH_README"].read_text()
+    assert (
+        "| HO1 | Hopper-v5 | gan_gcl | ppo | recipe | 2 | 1000 | 0.80 ± 0.14 | 0.90 / 0.70 |"
+        in bench
+    )
+    assert "`irl-train env=hopper algo=gan_gcl sampler=ppo seed=<seed> " in bench
+    assert "0.90 / 0.70" in paths["RECIPE_DOC"].read_text()
+    before = {p: p.read_text() for p in (readme, paths["BENCH_README"], paths["RECIPE_DOC"])}
+    _write(results / "mujoco.jsonl", [_train(0, RECIPE, 0.9), _train(1, RECIPE, 0.5)])
+    capsys.readouterr()
+    assert report_mujoco.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "BENCH.md" in err and "README.md" in err and "recipe.md" in err
+    assert {p: p.read_text() for p in before} == before  # --check wrote nothing
+
+
+def test_a_broken_record_or_a_missing_block_is_one_clear_error(tmp_path: Path) -> None:
+    """A line that is not a JSON object names its file and line; a missing marker its name."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"a": 1}\n\n[1, 2]\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:3: not a JSON object"):
+        report_mujoco.read_records(path)
+    path.write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not JSON"):
+        report_mujoco.read_records(path)
+    with pytest.raises(ValueError, match="no block <!-- x:begin"):
+        report_mujoco.replace_block("text", report_mujoco.marker("x")[0], "t")
+
+
+def test_committed_files_are_up_to_date_with_the_records() -> None:
+    """benchmarks/README.md, the README's headline table and the docs' generated blocks match
+    the committed records (regenerate with: python benchmarks/report_mujoco.py)."""
+    stale = [str(p.relative_to(ROOT)) for p in report_mujoco.stale_files()]
+    assert stale == [], f"out of date: {stale}; run python benchmarks/report_mujoco.py"

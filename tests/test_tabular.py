@@ -1,4 +1,7 @@
-"""SPEC §6.3 tests E1–E7: the sample-based estimators against exact tabular references."""
+"""Tests E1–E7: the sample-based estimators against exact tabular references.
+
+docs/math.md, "Tabular reference" and "What the tests check".
+"""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def main(cfg: DictConfig) -> None:
         ("wall-clock", f"{scores['wall_clock_s']:.1f} s"),
     ]
     width = max(len(k) for k, _ in rows)
-    print("MaxEnt IRL on the 16-state random MDP (SPEC E6)")
+    print("MaxEnt IRL on the 16-state random MDP (docs/math.md, Tabular reference)")
     for key, value in rows:
         print(f"  {key:<{width}}  {value}")
     print(f"  results: {out / 'result.json'}")
