@@ -18,26 +18,43 @@ metadata              ()                 unicode  JSON object (see ``REQUIRED_ME
 
 Next observations are not stored: within an episode they are the following row of
 ``observations`` and after its last step they are that episode's ``final_observations`` row.
+
+Files are untrusted input. Loading opens only regular files, refuses unknown or duplicate
+members, checks every size a zip or `.npy` header declares against the ``MAX_*`` limits and
+against each other before inflating or allocating, inflates in bounded steps, validates the
+metadata (bounded JSON nesting, finite returns with expert above random) and turns every
+failure into one `DemoFileError` naming the file and the problem.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import tempfile
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from irl.demo_archive import (
+    MAX_MEMBER_BYTES as MAX_MEMBER_BYTES,  # re-exported: the archive size limits
+)
+from irl.demo_archive import (
+    MAX_TOTAL_BYTES as MAX_TOTAL_BYTES,
+)
+from irl.demo_archive import (
+    DemoFileError,
+    parse_json_object,
+    read_archive,
+)
 from irl.types import Trajectory, returns
 
 FORMAT_VERSION = 1
-MAX_MEMBER_BYTES = 1 << 30  # refuse members that would inflate beyond 1 GiB (zip bombs)
+# Archive size limits live in irl.demo_archive (MAX_MEMBER_BYTES, MAX_TOTAL_BYTES, ...).
+MAX_METADATA_CHARS = 1 << 20  # metadata JSON text
+RETURN_GAP_RTOL = 1e-6  # expert - random must exceed this times max(1, |expert|, |random|)
 
 ARRAY_DTYPES: dict[str, np.dtype[Any]] = {
     "observations": np.dtype(np.float32),
@@ -66,15 +83,7 @@ REQUIRED_METADATA: dict[str, type | tuple[type, ...]] = {
     "command": str,
 }
 BOUNDS_ATOL = 1e-5  # float32 rounding slack when checking values against space bounds
-
-
-class DemoFileError(ValueError):
-    """A demo file is unreadable or invalid; the message names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"demo file {self.path!r}: {problem}")
+_NDIM = {"observations": 2, "final_observations": 2, "actions": 2, "metadata": 0}
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,69 +176,59 @@ def save_demos(
 # Loading
 
 
-def _parse_npy(path: str, name: str, data: bytes) -> np.ndarray:
-    """Parse one `.npy` member without pickle, checking header against payload size."""
-    f = io.BytesIO(data)
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
-        raise DemoFileError(path, f"array {name!r} has unsupported .npy version {version}")
-    if dtype.hasobject:
-        raise DemoFileError(path, f"array {name!r} is an object array (refused: no pickle)")
-    count = math.prod(shape)
-    offset = f.tell()
-    if len(data) - offset != count * dtype.itemsize:
+def _check_header(path: str, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+    """Refuse wrong dtypes and wrong ranks before any payload is read."""
+    if name == "metadata":
+        if shape != () or dtype.kind != "U":
+            raise DemoFileError(
+                path, f"array 'metadata' must be a 0-d unicode string, got {dtype} {shape}"
+            )
+        if dtype.itemsize > 4 * MAX_METADATA_CHARS:
+            raise DemoFileError(path, f"metadata is too long ({dtype.itemsize // 4} chars)")
+    elif dtype != ARRAY_DTYPES[name]:
         raise DemoFileError(
-            path,
-            f"array {name!r} is truncated or corrupt: header says shape {shape} "
-            f"({count * dtype.itemsize} bytes) but {len(data) - offset} bytes follow",
+            path, f"array {name!r} has dtype {dtype}, expected {ARRAY_DTYPES[name]}"
         )
-    flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    return flat.reshape(shape, order="F" if fortran else "C").copy()
+    if len(shape) != _NDIM.get(name, 1):
+        raise DemoFileError(
+            path, f"wrong shape: array {name!r} is {shape}, expected {_NDIM.get(name, 1)}-D"
+        )
 
 
 def _read_archive(path: str) -> dict[str, np.ndarray]:
-    """Read every member of a `.npz`, turning any failure into a DemoFileError."""
-    if not os.path.exists(path):
-        raise DemoFileError(path, "file not found")
-    arrays: dict[str, np.ndarray] = {}
+    return read_archive(path, {*ARRAY_DTYPES, "metadata"}, _check_header)
+
+
+def _finite(x: Any) -> bool:
     try:
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if not info.filename.endswith(".npy"):
-                    raise DemoFileError(path, f"unexpected archive member {info.filename!r}")
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise DemoFileError(
-                        path,
-                        f"archive member {info.filename!r} is too large (corrupt, or a zip bomb)",
-                    )
-                data = zf.read(info)  # reads the whole member, so its CRC-32 is checked
-                name = info.filename[: -len(".npy")]
-                arrays[name] = _parse_npy(path, name, data)
-    except DemoFileError:
-        raise
-    except Exception as e:  # zipfile/zlib/numpy raise many types on damaged input
-        raise DemoFileError(path, f"truncated or corrupt archive ({type(e).__name__}: {e})") from e
-    return arrays
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
+def _check_returns(path: str, meta: Mapping[str, Any]) -> None:
+    """Returns are finite, stds non-negative, and expert - random > 0 so scores are defined."""
+    for key in (
+        "expert_return_mean",
+        "expert_return_std",
+        "random_return_mean",
+        "random_return_std",
+    ):
+        if not _finite(meta[key]) or (key.endswith("std") and meta[key] < 0):
+            raise DemoFileError(path, f"metadata {key}={meta[key]} is not a finite mean / std")
+    expert, random = float(meta["expert_return_mean"]), float(meta["random_return_mean"])
+    if not expert - random > RETURN_GAP_RTOL * max(1.0, abs(expert), abs(random)):
+        raise DemoFileError(
+            path,
+            f"metadata expert_return_mean={expert} must exceed random_return_mean={random} "
+            "(normalised scores divide by their difference)",
+        )
 
 
 def _parse_metadata(path: str, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
     if "metadata" not in arrays:
         raise DemoFileError(path, "missing array 'metadata'")
-    raw = arrays["metadata"]
-    if raw.shape != () or raw.dtype.kind != "U":
-        raise DemoFileError(
-            path, f"array 'metadata' must be a 0-d unicode string, got {raw.dtype} {raw.shape}"
-        )
-    try:
-        meta = json.loads(str(raw[()]))
-    except ValueError as e:
-        raise DemoFileError(path, f"metadata is not valid JSON ({e})") from e
-    if not isinstance(meta, dict):
-        raise DemoFileError(path, "metadata is not a JSON object")
+    meta = parse_json_object(path, str(arrays["metadata"][()]))
     for key, kind in REQUIRED_METADATA.items():
         if key not in meta:
             raise DemoFileError(path, f"metadata lacks key {key!r}")
@@ -245,11 +244,13 @@ def _parse_metadata(path: str, arrays: Mapping[str, np.ndarray]) -> dict[str, An
         if (
             not isinstance(shape, list)
             or len(shape) != 1
-            or not isinstance(shape[0], int)
+            or type(shape[0]) is not int
+            or shape[0] < 1
             or not isinstance(space.get("low"), list)
             or not isinstance(space.get("high"), list)
         ):
             raise DemoFileError(path, f"metadata {key} must be a 1-D Box with shape/low/high")
+    _check_returns(path, meta)
     return meta
 
 
@@ -292,26 +293,30 @@ def _check_bounds(
 
 
 def _load(path: str, env_id: str | None) -> tuple[list[Trajectory], dict[str, Any]]:
-    arrays = _read_archive(path)
-    meta = _parse_metadata(path, arrays)
-    for name, dtype in ARRAY_DTYPES.items():
-        if name not in arrays:
-            raise DemoFileError(path, f"missing array {name!r}")
-        if arrays[name].dtype != dtype:
-            raise DemoFileError(
-                path, f"array {name!r} has dtype {arrays[name].dtype}, expected {dtype}"
-            )
-    obs, final_obs = arrays["observations"], arrays["final_observations"]
-    acts, rews = arrays["actions"], arrays["rewards"]
-    term, trunc, lengths = arrays["terminated"], arrays["truncated"], arrays["episode_lengths"]
+    try:
+        return _load_checked(path, env_id)
+    except DemoFileError:
+        raise
+    except Exception as e:  # whatever else a hostile file provokes still names the file
+        raise DemoFileError(path, f"invalid demo file ({type(e).__name__}: {e})") from e
 
-    if lengths.ndim != 1:
-        raise DemoFileError(path, f"wrong shape: 'episode_lengths' is {lengths.shape}, not 1-D")
-    n = lengths.shape[0]
+
+def _episode_layout(path: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> int:
+    """Check episode lengths and every array shape against each other; return total steps."""
+    lengths = arrays["episode_lengths"]
+    n, rows = lengths.shape[0], arrays["observations"].shape[0]
     if n == 0:
         raise DemoFileError(path, "zero trajectories")
     if (lengths < 1).any():
         raise DemoFileError(path, "episode_lengths contains a length < 1")
+    longest = int(lengths.max())
+    # Checked before summing: n episodes of at most `rows` steps sum without int64 overflow.
+    if n > rows or longest > rows or n * longest >= 1 << 63:
+        raise DemoFileError(
+            path,
+            f"episode_lengths ({n} episodes, longest {longest} steps) do not fit the "
+            f"{rows} rows of 'observations'",
+        )
     total = int(lengths.sum())
     obs_dim, act_dim = meta["observation_space"]["shape"][0], meta["action_space"]["shape"][0]
     expected = {
@@ -327,10 +332,24 @@ def _load(path: str, env_id: str | None) -> tuple[list[Trajectory], dict[str, An
             raise DemoFileError(
                 path, f"wrong shape: array {name!r} is {arrays[name].shape}, expected {shape}"
             )
+    return total
+
+
+def _load_checked(path: str, env_id: str | None) -> tuple[list[Trajectory], dict[str, Any]]:
+    arrays = _read_archive(path)
+    meta = _parse_metadata(path, arrays)
+    for name in ARRAY_DTYPES:
+        if name not in arrays:
+            raise DemoFileError(path, f"missing array {name!r}")
+    total = _episode_layout(path, arrays, meta)
+    obs, final_obs = arrays["observations"], arrays["final_observations"]
+    acts, rews = arrays["actions"], arrays["rewards"]
+    term, trunc, lengths = arrays["terminated"], arrays["truncated"], arrays["episode_lengths"]
     for name in ("observations", "final_observations", "actions", "rewards"):
         bad = ~np.isfinite(arrays[name])
         if bad.any():
             raise DemoFileError(path, f"array {name!r} has {bad.sum()} non-finite values (NaN/inf)")
+    n = lengths.shape[0]
     if meta["n_trajectories"] != n:
         raise DemoFileError(
             path, f"metadata n_trajectories={meta['n_trajectories']} but file holds {n}"
@@ -344,9 +363,9 @@ def _load(path: str, env_id: str | None) -> tuple[list[Trajectory], dict[str, An
         raise DemoFileError(path, "terminated/truncated set in the middle of an episode")
 
     try:
-        obs_low, obs_high = _bounds(meta["observation_space"], obs_dim)
-        act_low, act_high = _bounds(meta["action_space"], act_dim)
-    except (TypeError, ValueError) as e:
+        obs_low, obs_high = _bounds(meta["observation_space"], obs.shape[1])
+        act_low, act_high = _bounds(meta["action_space"], acts.shape[1])
+    except (TypeError, ValueError, OverflowError) as e:
         raise DemoFileError(path, f"metadata space bounds are invalid ({e})") from e
     _check_bounds(path, "observations", obs, obs_low, obs_high, "recorded observation space")
     _check_bounds(path, "final_observations", final_obs, obs_low, obs_high, "recorded")
@@ -360,26 +379,22 @@ def _load(path: str, env_id: str | None) -> tuple[list[Trajectory], dict[str, An
             f"metadata expert_return_mean={meta['expert_return_mean']} disagrees with the "
             f"stored rewards (mean return {mean})",
         )
-
     if env_id is not None:
         if meta["env_id"] != env_id:
             raise DemoFileError(path, f"recorded for env {meta['env_id']!r}, not {env_id!r}")
         _check_against_env(path, env_id, obs, final_obs, acts)
 
-    trajectories: list[Trajectory] = []
-    start = 0
-    for i, length in enumerate(lengths.tolist()):
-        stop = start + length
-        trajectories.append(
-            Trajectory(
-                obs=np.concatenate([obs[start:stop], final_obs[i : i + 1]]),
-                acts=acts[start:stop],
-                rews=rews[start:stop],
-                terminated=term[start:stop],
-                truncated=trunc[start:stop],
-            )
+    starts = np.concatenate([[0], ends[:-1] + 1]).tolist()
+    trajectories = [
+        Trajectory(
+            obs=np.concatenate([obs[a : a + k], final_obs[i : i + 1]]),
+            acts=acts[a : a + k],
+            rews=rews[a : a + k],
+            terminated=term[a : a + k],
+            truncated=trunc[a : a + k],
         )
-        start = stop
+        for i, (a, k) in enumerate(zip(starts, lengths.tolist(), strict=True))
+    ]
     return trajectories, meta
 
 
@@ -387,7 +402,7 @@ def _check_against_env(
     path: str, env_id: str, obs: np.ndarray, final_obs: np.ndarray, acts: np.ndarray
 ) -> None:
     """Check dims and bounds against the spaces of ``envs.make_env(env_id)``."""
-    from envs import make_env
+    from irl_envs import make_env
 
     env = make_env(env_id)
     try:
@@ -420,14 +435,58 @@ def _check_against_env(
 def normalized_return(
     ret: float | np.ndarray, metadata_or_path: Mapping[str, Any] | str | os.PathLike[str]
 ) -> float | np.ndarray:
-    """Expert-normalised score (return - random) / (expert - random), from demo metadata."""
+    """Expert-normalised score (return - random) / (expert - random), from demo metadata.
+
+    Raises:
+        ValueError: the expert/random returns are non-finite or equal (the score is undefined).
+    """
     meta = (
         metadata_or_path
         if isinstance(metadata_or_path, Mapping)
         else load_metadata(metadata_or_path)
     )
-    expert, random = float(meta["expert_return_mean"]), float(meta["random_return_mean"])
-    if expert == random:
+    expert, random = meta["expert_return_mean"], meta["random_return_mean"]
+    if not (_finite(expert) and _finite(random) and math.isfinite(float(expert) - float(random))):
+        raise ValueError(
+            f"expert ({expert}) and random ({random}) returns must be finite: "
+            "normalised score undefined"
+        )
+    if float(expert) == float(random):
         raise ValueError("expert and random returns are equal: normalised score undefined")
-    out = (np.asarray(ret, dtype=np.float64) - random) / (expert - random)
+    out = (np.asarray(ret, dtype=np.float64) - float(random)) / (float(expert) - float(random))
     return float(out) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------------------------
+# Selection
+
+
+def select_demos(
+    trajectories: Sequence[Trajectory],
+    n: int,
+    seed: int,
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[list[Trajectory], list[Trajectory], list[int]]:
+    """Pick ``n`` demos by seed; return (training, held-out, sorted training indices).
+
+    The selection is the first ``n`` entries of ``np.random.default_rng(seed).permutation``
+    over the episodes, sorted; the rest, sorted, are held out.
+
+    Raises:
+        DemoFileError: ``n`` is out of range and ``path`` names the demo file.
+        ValueError: ``n`` is out of range and no ``path`` is given.
+    """
+    k = len(trajectories)
+    problem = None
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        problem = f"n_demos must be an integer, got {n!r}"
+    elif n < 1:
+        problem = f"n_demos={n} must be at least 1"
+    elif n > k:
+        problem = f"the demo file holds {k} episodes; n_demos={n} asks for more"
+    if problem is not None:
+        raise ValueError(problem) if path is None else DemoFileError(path, problem)
+    order = np.random.default_rng(seed).permutation(k)
+    train = sorted(order[:n].tolist())
+    held = sorted(order[n:].tolist())
+    return [trajectories[i] for i in train], [trajectories[i] for i in held], train

@@ -16,6 +16,7 @@ logaddexp, softplus and log-sigmoid are used.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -249,6 +250,24 @@ def discriminator_loss(
     return per_item.sum() / n_demo
 
 
+def _lower_bracket(h: Callable[[float], float], hi: float, max_steps: int = 2100) -> float:
+    """Step down from ``hi`` until ``h(lo) > 0``; return ``lo``.
+
+    The first step is 1 nat, or a few float64 ulps of ``hi`` when that is larger (at |hi| ~ 1e16,
+    ``hi - 1.0 == hi`` and a fixed step never moves); the distance then triples each step, so
+    the whole float64 range is covered in about 650 steps and the search always ends.
+    """
+    step = max(1.0, 4.0 * math.ulp(hi))
+    for _ in range(max_steps):
+        lo = hi - step
+        if not math.isfinite(lo):
+            break
+        if h(lo) > 0:
+            return lo
+        step *= 3.0
+    raise ValueError(f"optimal_log_z could not bracket the root below b = {hi!r}")
+
+
 def optimal_log_z(
     cost: Tensor,
     log_q: Tensor,
@@ -260,7 +279,11 @@ def optimal_log_z(
 
     The stationarity condition Σ_j D_j(b) = N_d is solved for h(b) = log Σ_j D_j - log N_d,
     which is strictly decreasing in b; Newton steps are clipped to a bisection bracket.
-    Returns a detached scalar in the dtype of ``cost``.
+    Returns a detached scalar in the dtype of ``cost``; the relative accuracy is ``tol``.
+
+    Raises:
+        ValueError: the batch lacks demos or samples, or ``cost``/``log_q`` holds NaN or inf
+            (or ``-cost - log_q`` overflows float64): no finite b exists then.
     """
     _check_batch(cost, log_q, is_demo)
     n_demo, n_samp = _counts(is_demo)
@@ -268,7 +291,13 @@ def optimal_log_z(
         raise ValueError("optimal_log_z needs both demos and samples")
     c = cost.detach().double()
     lq = log_q.detach().double()
+    for name, x in (("cost", c), ("log_q", lq)):
+        bad = int((~torch.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"optimal_log_z: {name} has {bad} non-finite values (NaN/inf)")
     base = -c - lq + math.log(n_demo / n_samp)  # logit = base - b
+    if not bool(torch.isfinite(base).all()):
+        raise ValueError("optimal_log_z: -cost - log_q overflows float64")
     log_nd = math.log(n_demo)
 
     def h_and_slope(b: float) -> tuple[float, float]:
@@ -283,10 +312,8 @@ def optimal_log_z(
     # Bracket: σ(x) < e^x gives Σ D_j < N_d at b = LSE(base) - log N_d, so h < 0 there;
     # step down until h > 0 (h -> log(M/N_d) > 0 as b -> -inf).
     hi = float(torch.logsumexp(base, 0)) - log_nd
-    lo = hi - 1.0
-    while h_and_slope(lo)[0] <= 0:
-        lo -= 2 * (hi - lo)
-    b = 0.5 * (lo + hi)
+    lo = _lower_bracket(lambda b: h_and_slope(b)[0], hi)
+    b = 0.5 * lo + 0.5 * hi  # = (lo + hi) / 2 exactly, without overflow near ±1.8e308
     for _ in range(max_iter):
         h, slope = h_and_slope(b)
         if h > 0:
@@ -296,7 +323,7 @@ def optimal_log_z(
         step = -h / slope if slope < 0 else math.inf
         b_new = b + step
         if not (lo < b_new < hi):
-            b_new = 0.5 * (lo + hi)
+            b_new = 0.5 * lo + 0.5 * hi
         if abs(b_new - b) < tol * max(1.0, abs(b)) or hi - lo < tol * max(1.0, abs(b)):
             b = b_new
             break

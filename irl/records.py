@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = ["append_record", "git_commit", "machine_description"]
 
@@ -52,10 +53,34 @@ def machine_description() -> str:
     return f"{os.cpu_count()} cpu {platform.machine()} {py}"
 
 
+def _find_record(fh: BinaryIO, key: str) -> dict[str, Any] | None:
+    """The first record in ``fh`` whose ``record_key`` is ``key`` (unparsable lines skipped)."""
+    fh.seek(0)
+    for raw in fh:
+        try:
+            rec = json.loads(raw)
+        except ValueError:  # a line torn by a crash elsewhere: not ours to judge here
+            continue
+        if isinstance(rec, dict) and rec.get("record_key") == key:
+            return rec
+    return None
+
+
 def append_record(
-    path: str | Path, record: dict[str, Any], command: str | None = None, commit: str | None = None
+    path: str | Path,
+    record: dict[str, Any],
+    command: str | None = None,
+    commit: str | None = None,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """Append ``record`` with commit, machine and command to a JSON-lines file; return the line."""
+    """Append ``record`` with commit, machine and command to a JSON-lines file; return the line.
+
+    The append holds an exclusive ``flock`` on the file and is flushed and fsync'ed before the
+    lock is released, so concurrent writers (also on NFS, where Linux maps flock to POSIX
+    locks) never interleave lines. With ``key`` (a run's unique id, e.g. its run directory and
+    env steps), the record is stored with ``"record_key": key`` and appended at most once: when
+    a line with that key already exists, nothing is written and that existing record is returned.
+    """
     full = {
         **record,
         # Pass the commit read when the run started: HEAD may move during a long run.
@@ -65,8 +90,21 @@ def append_record(
         if command is not None
         else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
+    if key is not None:
+        full["record_key"] = key
+    line = (json.dumps(full, sort_keys=True) + "\n").encode()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(json.dumps(full, sort_keys=True) + "\n")
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        if key is not None and (existing := _find_record(fh, key)) is not None:
+            return existing
+        end = fh.seek(0, os.SEEK_END)
+        if end > 0:
+            fh.seek(end - 1)
+            if fh.read(1) != b"\n":  # a torn last line: keep ours on a line of its own
+                line = b"\n" + line
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
     return full

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import struct
+import time
+import tracemalloc
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +21,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envs import make_env
 from irl.demos import (
     DemoFileError,
     describe_space,
@@ -23,9 +29,11 @@ from irl.demos import (
     load_metadata,
     normalized_return,
     save_demos,
+    select_demos,
 )
-from irl.experts import random_policy, rollout
+from irl.rollouts import random_policy, rollout
 from irl.types import Trajectory, flatten_trajectories, returns
+from irl_envs import make_env
 
 ENV_ID = "Pendulum-v1"
 
@@ -382,3 +390,253 @@ def test_normalized_return(good_file: Path) -> None:
     np.testing.assert_allclose(mid, [0.0, 0.5])
     with pytest.raises(ValueError, match="undefined"):
         normalized_return(1.0, {"expert_return_mean": 1.0, "random_return_mean": 1.0})
+
+
+# ----------------------------------------------------------------------------- hostile files
+# Regression tests for issue #20 (hostile input): each built inside the test, never committed.
+
+
+def _deflate_zeros(mib: int) -> bytes:
+    """Raw deflate stream of ``mib`` MiB of zeros, built without compressing them all.
+
+    After a full flush the compressor state is reset, so every 1 MiB chunk compresses to the
+    same bytes; repeating them gives a valid stream at ~1/1000 of the inflated size.
+    """
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = bytes(1 << 20)
+    block = co.compress(chunk) + co.flush(zlib.Z_FULL_FLUSH)
+    assert co.compress(chunk) + co.flush(zlib.Z_FULL_FLUSH) == block
+    return block * mib + co.flush()
+
+
+def _raw_zip(path: Path, members: list[tuple[str, bytes, int, int]]) -> Path:
+    """Write a zip by hand: (name, raw deflate data, declared inflated size, declared CRC-32)."""
+    out, central = bytearray(), bytearray()
+    for name, data, size, crc in members:
+        fields = (20, 0, 8, 0, 0, crc, len(data), size, len(name), 0)
+        central += struct.pack("<I6H3I5H2I", 0x02014B50, 20, *fields, 0, 0, 0, 0, len(out))
+        central += name.encode()
+        out += struct.pack("<I5H3I2H", 0x04034B50, *fields) + name.encode() + data
+    eocd = struct.pack(
+        "<I4H2IH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(out), 0
+    )
+    path.write_bytes(bytes(out + central + eocd))
+    return path
+
+
+def _bounded(fn: Any, max_bytes: int, max_seconds: float) -> Any:
+    """Run ``fn()``; assert its peak traced allocation and its wall time stay under limits."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        return fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < max_bytes, f"peak allocation {peak} bytes"
+        assert time.perf_counter() - start < max_seconds
+
+
+@pytest.mark.timeout(30)
+def test_total_inflated_size_is_capped_before_inflating(tmp_path: Path) -> None:
+    """Three members of 1 GiB of zeros each (a ~3 MiB file): each under the per-member cap,
+    together over the per-file cap, refused from the zip directory before inflating a byte."""
+    data = _deflate_zeros(1024)
+    crc = 0
+    for _ in range(1024):
+        crc = zlib.crc32(bytes(1 << 20), crc)
+    names = ["observations.npy", "actions.npy", "rewards.npy"]
+    path = _raw_zip(tmp_path / "bomb.npz", [(n, data, 1 << 30, crc) for n in names])
+    assert path.stat().st_size < 4 << 20
+    err = _bounded(lambda: _expect_error(path, f"inflate to {3 << 30} bytes in all"), 16 << 20, 2)
+    assert "zip bomb" in err.problem
+
+
+@pytest.mark.timeout(10)
+def test_member_lying_about_its_size_inflates_in_bounded_steps(tmp_path: Path) -> None:
+    """A member declaring 1 KiB whose deflate stream holds 256 MiB is read in bounded steps
+    (reading it whole inflated the entire stream before cutting it to the declared size)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (256,)}
+    )
+    head = header.getvalue()
+    co = zlib.compressobj(1, zlib.DEFLATED, -15)
+    data = co.compress(head) + co.flush(zlib.Z_FULL_FLUSH) + _deflate_zeros(256)
+    crc = zlib.crc32(bytes(1024), zlib.crc32(head))
+    path = _raw_zip(tmp_path / "liar.npz", [("rewards.npy", data, len(head) + 1024, crc)])
+    _bounded(lambda: _expect_error(path, "missing array"), 32 << 20, 2)
+
+
+def _with_member(good_file: Path, path: Path, name: str, payload: bytes) -> Path:
+    path.write_bytes(good_file.read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr(name, payload)
+    return path
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def test_unknown_npy_member_refused(good_file: Path, tmp_path: Path) -> None:
+    path = _with_member(good_file, tmp_path / "x.npz", "extra.npy", _npy(np.zeros(3)))
+    _expect_error(path, "unexpected archive member 'extra.npy'")
+
+
+def test_duplicate_member_refused(good_file: Path, tmp_path: Path) -> None:
+    rewards = np.zeros(60, np.float32)
+    path = _with_member(good_file, tmp_path / "dup.npz", "rewards.npy", _npy(rewards))
+    _expect_error(path, "duplicate archive member 'rewards.npy'")
+
+
+@pytest.mark.parametrize("shape", [(1 << 40,), (1 << 62, 1 << 62), (-5,)])
+def test_npy_header_shape_checked_before_allocating(
+    good_file: Path, tmp_path: Path, shape: tuple[int, ...]
+) -> None:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": shape}
+    )
+    arrays = {k: v for k, v in _arrays(good_file).items() if k != "rewards"}
+    path = _with_member(
+        _write(tmp_path / "base.npz", arrays), tmp_path / "h.npz", "rewards.npy", header.getvalue()
+    )
+    _bounded(lambda: _expect_error(path, "array 'rewards'"), 4 << 20, 2)
+
+
+def test_directory_refused(tmp_path: Path) -> None:
+    _expect_error(tmp_path, "is a directory, expected a .npz demo file")
+
+
+@pytest.mark.timeout(5)
+def test_fifo_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "demos.npz"
+    os.mkfifo(fifo)
+    _expect_error(fifo, "is a FIFO, not a regular file")
+
+
+@pytest.mark.timeout(5)
+def test_character_device_refused(tmp_path: Path) -> None:
+    _expect_error(Path("/dev/zero"), "is a character device, not a regular file")
+    link = tmp_path / "zero.npz"
+    link.symlink_to("/dev/zero")
+    _expect_error(link, "is a character device")
+
+
+@pytest.mark.parametrize("depth", [100_000, 40])
+def test_deeply_nested_metadata(good_file: Path, tmp_path: Path, depth: int) -> None:
+    arrays = _arrays(good_file)
+    meta = json.loads(str(arrays["metadata"][()]))
+    text = json.dumps(meta)[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    path = _write(tmp_path / "deep.npz", {**arrays, "metadata": np.array(text)})
+    _expect_error(path, "metadata JSON is nested too deeply")
+
+
+def test_episode_lengths_sum_overflowing_int64(good_file: Path, tmp_path: Path) -> None:
+    """Four lengths summing to 2**64 + 60 wrapped to the 60 stored rows (IndexError before)."""
+    arrays = _arrays(good_file)
+    arrays["episode_lengths"] = np.array([1 << 62] * 3 + [(1 << 62) + 60], np.int64)
+    arrays["final_observations"] = np.concatenate([arrays["final_observations"]] * 2)[:4]
+    path = _write(tmp_path / "lengths.npz", _set_meta(arrays, n_trajectories=4))
+    _expect_error(path, "do not fit the 60 rows of 'observations'")
+
+
+def test_unrepresentable_space_bound(good_file: Path, tmp_path: Path) -> None:
+    """An integer bound too large for float64 (OverflowError before) is a DemoFileError."""
+    arrays = _arrays(good_file)
+    space = describe_space(gym.spaces.Box(-9.0, 9.0, (3,), np.float32))
+    space["high"][0] = 10**400
+    path = _write(tmp_path / "big.npz", _set_meta(arrays, observation_space=space))
+    _expect_error(path, "metadata space bounds are invalid")
+
+
+def test_unexpected_exception_named_as_demo_file_error(
+    good_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import irl.demos
+
+    def boom(*args: Any) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(irl.demos, "_check_bounds", boom)
+    err = _expect_error(good_file, "invalid demo file (KeyError")
+    assert isinstance(err.__cause__, KeyError)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"random_return_mean": "expert"}, "must exceed random_return_mean"),
+        ({"random_return_mean": "expert+1"}, "must exceed random_return_mean"),
+        ({"random_return_mean": "1e999"}, "random_return_mean=inf is not a finite"),
+        ({"expert_return_std": -1.0}, "expert_return_std=-1.0 is not a finite"),
+        ({"random_return_std": 10**400}, "is not a finite mean / std"),
+    ],
+)
+def test_untrustworthy_return_metadata(
+    good_file: Path, tmp_path: Path, changes: dict[str, Any], problem: str
+) -> None:
+    arrays = _arrays(good_file)
+    expert = load_metadata(good_file)["expert_return_mean"]
+    values = {"expert": expert, "expert+1": expert + 1.0, "1e999": 1234.5}
+    resolved = {k: values.get(v, v) for k, v in changes.items()}
+    arrays = _set_meta(arrays, **resolved)
+    # json cannot write 1e999 (it is inf), but a hostile file can hold that literal.
+    text = str(arrays["metadata"][()]).replace("1234.5", "1e999")
+    _expect_error(_write(tmp_path / "ret.npz", {**arrays, "metadata": np.array(text)}), problem)
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_return_literal_refused(good_file: Path, tmp_path: Path, bad: str) -> None:
+    arrays = _arrays(good_file)
+    text = str(arrays["metadata"][()]).replace('"random_return_mean": -1200.0', f'"x": {bad}')
+    text = text[:-1] + f', "random_return_mean": {bad}}}'
+    path = _write(tmp_path / "nan.npz", {**arrays, "metadata": np.array(text)})
+    _expect_error(path, f"non-finite number {bad}")
+
+
+@pytest.mark.parametrize(
+    ("expert", "random"), [(1.0, 1.0), (np.nan, 0.0), (1.0, np.inf), (1e308, -1e308)]
+)
+def test_normalized_return_refuses_undefined_scores(expert: float, random: float) -> None:
+    with pytest.raises(ValueError, match="normalised score undefined"):
+        normalized_return(1.0, {"expert_return_mean": expert, "random_return_mean": random})
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def _reference_select(
+    trajs: list[Any], n: int, seed: int
+) -> tuple[list[Any], list[Any], list[int]]:
+    """The trainer's selection rule, restated: seeded permutation, first n sorted = train."""
+    order = np.random.default_rng(seed).permutation(len(trajs))
+    train, held = sorted(order[:n].tolist()), sorted(order[n:].tolist())
+    return [trajs[i] for i in train], [trajs[i] for i in held], train
+
+
+@pytest.mark.parametrize(("n", "seed"), [(1, 0), (2, 0), (3, 1), (5, 7), (8, 123)])
+def test_select_demos_matches_trainer_rule(n: int, seed: int) -> None:
+    trajs = [_traj(rews=np.full(3, i, np.float32)) for i in range(8)]
+    assert select_demos(trajs, n, seed) == _reference_select(trajs, n, seed)
+    train, held, idx = select_demos(trajs, n, seed)
+    assert len(train) == n and len(held) == 8 - n and idx == sorted(idx)
+
+
+def test_select_demos_refuses_bad_counts(good_file: Path) -> None:
+    trajs = load_demos(good_file)
+    with pytest.raises(DemoFileError) as info:
+        select_demos(trajs, 4, 0, path=good_file)
+    assert str(good_file) in str(info.value)
+    assert "the demo file holds 3 episodes; n_demos=4 asks for more" in str(info.value)
+    with pytest.raises(ValueError, match="holds 3 episodes; n_demos=9 asks for more") as plain:
+        select_demos(trajs, 9, 0)
+    assert not isinstance(plain.value, DemoFileError)
+    for n in (0, -2):
+        with pytest.raises(ValueError, match=f"n_demos={n} must be at least 1"):
+            select_demos(trajs, n, 0)

@@ -463,3 +463,44 @@ def test_absorbing_discriminator_loss_is_the_bce_over_materialised_absorbing_vis
     assert float(a.detach()) == pytest.approx(math.log(0.1 / 0.4), abs=1e-6)
     with pytest.raises(ValueError, match=r"absorbing fractions must be in \[0, 1\]"):
         obj.absorbing_transition_discriminator_loss(logits, expert, lab, 1.5, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# optimal_log_z under huge or non-finite costs (issue #20): it must end, never spin forever
+# --------------------------------------------------------------------------------------------
+def _shift_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    cost = torch.tensor([0.0, 2.0, 4.0, 6.0, 8.0, 10.0], dtype=torch.float64)
+    log_q = torch.tensor([-1.0, 0.0, 1.0, -2.0, 0.5, 0.0], dtype=torch.float64)
+    return cost, log_q, torch.tensor([True, True, False, False, False, False])
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("shift", [1e16, 1e300, -1e300])
+def test_optimal_log_z_ends_for_huge_costs(shift: float) -> None:
+    """At |cost| >= 1e16, `hi - 1.0 == hi`: the old fixed bracket step never moved (a hang).
+
+    Shifting every cost by K shifts b* by -K exactly, so b* must land at b*(0) - K to the
+    documented relative accuracy.
+    """
+    cost, lq, is_demo = _shift_batch()
+    b0 = float(obj.optimal_log_z(cost, lq, is_demo))
+    b = float(obj.optimal_log_z(cost + shift, lq, is_demo))
+    assert math.isfinite(b)
+    assert abs(b - (b0 - shift)) <= 1e-12 * abs(shift)
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("where", ["cost", "log_q"])
+def test_optimal_log_z_refuses_non_finite_input(bad: float, where: str) -> None:
+    cost, lq, is_demo = _shift_batch()
+    (cost if where == "cost" else lq)[3] = bad
+    with pytest.raises(ValueError, match=f"{where} has 1 non-finite values"):
+        obj.optimal_log_z(cost, lq, is_demo)
+
+
+@pytest.mark.timeout(5)
+def test_optimal_log_z_refuses_overflowing_logits() -> None:
+    cost, lq, is_demo = _shift_batch()
+    with pytest.raises(ValueError, match="overflows float64"):
+        obj.optimal_log_z(cost - 1e308, lq - 1e308, is_demo)

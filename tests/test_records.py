@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from irl.records import append_record, git_commit
 
@@ -31,3 +34,51 @@ def test_commit_stamp_ignores_appended_results_but_not_code(tmp_path: Path) -> N
     (tmp_path / "code.py").write_text("a = 2\n")
     assert git_commit(tmp_path) == clean + "-dirty"
     assert git_commit(tmp_path / "nowhere") == "unknown"
+
+
+def _append_many(path: str, writer: int, n: int) -> None:
+    """Append ``n`` records of ~8 KiB each (larger than one buffered write) from one process."""
+    for i in range(n):
+        append_record(path, {"writer": writer, "i": i, "pad": "x" * 8000}, command="t", commit="c")
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    """Two processes appending 200 records each leave exactly 400 whole JSON lines."""
+    path = tmp_path / "results" / "r.jsonl"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_many, args=(str(path), w, 200)) for w in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    records = [json.loads(line) for line in lines[:-1]]
+    assert len(records) == 400
+    for w in (0, 1):
+        assert [r["i"] for r in records if r["writer"] == w] == list(range(200))
+
+
+def test_same_key_is_appended_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    key = "runs/hopper/seed0:1000000"
+    first = append_record(path, {"score": 1.0}, command="a", commit="c", key=key)
+    again = append_record(path, {"score": 2.0}, command="b", commit="c", key=key)
+    other = append_record(path, {"score": 3.0}, command="c", commit="c", key="runs/x:5")
+    plain = append_record(path, {"score": 4.0}, command="d", commit="c")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["score"] for r in lines] == [1.0, 3.0, 4.0]
+    assert first["record_key"] == key and again == first == lines[0]
+    assert other["record_key"] == "runs/x:5" and "record_key" not in plain
+
+
+def test_append_after_torn_line_keeps_records_whole(tmp_path: Path) -> None:
+    """A line torn by a crashed writer does not swallow the next record or block key lookup."""
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"score": 1.0}\n{"score": 2')
+    rec = append_record(path, {"score": 3.0}, command="a", commit="c", key="k")
+    assert append_record(path, {"score": 4.0}, command="a", commit="c", key="k") == rec
+    lines = path.read_text().splitlines()
+    assert lines[1] == '{"score": 2' and json.loads(lines[2]) == rec and len(lines) == 3
