@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs import make_env
-from irl.cli.evaluate import _train_overrides, correlations, learned_episode_returns, load_run
-from irl.experts import random_policy, rollout
+from irl.cli.evaluate import _train_overrides
+from irl.evaluation import correlations, learned_episode_returns
 from irl.records import append_record, git_commit
-from irl.trainer import Trainer
+from irl.rollouts import random_policy, rollout
+from irl.run import Run, load_run
 from irl.types import Trajectory
+from irl_envs import make_env
 
 OUT = Path(__file__).resolve().parent / "results" / "cost_ranking.jsonl"
 BEHAVIOURS = ("demos", "recovered", "hold", "zero", "random")
@@ -53,17 +54,17 @@ def hold_policy(env: Any, kp: float = 3.0, kd: float = 0.3) -> Callable[[np.ndar
     return act
 
 
-def behaviours(trainer: Trainer, episodes: int, seed: int) -> dict[str, list[Trajectory]]:
+def behaviours(run: Run, episodes: int, seed: int) -> dict[str, list[Trajectory]]:
     """Episodes of each behaviour (held-out demos first), on fresh seeded resets."""
-    env = make_env(trainer.env_id, **trainer.env_kwargs)
+    env = make_env(run.env_id, **run.env_kwargs)
     try:
         policies: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-            "recovered": lambda obs: trainer.model.predict(obs, deterministic=True)[0],
+            "recovered": run.policy,
             "hold": hold_policy(env),
             "zero": lambda _obs: np.zeros(env.action_space.shape, np.float32),
             "random": random_policy(env),
         }
-        out = {"demos": list((trainer.heldout_demos or trainer.demos)[:episodes])}
+        out = {"demos": list((run.demos.heldout or run.demos.train)[:episodes])}
         for i, (name, policy) in enumerate(policies.items()):
             out[name] = rollout(env, policy, episodes, 7_000_000 + seed + 1000 * i)
         return out
@@ -73,20 +74,20 @@ def behaviours(trainer: Trainer, episodes: int, seed: int) -> dict[str, list[Tra
 
 def rank_costs(run_dir: Path, episodes: int, seed: int = 0) -> dict[str, Any]:
     """True and learned return of each behaviour and how well the two orders agree."""
-    trainer = load_run(run_dir)
+    run = load_run(run_dir)
     rec: dict[str, Any] = {
-        "env": trainer.env_id,
-        "algo": trainer.algo,
-        "sampler": trainer.sampler_kind,
-        "seed": trainer.seed,
+        "env": run.env_id,
+        "algo": run.artifacts["algo"],
+        "sampler": run.artifacts["sampler"],
+        "seed": int(run.config["seed"]),
         "run_dir": str(run_dir),
         # The training run's overrides: what tells variants of one cell apart in the report.
         "overrides": _train_overrides(run_dir),
     }
     true_all, learned_all = [], []
-    for name, trajs in behaviours(trainer, episodes, seed).items():
+    for name, trajs in behaviours(run, episodes, seed).items():
         true = np.array([float(np.sum(t.rews)) for t in trajs])
-        learned = learned_episode_returns(trainer, trajs)
+        learned = learned_episode_returns(run, trajs)
         rec[f"true_return_{name}"] = float(true.mean())
         rec[f"learned_return_{name}"] = float(learned.mean())
         rec[f"length_{name}"] = float(np.mean([len(t.acts) for t in trajs]))

@@ -27,12 +27,14 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from envs import make_env
+from irl.build import build_trainer
 from irl.cli import CONF_DIR
 from irl.records import append_record, git_commit
-from irl.trainer import Trainer
+from irl_envs import make_env
 
 RESULTS = Path(__file__).resolve().parent / "results" / "overhead.jsonl"
+# Sampler keys of the IRL loop, not of SB3 (the plain learner has no learned reward to use them).
+LOOP_KEYS = ("cost_action", "normalize_reward", "policy_ema")
 
 
 def compose_cfg(overrides: list[str]) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def compose_cfg(overrides: list[str]) -> dict[str, Any]:
 
 def plain_sampler(cfg: dict[str, Any]) -> Any:
     """The SB3 sampler of ``cfg`` as a plain RL learner on the true reward."""
-    s = dict(cfg["sampler"])
+    s = {k: v for k, v in cfg["sampler"].items() if k not in LOOP_KEYS}
     n_envs, steps = int(s.pop("n_envs")), int(s.pop("steps_per_env"))
     gps = float(s.pop("gradient_steps_per_env_step", 1.0))
     s.pop("name")
@@ -137,13 +139,13 @@ def main() -> None:
             commit=commit,
         )
         run_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"irl-overhead-{os.getpid()}-{rep}"
-        trainer = Trainer(cfg, run_dir, log=False)
+        trainer = build_trainer(cfg, run_dir, log=False)
         history = []
         t0 = time.perf_counter()
-        while trainer.iteration < trainer.n_iters:
+        while trainer.iteration < trainer.s.n_iters:
             history.append(trainer.iterate())
         irl_s = time.perf_counter() - t0
-        irl_steps = int(trainer.model.num_timesteps)
+        irl_steps = trainer.sampler.num_timesteps
         ratio = (irl_s / irl_steps) / (plain_s / plain_steps)
         rec = append_record(
             args.out,

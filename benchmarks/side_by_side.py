@@ -84,10 +84,10 @@ def run_ours(env: str, algo: str, seed: int, steps: int, out: Path) -> None:
 
 def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str) -> None:
     """imitation's AIRL/GAIL in its own venv, then our 25-episode evaluation on the v5 task."""
-    from irl.demos import load_demos_with_metadata, normalized_return
-    from irl.experts import evaluate
+    from irl.demos import load_demos_with_metadata, normalized_return, select_demos
     from irl.records import append_record
-    from irl.trainer import eval_seed, select_demos
+    from irl.rollouts import evaluate
+    from irl.seeding import eval_seed
 
     env_id = ENV_IDS[env]
     demo_path = ROOT / "demos" / f"{env_id}.npz"

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,16 @@ from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.monitor import Monitor
 
 from irl.buffer import EpisodeStore
+from irl.checkpoint import recover_checkpoint
 from irl.demos import load_demos_with_metadata, select_demos
 from irl.discriminators import Discriminator
 from irl.records import REPO_ROOT
 from irl.reward import LearnedReward
-from irl.samplers import make_sampler
+from irl.samplers import Sampler, make_sampler
 from irl.seeding import seed_everything
-from irl.trainer import LoopSettings, Trainer
+from irl.trainer import CHECKPOINT, LoopSettings, Trainer
+from irl.types import Trajectory
+from irl.validate import ConfigError, validate_train_config
 from irl_envs import make_env
 
 __all__ = [
@@ -155,87 +159,139 @@ def _loop_settings(cfg: Mapping[str, Any], n_iters: int, window: int) -> LoopSet
     )
 
 
-def build_trainer(cfg: Mapping[str, Any], run_dir: str | Path, log: bool = True) -> Trainer:
-    """A ready-to-train :class:`Trainer` for a resolved ``irl-train`` config.
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the loop needs to know of a task: its id, episode length and spaces."""
 
-    ``log=False`` leaves the run's metrics files alone (no CSV/TensorBoard writer).
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(int(cfg.get("torch_threads", 1)))
-    seed, env_id, algo = int(cfg["seed"]), str(cfg["env"]["id"]), str(cfg["algo"]["name"])
-    seed_everything(seed)
-    path = demo_path(cfg)
-    all_demos, meta = load_demos_with_metadata(path, env_id=env_id)
-    demos, heldout, indices = select_demos(all_demos, int(cfg["n_demos"]), seed, path=path)
-    kwargs = env_kwargs(cfg)
-    probe = make_env(env_id, **kwargs)
-    horizon = int((probe.spec and probe.spec.max_episode_steps) or 1000)
-    obs_dim = int(probe.observation_space.shape[0])  # type: ignore[index]
-    act_dim = int(probe.action_space.shape[0])  # type: ignore[index]
-    space = probe.action_space
-    probe.close()
+    env_id: str
+    horizon: int
+    obs_dim: int
+    act_dim: int
+    action_space: gym.spaces.Box
+
+
+def probe_task(cfg: Mapping[str, Any]) -> TaskInfo:
+    """Build the evaluation task once to read its horizon and spaces."""
+    env_id = str(cfg["env"]["id"])
+    probe = make_env(env_id, **env_kwargs(cfg))
+    try:
+        return TaskInfo(
+            env_id,
+            int((probe.spec and probe.spec.max_episode_steps) or 1000),
+            int(probe.observation_space.shape[0]),
+            int(probe.action_space.shape[0]),
+            probe.action_space,
+        )
+    finally:
+        probe.close()
+
+
+def build_sampler_of(
+    cfg: Mapping[str, Any], task: TaskInfo, run_dir: Path, log: bool, resume: bool
+) -> Sampler:
+    """The config's sampler on rollout envs (with the env's train-only options)."""
     # Rollout-only env options (e.g. Hopper's terminate_when_unhealthy=false); evaluation
     # always runs the task as registered.
-    train_kwargs = {**kwargs, **dict(cfg["env"].get("train_kwargs") or {})}
+    train_kwargs = {**env_kwargs(cfg), **dict(cfg["env"].get("train_kwargs") or {})}
 
     def env_fn() -> gym.Env[Any, Any]:
-        return Monitor(make_env(env_id, **train_kwargs))
+        return Monitor(make_env(task.env_id, **train_kwargs))
 
+    if log and resume and recover_checkpoint(run_dir / CHECKPOINT) is not None:
+        # A resumed run replays its checkpointed history into fresh metrics files: drop the
+        # old TensorBoard events (the CSV is rewritten), so no point is written twice.
+        for old in run_dir.glob("events.out.tfevents.*"):
+            old.unlink()
     s = cfg["sampler"]
-    n_envs, steps_per_env = int(s["n_envs"]), int(s["steps_per_env"])
-    total = int(cfg["total_env_steps"])
     ema = s.get("policy_ema")
-    logger = configure(str(run_dir), ["csv", "tensorboard"]) if log else Logger(None, [])
-    sampler = make_sampler(
+    return make_sampler(
         str(s["name"]),
         env_fn,
-        n_envs=n_envs,
-        steps_per_env=steps_per_env,
-        horizon=horizon,
-        total_steps=total,
-        seed=seed,
+        n_envs=int(s["n_envs"]),
+        steps_per_env=int(s["steps_per_env"]),
+        horizon=task.horizon,
+        total_steps=int(cfg["total_env_steps"]),
+        seed=int(cfg["seed"]),
         alpha=float(cfg["algo"].get("alpha", 1.0)),
         sb3_params=_sampler_params(cfg),
         policy_ema=None if ema is None else float(ema),
-        logger=logger,
+        logger=configure(str(run_dir), ["csv", "tensorboard"]) if log else Logger(None, []),
         normalize_reward=bool(s.get("normalize_reward", False)),
         updates_per_step=float(s.get("gradient_steps_per_env_step", 1.0)),
     )
-    n_iters = 0 if algo == "bc" else max(1, math.ceil(total / (n_envs * steps_per_env)))
-    cost = cost_opt = store = reward = None
-    window = horizon
-    if algo != "bc":
-        cost = build_cost(cfg, obs_dim, act_dim)
-        lr = float(cfg["algo"]["lr"])
-        cost_opt = torch.optim.Adam(
-            cost.param_groups(lr, float(cfg["algo"].get("log_z_lr", 10 * lr)))
-        )
-        w = cfg["algo"].get("window")
-        window = horizon if w in (None, "horizon") else int(w)
-        if algo in ("airl", "airl_state", "gail") and window != 1:
-            raise ValueError(f"algo.window must be 1 for {algo} (a per-transition classifier)")
-        store = EpisodeStore(
-            max_samplers=int(cfg["algo"].get("max_samplers", 1)),
-            fusion=str(cfg["algo"].get("fusion", "fused")),
-            horizon=horizon,
-            absorbing=bool(cfg["env"].get("absorbing", True)),
-        )
-        store.add_demos(demos)
-        store.add_demos(heldout[:HELDOUT_DIAGNOSTIC_DEMOS], heldout=True)
-        if cost.obs_norm is not None:
-            cost.obs_norm.update(torch.as_tensor(np.concatenate([d.obs for d in demos])))
-        reward = build_reward(cfg, cost, horizon, space)  # type: ignore[arg-type]
+
+
+@dataclass
+class CostParts:
+    """The cost side of a run: model, optimiser, episode store, learned reward, window."""
+
+    cost: Discriminator
+    cost_opt: torch.optim.Optimizer
+    store: EpisodeStore
+    reward: LearnedReward
+    window: int
+
+
+def build_cost_parts(
+    cfg: Mapping[str, Any], task: TaskInfo, demos: list[Trajectory], heldout: list[Trajectory]
+) -> CostParts:
+    """Cost model, its optimiser, the store holding the demos, and the learned reward."""
+    algo = str(cfg["algo"]["name"])
+    cost = build_cost(cfg, task.obs_dim, task.act_dim)
+    lr = float(cfg["algo"]["lr"])
+    cost_opt = torch.optim.Adam(cost.param_groups(lr, float(cfg["algo"].get("log_z_lr", 10 * lr))))
+    w = cfg["algo"].get("window")
+    window = task.horizon if w in (None, "horizon") else int(w)
+    if algo in ("airl", "airl_state", "gail") and window != 1:
+        raise ConfigError(f"algo.window must be 1 for {algo} (a per-transition classifier)")
+    store = EpisodeStore(
+        max_samplers=int(cfg["algo"].get("max_samplers", 1)),
+        fusion=str(cfg["algo"].get("fusion", "fused")),
+        horizon=task.horizon,
+        absorbing=bool(cfg["env"].get("absorbing", True)),
+    )
+    store.add_demos(demos)
+    store.add_demos(heldout[:HELDOUT_DIAGNOSTIC_DEMOS], heldout=True)
+    if cost.obs_norm is not None:
+        cost.obs_norm.update(torch.as_tensor(np.concatenate([d.obs for d in demos])))
+    reward = build_reward(cfg, cost, task.horizon, task.action_space)
+    return CostParts(cost, cost_opt, store, reward, window)
+
+
+def build_trainer(
+    cfg: Mapping[str, Any], run_dir: str | Path, log: bool = True, resume: bool = True
+) -> Trainer:
+    """A ready-to-train :class:`Trainer` for a resolved ``irl-train`` config.
+
+    The config is validated and the demos loaded before anything is written; the parts are
+    built in a fixed order (the sampler's weights, then the cost's, from the seeded RNGs).
+    ``log=False`` leaves the run's metrics files alone (no CSV/TensorBoard writer);
+    ``resume``: the run will resume from its checkpoint (its old TensorBoard events go).
+    """
+    validate_train_config(cfg)
+    run_dir = Path(run_dir)
+    torch.set_num_threads(int(cfg.get("torch_threads", 1)))
+    seed, algo = int(cfg["seed"]), str(cfg["algo"]["name"])
+    seed_everything(seed)
+    path = demo_path(cfg)
+    all_demos, meta = load_demos_with_metadata(path, env_id=str(cfg["env"]["id"]))
+    demos, heldout, indices = select_demos(all_demos, int(cfg["n_demos"]), seed, path=path)
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once the config and demos are valid
+    task = probe_task(cfg)
+    sampler = build_sampler_of(cfg, task, run_dir, log, resume)
+    per_iter = sampler.steps_per_iter
+    n_iters = 0 if algo == "bc" else max(1, math.ceil(int(cfg["total_env_steps"]) / per_iter))
+    parts = build_cost_parts(cfg, task, demos, heldout) if algo != "bc" else None
     trainer = Trainer(
-        _loop_settings(cfg, n_iters, window),
+        _loop_settings(cfg, n_iters, parts.window if parts else task.horizon),
         demos=demos,
         heldout_demos=heldout,
         meta=meta,
         sampler=sampler,
-        cost=cost,
-        cost_opt=cost_opt,
-        store=store,
-        reward=reward,
+        cost=parts.cost if parts else None,
+        cost_opt=parts.cost_opt if parts else None,
+        store=parts.store if parts else None,
+        reward=parts.reward if parts else None,
         run_dir=run_dir,
     )
 

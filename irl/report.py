@@ -138,6 +138,8 @@ def collect_runs(sweep_dir: str | Path) -> list[RunInfo]:
                 info.finished = math.isfinite(float(info.result["normalized_return"]))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 info.error = f"unreadable result.json ({exc})"
+        elif not (run / "config.yaml").exists() and not (run / "progress.csv").exists():
+            info.error = "failed before training started (bad config or demos; see its log)"
         elif not info.error:
             info.error = f"no result.json (stopped after iteration {info.last_iteration})"
         runs.append(info)

@@ -40,7 +40,8 @@ def box_from_description(desc: Mapping[str, Any]) -> spaces.Box:
     high = np.array([np.inf if v is None else v for v in desc["high"]], dtype=np.float64)
     shape = tuple(int(s) for s in desc["shape"])
     dtype = np.dtype(str(desc.get("dtype", "float32")))
-    return spaces.Box(low.reshape(shape), high.reshape(shape), shape, dtype)  # type: ignore[arg-type]
+    low, high = low.astype(dtype), high.astype(dtype)  # as recorded: no precision warning
+    return spaces.Box(low.reshape(shape), high.reshape(shape), shape, dtype)
 
 
 @dataclass

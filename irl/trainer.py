@@ -16,10 +16,11 @@ entry point.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
-import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ __all__ = ["CheckpointError", "LoopSettings", "Trainer", "TrainingDiverged"]
 
 CHECKPOINT = "checkpoint"
 ESS_WARNING = 0.05
+# The guard's bound on losses and costs: a cost-learning run that blows up passes it within an
+# iteration (algo.lr=100 reached a loss of 1e7), while healthy window energies stay below ~1e4.
+EXPLODING = 1e6
+GUARDED = ("disc/loss", "disc/log_z", "disc/demo_energy", "disc/sample_energy", "bc/nll")
 
 
 class TrainingDiverged(RuntimeError):
@@ -118,8 +123,8 @@ class Trainer:
         self.sampler, self.cost, self.cost_opt = sampler, cost, cost_opt
         self.store, self.reward = store, reward
         self.run_dir = run_dir
-        self.snapshots: dict[int, LogProbFn] = {}
-        self.snapshot_states: dict[int, dict[str, torch.Tensor]] = {}
+        # Live sampler snapshots by store id: (log-density scorer, weights for checkpoints).
+        self.snapshots: dict[int, tuple[LogProbFn, dict[str, torch.Tensor]]] = {}
         self.window_rng = window_rng(settings.seed)
         self.iteration = 0
         self.wall_clock = 0.0
@@ -137,9 +142,11 @@ class Trainer:
         sid = self._register_snapshot()
         t_collect = time.perf_counter()
         n_envs = self.sampler.n_envs
-        data = self.sampler.collect(rollout_seed(self.s.seed, self.iteration, n_envs))
+        with self._diverging("the sampler's rollout"):
+            data = self.sampler.collect(rollout_seed(self.s.seed, self.iteration, n_envs))
         collect_s = time.perf_counter() - t_collect
-        self.store.add_rollouts(self.sampler.recorder.episodes(), sid, self.snapshots)
+        scorers = {k: fn for k, (fn, _) in self.snapshots.items()}
+        self.store.add_rollouts(self.sampler.recorder.episodes(), sid, scorers)
         heldout = self.heldout_diagnostics(sid) if self.store.heldout else {}
         if self.cost.obs_norm is not None:
             self.cost.obs_norm.update(torch.as_tensor(data["obs"]))
@@ -149,7 +156,8 @@ class Trainer:
         cost_s = time.perf_counter() - t_cost
         self._set_absorbing_floor(data)
         t_train = time.perf_counter()
-        stats.update(self.sampler.improve(self.reward))
+        with self._diverging("the sampler's update"):
+            stats.update(self.sampler.improve(self.reward))
         self.sampler.update_recovered_policy()
         train_s = time.perf_counter() - t_train
         self.iteration += 1
@@ -172,7 +180,9 @@ class Trainer:
         )
         stats.update(self._absorbing_stats())
         if rets:
-            stats["rollout/normalized_return"] = normalized_return(float(np.mean(rets)), self.meta)
+            stats["rollout/normalized_return"] = float(
+                normalized_return(float(np.mean(rets)), self.meta)
+            )
         if "disc/ess_frac" in stats and stats["disc/ess_frac"] < ESS_WARNING:
             stats["disc/ess_warning"] = 1.0
         return stats
@@ -181,20 +191,21 @@ class Trainer:
         assert self.store is not None
         fn, state = self.sampler.snapshot()
         sid = self.store.add_sampler(fn)
-        self.snapshots[sid] = fn
-        self.snapshot_states[sid] = state
+        self.snapshots[sid] = (fn, state)
         for old in [k for k in self.snapshots if k not in self.store.slot_of]:
             del self.snapshots[old]
-            del self.snapshot_states[old]
         return sid
 
     def _prepare(self, batch: WindowBatch) -> WindowBatch:
+        """The batch in float64, with the actions the cost scores."""
         assert self.reward is not None
-        batch.obs = batch.obs.double()
-        batch.acts = self.reward.cost_actions(batch.acts.double())
-        batch.start_obs = batch.start_obs.double()
-        batch.end_obs = batch.end_obs.double()
-        return batch
+        return dataclasses.replace(
+            batch,
+            obs=batch.obs.double(),
+            acts=self.reward.cost_actions(batch.acts.double()),
+            start_obs=batch.start_obs.double(),
+            end_obs=batch.end_obs.double(),
+        )
 
     def heldout_diagnostics(self, owner: int) -> dict[str, float]:
         """D's accuracy and the cost's AUC on held-out demos vs. ``owner``'s fresh rollouts."""
@@ -260,25 +271,50 @@ class Trainer:
         return {
             "eval/return_mean": mean,
             "eval/return_std": float(rets.std()),
-            "eval/normalized_return": normalized_return(mean, self.meta),
+            "eval/normalized_return": float(normalized_return(mean, self.meta)),
         }
 
     # ------------------------------------------------------------------ divergence guard
-    def check_finite(self, stats: Mapping[str, float]) -> None:
-        """Stop with :class:`TrainingDiverged` on a non-finite loss, cost or weight."""
-        bad = [k for k in ("disc/loss", "disc/log_z") if k in stats and not math.isfinite(stats[k])]
+    @contextlib.contextmanager
+    def _diverging(self, where: str) -> Iterator[None]:
+        """Turn an error raised from non-finite weights (deep in torch.distributions) into
+        :class:`TrainingDiverged`; any other error propagates unchanged."""
+        try:
+            yield
+        except (ValueError, RuntimeError) as exc:
+            bad = self._non_finite_weights()
+            if not bad:
+                raise
+            raise self._diverged(f"non-finite {', '.join(bad)} in {where} ({exc})") from None
+
+    def _non_finite_weights(self) -> list[str]:
         modules = {"cost": self.cost, "policy": self.sampler.model.policy}
-        for name, module in modules.items():
-            if module is not None and any(
-                not bool(torch.isfinite(p).all()) for p in module.parameters()
-            ):
-                bad.append(f"{name} weights")
+        return [
+            f"{name} weights"
+            for name, module in modules.items()
+            if module is not None
+            and any(not bool(torch.isfinite(p).all()) for p in module.parameters())
+        ]
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        last = recover_checkpoint(self.run_dir / CHECKPOINT)
+        where = f"kept at {last}" if last is not None else "none: no checkpoint was written yet"
+        return TrainingDiverged(
+            f"training diverged at iteration {self.iteration}: {what}; the last good "
+            f"checkpoint is {where} (rerun to resume from it after changing the settings)"
+        )
+
+    def check_finite(self, stats: Mapping[str, float]) -> None:
+        """Stop with :class:`TrainingDiverged` on a non-finite or exploding loss, cost or
+        weight (|value| > ``EXPLODING``)."""
+        bad = [
+            f"{k}={stats[k]:.3g}"
+            for k in GUARDED
+            if k in stats and not abs(stats[k]) <= EXPLODING  # NaN fails too
+        ]
+        bad += self._non_finite_weights()
         if bad:
-            last = self.run_dir / CHECKPOINT
-            raise TrainingDiverged(
-                f"training diverged at iteration {self.iteration}: non-finite {', '.join(bad)}; "
-                f"the last good checkpoint is {last if last.exists() else 'none (none written)'}"
-            )
+            raise self._diverged(", ".join(bad))
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
@@ -297,7 +333,7 @@ class Trainer:
         if self.cost is not None and self.cost_opt is not None and self.store is not None:
             state["disc"] = self.cost.state_dict()
             state["disc_optim"] = self.cost_opt.state_dict()
-            state["snapshots"] = {str(k): v for k, v in self.snapshot_states.items()}
+            state["snapshots"] = {str(k): sd for k, (_, sd) in self.snapshots.items()}
             arrays.update({f"store/{k}": v for k, v in self.store.state_arrays().items()})
         write_checkpoint(self.run_dir / CHECKPOINT, state, arrays)
 
@@ -335,10 +371,9 @@ class Trainer:
             self.store.load_state_arrays(
                 {k[len("store/") :]: v for k, v in arrays.items() if k.startswith("store/")}
             )
-            self.snapshots, self.snapshot_states = {}, {}
-            for k, sd in state["snapshots"].items():
-                self.snapshots[int(k)] = self.sampler.scorer(sd)
-                self.snapshot_states[int(k)] = sd
+            self.snapshots = {
+                int(k): (self.sampler.scorer(sd), sd) for k, sd in state["snapshots"].items()
+            }
         set_rng_state(state["rng"])
         self.window_rng.bit_generator.state = json.loads(state["window_rng"])
 

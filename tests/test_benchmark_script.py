@@ -1,11 +1,11 @@
-"""benchmarks/mujoco.sh: its RECIPE is what the task presets set, and each ablation row changes
-exactly one key of it (Hydra refuses a key given twice, and a silent duplicate would mislabel
-a row)."""
+"""benchmarks/mujoco.sh: it passes no recipe of its own (the task presets and the defaults of
+``env=<task>`` are the recipe), keeps its CLI (STEPS, SEEDS, SAMPLER, EXTRA, REOPT_STEPS, RERUN),
+and each ablation row changes exactly one setting of the recipe (Hydra refuses a key given twice,
+and a row that sets a default would mislabel the row)."""
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 import subprocess
 from pathlib import Path
@@ -14,11 +14,14 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from test_config import RECIPE, recipe
 
 from irl.cli import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "mujoco.sh"
+# What the script passes besides the cell's choices: bookkeeping, never a setting of the run.
+BOOKKEEPING = ("progress_bar", "hydra.run.dir", "record.path", "record.suite")
 
 
 def _value(text: str) -> object:
@@ -33,30 +36,35 @@ def _value(text: str) -> object:
     return value
 
 
-def recipe(task: str | None = None) -> dict[str, object]:
-    """RECIPE's overrides (plus RECIPE_<TASK>'s), read from the script, as key -> YAML value."""
+def _compose(*overrides: str) -> dict[str, object]:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=list(overrides))
+    out = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(out, dict)
+    return out  # type: ignore[return-value]
+
+
+def test_the_script_holds_no_copy_of_the_recipe() -> None:
+    """No RECIPE variable and none of the recipe's keys in the script's text."""
     text = SCRIPT.read_text()
-    m = re.search(r'^RECIPE="([^"]*)"$', text, re.MULTILINE)
-    assert m is not None, "RECIPE=... not found in benchmarks/mujoco.sh"
-    words = m.group(1).split()
-    if task is not None:
-        extra = re.search(rf'^RECIPE_{task.upper()}="([^"]*)"$', text, re.MULTILINE)
-        words += extra.group(1).split() if extra else []
-    pairs = [o.split("=", 1) for o in words]
-    return {k: _value(v) for k, v in pairs}
+    assert "RECIPE" not in text
+    for key in ("cost_action=drawn", "bc_warmstart_epochs=50", "normalize_reward=true"):
+        assert key not in text, key
+    assert "policy_ema=0.9" not in text and "learning_rate" not in text
 
 
 @pytest.mark.parametrize("preset", ["hopper", "halfcheetah", "walker2d", "ant", "hopper_ablation"])
-def test_task_presets_set_the_benchmark_recipe(preset: str) -> None:
-    """experiment=<task> composes to the settings the benchmark records were measured with."""
-    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        cfg = compose("train", overrides=[f"experiment={preset}"])
-    assert len(recipe()) == 4
-    for key, value in recipe(preset.removesuffix("_ablation")).items():
-        assert OmegaConf.select(cfg, key) == value, key
-    if preset != "halfcheetah":  # the one task with its own additions so far
-        assert cfg.sampler.learning_rate == 3e-4
-    assert cfg.sampler.name == "ppo" and cfg.total_env_steps == 300_000 and cfg.n_demos == 16
+def test_task_presets_compose_to_the_recipe(preset: str) -> None:
+    """experiment=<task> is env=<task> (the recipe) plus its record suite."""
+    task = preset.removesuffix("_ablation")
+    cfg = _compose(f"experiment={preset}")
+    for key, value in recipe(task).items():
+        assert OmegaConf.select(OmegaConf.create(cfg), key) == value, key
+    plain = _compose(f"env={task}", "algo=gan_gcl")
+    record = cfg.pop("record")
+    plain.pop("record")
+    assert cfg == plain
+    assert isinstance(record, dict) and str(record["suite"]).startswith("mujoco-")
 
 
 def _fake_bin(tmp_path: Path) -> tuple[Path, Path]:
@@ -119,40 +127,72 @@ def _train_calls(part: str, tmp_path: Path, **env: str) -> list[list[str]]:
     return [ln.split()[1:] for ln in lines if ln.startswith("irl-train ")]
 
 
-def test_ablation_rows_change_one_recipe_key_each(tmp_path: Path) -> None:
-    """Row 1 is the recipe; every other row sets its key once, and keeps the rest of the recipe."""
+def _settings(call: list[str]) -> dict[str, str]:
+    """A call's overrides without the bookkeeping ones, as key -> value text."""
+    pairs = dict(a.split("=", 1) for a in call if "=" in a)
+    return {k: v for k, v in pairs.items() if k not in BOOKKEEPING}
+
+
+@pytest.mark.parametrize("part", ["quick", "hopper", "halfcheetah"])
+def test_a_part_passes_the_cell_and_nothing_of_the_recipe(part: str, tmp_path: Path) -> None:
+    """Each call names its cell (env, algo, sampler, seed) and nothing else: the defaults of
+    env=<task> are the recipe, and the task's own budget is used unless STEPS is set."""
+    calls = _train_calls(part, tmp_path, SEEDS="0 1", ALGOS="gan_gcl bc")
+    env = "inverted_pendulum" if part == "quick" else part
+    assert [_settings(c) for c in calls] == [
+        {"env": env, "algo": algo, "sampler": "ppo", "seed": seed}
+        for seed in ("0", "1")
+        for algo in ("gan_gcl", "bc")
+    ]
+    for call in calls:
+        keys = [a.split("=", 1)[0] for a in call if "=" in a]
+        assert len(keys) == len(set(keys)) and set(BOOKKEEPING) <= set(keys), call
+
+
+def test_ablation_rows_change_one_recipe_setting_each(tmp_path: Path) -> None:
+    """Row 1 is the recipe (no setting passed); every other row sets one key, to a value other
+    than the default, and each of the recipe's measures is switched off by one row."""
     calls = _train_calls("ablation", tmp_path, SEEDS="0")
-    base = recipe()
-    rows = [{k: v for k, v in (a.split("=", 1) for a in c if "=" in a)} for c in calls]
-    for call, row in zip(calls, rows, strict=True):
+    base = _compose("env=hopper", "algo=gan_gcl")
+    rows = [_settings(c) for c in calls]
+    for call in calls:
         keys = [a.split("=", 1)[0] for a in call if "=" in a]
         assert len(keys) == len(set(keys)), f"a key given twice: {call}"
-        assert row["env"] == "hopper" and row["algo"] == "gan_gcl" and row["sampler"] == "ppo"
     changed = []
     for row in rows:
-        dotted = {
-            k: _value(v)
-            for k, v in row.items()
-            if "." in k and not k.startswith(("hydra.", "record."))
+        assert {k: row.pop(k) for k in ("env", "algo", "sampler", "seed")} == {
+            "env": "hopper",
+            "algo": "gan_gcl",
+            "sampler": "ppo",
+            "seed": "0",
         }
-        diff = [k for k in base if k not in dotted]
-        diff += [k for k, v in dotted.items() if k not in base or base[k] != v]
-        changed.append(diff)
+        assert all("." in k for k in row), row
+        for key, value in row.items():
+            default = OmegaConf.select(OmegaConf.create(base), key)
+            assert _value(value) != default, f"{key}={value} is the default: a mislabelled row"
+        changed.append(sorted(row))
     assert changed[0] == []
-    assert all(len(d) == 1 for d in changed[1:]), changed
-    # Each recipe measure is switched off by one row.
-    assert {d[0] for d in changed[1:]} >= set(base)
-    assert len(calls) == len({tuple(d) for d in changed})
+    assert all(len(keys) == 1 for keys in changed[1:]), changed
+    assert len({tuple(k) for k in changed}) == len(changed)  # no row twice
+    measures = {k for k in RECIPE if k not in ("sampler.name", "total_env_steps", "n_demos")}
+    measures.discard("sampler.learning_rate")  # a per-task value, not a measure to switch off
+    assert measures <= {keys[0] for keys in changed[1:]}
 
 
 @pytest.mark.parametrize("task", ["hopper", "halfcheetah"])
-def test_task_part_runs_bc_without_the_sampler_recipe(task: str, tmp_path: Path) -> None:
-    """IRL algorithms get the task's recipe, BC (no sampler) none of it; EXTRA= empties it."""
-    calls = _train_calls(task, tmp_path, SEEDS="0", ALGOS="gan_gcl bc")
-    parsed = {k: _value(v) for k, v in (a.split("=", 1) for a in calls[0] if "=" in a)}
-    assert {k: parsed.get(k) for k in recipe(task)} == recipe(task)
-    assert ("sampler.learning_rate" in parsed) == (task == "halfcheetah")
-    assert "algo=gan_gcl" in calls[0] and "algo=bc" in calls[1]
-    assert not set(recipe(task)) & {a.split("=", 1)[0] for a in calls[1]}
-    plain = _train_calls(task, tmp_path / "plain", SEEDS="0", ALGOS="gan_gcl", EXTRA="")
-    assert not set(recipe(task)) & {a.split("=", 1)[0] for a in plain[0]}
+def test_steps_and_extra_reach_the_irl_runs_and_bc_takes_no_extra(
+    task: str, tmp_path: Path
+) -> None:
+    """STEPS sets every run's budget; EXTRA adds overrides to the IRL runs, never to BC (no
+    sampler or cost to set); SAMPLER picks the sampler."""
+    extra = "algo.absorbing_floor=0.5 sampler.policy_ema=null"
+    calls = _train_calls(
+        task, tmp_path, SEEDS="0", ALGOS="gan_gcl bc", STEPS="1000", EXTRA=extra, SAMPLER="sac"
+    )
+    irl, bc = (_settings(c) for c in calls)
+    assert irl["total_env_steps"] == bc["total_env_steps"] == "1000"
+    assert irl["sampler"] == bc["sampler"] == "sac"
+    assert irl["algo.absorbing_floor"] == "0.5" and irl["sampler.policy_ema"] == "null"
+    assert not [k for k in bc if "." in k], bc
+    # Every IRL call composes (the keys exist and are given once).
+    _compose(*(a for a in calls[0] if not a.startswith(("hydra.", "record."))))

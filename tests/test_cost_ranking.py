@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs import make_env
-from irl.experts import rollout
+from irl.rollouts import rollout
+from irl_envs import make_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import cost_ranking  # noqa: E402
-from test_train import constant_cost_trainer  # noqa: E402
+from test_train import constant_cost_run  # noqa: E402
 
 
 def test_hold_controller_stands_hopper_still_for_the_whole_episode() -> None:
@@ -34,9 +34,15 @@ def test_a_cost_that_prices_the_stop_ranks_behaviours_by_survival(
 ) -> None:
     """c ≡ 1 per step and 2 per absorbing step: the learned return rises with the length, as
     InvertedPendulum's true return does, so both orders agree exactly."""
-    trainer = constant_cost_trainer(tmp_path, absorbing=2.0)
-    monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: trainer)
+    run = constant_cost_run(tmp_path, absorbing=2.0)
+    monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: run)
     rec = cost_ranking.rank_costs(tmp_path, episodes=2)
+    assert (rec["env"], rec["algo"], rec["sampler"], rec["seed"]) == (
+        "InvertedPendulum-v5",
+        "gan_gcl",
+        "ppo",
+        0,
+    )
     assert rec["length_demos"] == 1000 and rec["length_zero"] < 1000
     for b in cost_ranking.BEHAVIOURS:
         # −(len + 2·(1000 − len)) undiscounted: below −1000 for an episode that drops the pole.

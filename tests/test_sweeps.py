@@ -16,15 +16,18 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from irl.build import build_trainer
 from irl.cli import CONF_DIR
-from irl.experts import random_policy, record_policy_demos
 from irl.report import bootstrap_ci, interquartile_mean, write_report
-from irl.trainer import Trainer
+from irl.rollouts import random_policy, record_policy_demos
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = Path(CONF_DIR)
 BIN = Path(sys.executable).parent
-ENV_IDS = {p.stem: str(OmegaConf.load(p)["id"]) for p in sorted((CONF / "env").glob("*.yaml"))}
+ENV_IDS = {
+    p.stem: str(OmegaConf.select(OmegaConf.load(p), "id"))
+    for p in sorted((CONF / "env").glob("*.yaml"))
+}
 
 
 def options(group: str) -> list[str]:
@@ -62,18 +65,31 @@ def compose_train(*overrides: str) -> dict[str, Any]:
     + [f"sampler={o}" for o in options("sampler")]
     + [f"cost={o}" for o in options("cost")]
     + [f"experiment={o}" for o in options("experiment")]
-    + [f"debug={o}" for o in options("debug")],
+    + [f"debug={o}" for o in options("debug")]
+    + [
+        "experimental.ppo_squash=true",
+        "experimental.grad_penalty=10.0",
+        "experimental.lambda_lcr=0.1",
+        "experimental.lambda_mono=0.1",
+    ],
 )
 def test_every_config_option_composes_and_instantiates(
     override: str, demo_dir: Path, tmp_path: Path
 ) -> None:
-    """Each option of each irl-train group builds a Trainer: env, demos, sampler and cost."""
+    """Each option of each irl-train group (and each experimental option) builds a Trainer:
+    env, demos, sampler and cost."""
     cfg = compose_train(override, f"demo_dir={demo_dir}", "n_demos=2")
-    trainer = Trainer(cfg, tmp_path, log=False)
-    assert trainer.env_id == cfg["env"]["id"]
-    assert trainer.sampler_kind == cfg["sampler"]["name"]
-    assert (trainer.disc is None) == (cfg["algo"]["name"] == "bc")
-    assert trainer.n_iters >= (0 if cfg["algo"]["name"] == "bc" else 1)
+    trainer = build_trainer(cfg, tmp_path, log=False)
+    assert trainer.s.env_id == cfg["env"]["id"]
+    assert trainer.sampler.kind == cfg["sampler"]["name"]
+    assert (trainer.cost is None) == (cfg["algo"]["name"] == "bc")
+    assert trainer.s.n_iters >= (0 if cfg["algo"]["name"] == "bc" else 1)
+    if override == "experimental.ppo_squash=true":
+        assert trainer.sampler.squashed
+    if override.startswith("experimental.") and trainer.cost is not None:
+        key = override.split(".", 1)[1].split("=")[0]
+        if key != "ppo_squash":
+            assert getattr(trainer.cost, key) == float(override.split("=")[1])
 
 
 @pytest.mark.parametrize(
@@ -137,6 +153,7 @@ def test_every_experiment_preset_multiruns_through_joblib(demo_dir: Path, tmp_pa
         header = (run / "progress.csv").read_text().splitlines()[0]
         assert "disc/loss" in header or "bc/nll" in header, run
         assert (run / "checkpoint" / "state.pt").exists(), run
+        assert (run / "artifacts.json").exists(), run
         assert math.isfinite(json.loads((run / "result.json").read_text())["return_mean"])
 
 

@@ -18,7 +18,9 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from irl.cli import EBM_CONF_DIR
-from irl.ebm import EBMConfig, EBMResult, Grid, grid_images, make_dataset, train
+from irl.ebm import EBMConfig, EBMResult, train
+from irl.ebm_data import make_dataset
+from irl.ebm_metrics import Grid, grid_images
 from irl.records import REPO_ROOT, append_record, git_commit
 
 matplotlib.use("Agg")

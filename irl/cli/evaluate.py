@@ -26,15 +26,11 @@ from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
 from irl.demos import DemoFileError, normalized_return
-from irl.evaluation import (
-    REOPT_CHECKPOINT,
-    learned_returns,
-    reoptimize,
-    reward_correlations,
-)
+from irl.evaluation import learned_returns, reward_correlations
 from irl.records import append_record, git_commit
+from irl.reoptimize import REOPT_CHECKPOINT, reoptimize
 from irl.rollouts import evaluate
-from irl.run import RunDirError, load_run
+from irl.run import Run, RunDirError, load_run
 from irl.seeding import run_eval_seed
 
 LOADED_COMMIT = git_commit()
@@ -49,55 +45,30 @@ def _train_overrides(run_dir: Path) -> list[str]:
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
 
-def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
-    """All three evaluations of ``cfg.run_dir``; prints a table and writes ``eval.json``."""
-    torch.set_num_threads(int(cfg.torch_threads))
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    start = time.perf_counter()
-    run_dir = Path(cfg.run_dir)
-    run = load_run(run_dir)
-    rets = evaluate(
-        run.env_id, run.policy, int(cfg.episodes), run_eval_seed(int(cfg.seed)), run.env_kwargs
+def _reoptimize(run: Run, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``irl-eval``'s re-optimisation settings passed to :func:`irl.reoptimize.reoptimize`."""
+    return reoptimize(
+        run,
+        int(cfg.reopt_steps),
+        int(cfg.episodes),
+        int(cfg.seed),
+        cfg.reopt_ent_coef,
+        bool(cfg.get("progress_bar", True)),
+        tuple(cfg.get("reopt_net_arch", (256, 256))),
+        run_dir / "reopt_curve.csv",
+        cfg.get("reopt_tail_gamma", "sac"),
+        # Hydra reads reopt_reward=true as a boolean.
+        reward=str(cfg.get("reopt_reward", "learned")).lower(),
+        save_dir=run_dir,
+        video_steps=int(cfg.get("reopt_video_steps", 0)),
+        checkpoint_dir=run_dir / REOPT_CHECKPOINT,
+        checkpoint_every=int(cfg.get("reopt_checkpoint_every", 0)),
+        resume=bool(cfg.get("reopt_resume", True)),
     )
-    result: dict[str, Any] = {
-        "env": run.env_id,
-        "algo": run.artifacts["algo"],
-        "sampler": run.artifacts["sampler"],
-        "seed": int(run.config["seed"]),
-        "n_demos": len(run.demos.train),
-        "env_steps": run.artifacts["env_steps"],
-        # The training run's overrides: what tells ablation variants of one cell apart.
-        "overrides": _train_overrides(run_dir),
-        "return_mean": float(rets.mean()),
-        "return_std": float(rets.std()),
-        "normalized_return": float(normalized_return(float(rets.mean()), run.demos.meta)),
-        "eval_episodes": int(cfg.episodes),
-        "reoptimized_normalized_return": None,
-    }
-    if run.cost is not None:
-        if int(cfg.reopt_steps) > 0:
-            result.update(
-                reoptimize(
-                    run,
-                    int(cfg.reopt_steps),
-                    int(cfg.episodes),
-                    int(cfg.seed),
-                    cfg.reopt_ent_coef,
-                    bool(cfg.get("progress_bar", True)),
-                    tuple(cfg.get("reopt_net_arch", (256, 256))),
-                    run_dir / "reopt_curve.csv",
-                    cfg.get("reopt_tail_gamma", "sac"),
-                    # Hydra reads reopt_reward=true as a boolean.
-                    reward=str(cfg.get("reopt_reward", "learned")).lower(),
-                    save_dir=run_dir,
-                    video_steps=int(cfg.get("reopt_video_steps", 0)),
-                    checkpoint_dir=run_dir / REOPT_CHECKPOINT,
-                    checkpoint_every=int(cfg.get("reopt_checkpoint_every", 0)),
-                    resume=bool(cfg.get("reopt_resume", True)),
-                )
-            )
-        result.update(reward_correlations(run, int(cfg.random_episodes), int(cfg.seed)))
-        result.update(learned_returns(run, int(cfg.learned_return_episodes), int(cfg.seed)))
+
+
+def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
+    """The evaluation as a markdown table on stdout."""
     rows = [
         ("recovered policy return", f"{result['return_mean']:.1f} ± {result['return_std']:.1f}"),
         ("recovered policy, expert-normalised", f"{result['normalized_return']:.3f}"),
@@ -105,7 +76,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     if result.get("reoptimized_normalized_return") is not None:
         rows.append(
             (
-                f"re-optimised SAC ({cfg.reopt_steps} steps), normalised",
+                f"re-optimised SAC ({reopt_steps} steps), normalised",
                 f"{result['reoptimized_normalized_return']:.3f}",
             )
         )
@@ -135,12 +106,43 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
             )
         )
     width = max(len(r[0]) for r in rows)
-    print(
-        f"\n{result['algo']}/{result['sampler']} on {run.env_id}, seed {result['seed']} ({run_dir})"
-    )
+    print(f"\n{result['algo']}/{result['sampler']} on {title}")
     print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
+
+
+def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
+    """All three evaluations of ``cfg.run_dir``; prints a table and writes ``eval.json``."""
+    torch.set_num_threads(int(cfg.torch_threads))
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    start = time.perf_counter()
+    run_dir = Path(cfg.run_dir)
+    run = load_run(run_dir)
+    rets = evaluate(
+        run.env_id, run.policy, int(cfg.episodes), run_eval_seed(int(cfg.seed)), run.env_kwargs
+    )
+    result: dict[str, Any] = {
+        "env": run.env_id,
+        "algo": run.artifacts["algo"],
+        "sampler": run.artifacts["sampler"],
+        "seed": int(run.config["seed"]),
+        "n_demos": len(run.demos.train),
+        "env_steps": run.artifacts["env_steps"],
+        # The training run's overrides: what tells ablation variants of one cell apart.
+        "overrides": _train_overrides(run_dir),
+        "return_mean": float(rets.mean()),
+        "return_std": float(rets.std()),
+        "normalized_return": float(normalized_return(float(rets.mean()), run.demos.meta)),
+        "eval_episodes": int(cfg.episodes),
+        "reoptimized_normalized_return": None,
+    }
+    if run.cost is not None:
+        if int(cfg.reopt_steps) > 0:
+            result.update(_reoptimize(run, cfg, run_dir))
+        result.update(reward_correlations(run, int(cfg.random_episodes), int(cfg.seed)))
+        result.update(learned_returns(run, int(cfg.learned_return_episodes), int(cfg.seed)))
+    print_table(result, int(cfg.reopt_steps), f"{run.env_id}, seed {result['seed']} ({run_dir})")
     result["wall_clock_s"] = time.perf_counter() - start  # this call's, all evaluations
     result.setdefault("steps_per_s", None)
     # Strict JSON: an undefined correlation (constant reward) is null, not NaN.

@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="irl-report",
         description="Final expert-normalised return per configuration of an irl-train sweep "
-        "(mean ± std, IQM, bootstrap 95%% CI over seeds), wall-clock, env steps/s and "
+        "(mean ± std, IQM, bootstrap 95% CI over seeds), wall-clock, env steps/s and "
         "learning curves. Crashed or unfinished runs are listed, not fatal.",
     )
     ap.add_argument("sweep_dir", help="a Hydra multirun directory, e.g. multirun/train/<date>")

@@ -30,6 +30,7 @@ from irl.records import append_record, git_commit
 from irl.run import save_artifacts
 from irl.seeding import video_seed
 from irl.trainer import Trainer, TrainingDiverged
+from irl.validate import ConfigError
 
 LOADED_COMMIT = git_commit()
 
@@ -159,11 +160,32 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, then write the artefacts, plots, video and (optionally) the benchmark record."""
     run_dir = Path(run_dir)
     container = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))
-    trainer = build_trainer(container, run_dir)  # validates demos before the dir is written
+    trainer = build_trainer(container, run_dir, resume=bool(cfg.resume))  # validates first
     assert trainer.demo_file is not None
     digest = file_digest(trainer.demo_file)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    result = trainer.train(progress=bool(cfg.progress_bar), resume=bool(cfg.resume))
+    try:
+        result = trainer.train(progress=bool(cfg.progress_bar), resume=bool(cfg.resume))
+    except TrainingDiverged as exc:
+        if cfg.record.path:
+            append_record(
+                cfg.record.path,
+                {
+                    "suite": cfg.record.suite or "train",
+                    "env": trainer.s.env_id,
+                    "algo": trainer.s.algo,
+                    "sampler": trainer.sampler.kind,
+                    "seed": trainer.s.seed,
+                    "status": "diverged",
+                    "message": str(exc),
+                    "iterations": trainer.iteration,
+                    "env_steps": trainer.sampler.num_timesteps,
+                    "overrides": task_overrides(),
+                },
+                command=command_line("irl-train"),
+                commit=LOADED_COMMIT,
+            )
+        raise
     save_artifacts(trainer, container, trainer.demo_file, digest)
     (run_dir / "result.json").write_text(json.dumps(result, indent=1))
     title = f"{result['algo']} / {result['sampler']} on {result['env']}"
@@ -178,6 +200,9 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             {
                 "suite": cfg.record.suite or "train",
                 **result,
+                # Runs of the redesigned defaults (the measured recipe), told apart from records
+                # whose defaults were the plain sampler.
+                "defaults": "recipe",
                 "reoptimized_normalized_return": None,
                 "overrides": task_overrides(),
             },
@@ -200,7 +225,7 @@ def main(cfg: DictConfig) -> float:
     Hydra sweeper such as Optuna maximises)."""
     try:
         result = run_training(cfg, HydraConfig.get().runtime.output_dir)
-    except (DemoFileError, CheckpointError, ValueError) as exc:
+    except (DemoFileError, CheckpointError, ConfigError, FileNotFoundError) as exc:
         raise SystemExit(f"irl-train: {exc}") from None
     except TrainingDiverged as exc:
         print(f"irl-train: {exc}", file=sys.stderr)

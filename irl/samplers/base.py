@@ -105,6 +105,12 @@ class Sampler:
         """The sampler's own update on the learned reward; returns its metrics."""
         raise NotImplementedError
 
+    def sb3_metrics(self) -> dict[str, float]:
+        """The ``train/*`` values SB3 recorded in its last update, so that they are kept in the
+        run's history (a resumed run's replayed metrics rows are then complete)."""
+        recorded = self.model.logger.name_to_value
+        return {k: float(v) for k, v in recorded.items() if k.startswith("train/")}
+
     def log_prob(self, obs: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
         """log π(acts | obs) of the live policy, ``[N]`` float64 (no gradient)."""
         with torch.no_grad():

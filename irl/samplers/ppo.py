@@ -58,7 +58,7 @@ class PPOSampler(Sampler):
             last_values=self.recorder.last_values, dones=self.recorder.last_dones
         )
         self.model.train()
-        return metrics
+        return {**self.sb3_metrics(), **metrics}
 
     def reward_scale(self, rewards: np.ndarray, episode_starts: np.ndarray) -> float:
         """Updated std of the sampler's discounted returns, the divisor of its rewards."""

@@ -43,7 +43,7 @@ class SACSampler(Sampler):
         steps = max(1, round(self.steps_per_iter * self.updates_per_step))
         self.model.train(gradient_steps=steps, batch_size=self.model.batch_size)
         r = _rollout_reward(reward, self.recorder.stacked())
-        return {"rollout/learned_reward_mean": float(r.mean())}
+        return {**self.sb3_metrics(), "rollout/learned_reward_mean": float(r.mean())}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The replay buffer up to its write position."""

@@ -54,7 +54,7 @@ class RelabelingReplayBuffer(ReplayBuffer):
 def build_sampler(
     kind: str, env: VecEnv, seed: int, alpha: float, params: dict[str, Any]
 ) -> BaseAlgorithm:
-    """An SB3 PPO or SAC set up as a MaxEnt sampler (entropy handled as SPEC §4.3 asks)."""
+    """An SB3 PPO or SAC set up as a MaxEnt sampler (docs/math.md#the-generators-reward)."""
     params = dict(params)
     net_arch = list(params.pop("net_arch", [64, 64]))
     if kind == "ppo":

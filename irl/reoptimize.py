@@ -1,0 +1,406 @@
+"""Re-optimisation: a fresh SB3 SAC trained from scratch on a run's learned reward alone (the
+true reward never reaches it; :class:`irl.wrappers.LearnedRewardWrapper`), scored by the true
+reward. Checkpointed pickle-free and resumable, so long budgets span sessions; ``reward="true"``
+runs the control (the same SAC paid the true reward)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm.auto import tqdm
+
+from irl.checkpoint import (
+    CheckpointError,
+    load_replay_arrays,
+    read_checkpoint,
+    replay_arrays,
+    rng_state,
+    set_rng_state,
+    write_checkpoint,
+)
+from irl.demos import normalized_return
+from irl.rollouts import evaluate
+from irl.run import Run
+from irl.seeding import reopt_eval_seed
+from irl.wrappers import LearnedRewardWrapper
+from irl_envs import make_env
+
+
+class _StepBar(BaseCallback):
+    """A tqdm bar over SB3's env steps (SB3's own bar needs the optional rich package)."""
+
+    def __init__(self, total: int, desc: str, disable: bool = False, initial: int = 0) -> None:
+        super().__init__()
+        self.bar = tqdm(total=total, desc=desc, unit="step", disable=disable, initial=initial)
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+class _ReoptCurve(_StepBar):
+    """The step bar, plus one CSV row per finished training episode of the re-optimisation."""
+
+    FIELDS = ("env_steps", "length", "terminated", "true_return", "learned_return")
+
+    def __init__(
+        self,
+        total: int,
+        path: Path | None,
+        disable: bool = False,
+        reward: str = "learned",
+        resume_at: int | None = None,
+    ) -> None:
+        super().__init__(
+            total, f"re-optimising SAC on the {reward} reward", disable, resume_at or 0
+        )
+        self.file = None
+        self.episodes: list[dict[str, float]] = []
+        kept: list[str] = []
+        if path is not None and resume_at is not None and path.exists():
+            # A resumed run keeps the episodes its checkpoint had seen; later ones are redone.
+            for line in path.read_text().splitlines()[1:]:
+                values = line.split(",")
+                if len(values) != len(self.FIELDS):
+                    continue  # a line cut short by the kill
+                rec = dict(zip(self.FIELDS, values, strict=True))
+                if int(rec["env_steps"]) <= resume_at:
+                    kept.append(line + "\n")
+                    self.episodes.append({k: float(v) for k, v in rec.items()})
+        if path is not None:
+            # Line-buffered so a killed re-optimisation keeps every finished episode.
+            self.file = path.open("w", buffering=1)
+            self.file.writelines([",".join(self.FIELDS) + "\n", *kept])
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            ep = info.get("episode_returns")
+            if ep is None:
+                continue
+            row = {"env_steps": self.num_timesteps, **ep}
+            self.episodes.append(row)
+            if self.file is not None:
+                self.file.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
+            recent = np.mean([e["true_return"] for e in self.episodes[-10:]])
+            self.bar.set_postfix(true_return=f"{recent:.0f}", refresh=False)
+        return super()._on_step()
+
+    def _on_training_end(self) -> None:
+        super()._on_training_end()
+        if self.file is not None:
+            self.file.close()
+
+
+REOPT_CHECKPOINT = "reopt_checkpoint"
+
+
+def save_reopt_checkpoint(
+    sac: Any, d: Path, settings: str, wall_clock_s: float | None = None
+) -> None:
+    """Everything a re-optimising SAC needs to go on (pickle-free): networks, optimisers,
+    temperature, replay buffer, step counts, RNG states and its training wall-clock so far."""
+    state: dict[str, Any] = {
+        "num_timesteps": int(sac.num_timesteps),
+        "n_updates": int(sac._n_updates),
+        "episode_num": int(sac._episode_num),
+        "policy": sac.policy.state_dict(),
+        "optim": {
+            "actor": sac.actor.optimizer.state_dict(),
+            "critic": sac.critic.optimizer.state_dict(),
+        },
+        "rng": rng_state(),
+        "settings": settings,
+    }
+    if wall_clock_s is not None:
+        state["wall_clock_s"] = float(wall_clock_s)
+    if sac.ent_coef_optimizer is not None:
+        state["log_ent_coef"] = sac.log_ent_coef.detach().clone()
+        state["optim"]["ent_coef"] = sac.ent_coef_optimizer.state_dict()
+    write_checkpoint(d, state, replay_arrays(sac.replay_buffer))
+
+
+def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> tuple[int, float | None]:
+    """Restore ``save_reopt_checkpoint``'s state into a fresh SAC; its env steps and wall-clock."""
+    state, arrays = read_checkpoint(d)
+    if state.get("settings") != settings:
+        raise CheckpointError(
+            f"{d}: re-optimisation checkpoint of other settings ({state.get('settings')}, "
+            f"now {settings}); pass reopt_resume=false to start afresh"
+        )
+    try:
+        sac.policy.load_state_dict(state["policy"])
+        sac.actor.optimizer.load_state_dict(state["optim"]["actor"])
+        sac.critic.optimizer.load_state_dict(state["optim"]["critic"])
+        if sac.ent_coef_optimizer is not None:
+            with torch.no_grad():
+                sac.log_ent_coef.copy_(state["log_ent_coef"])
+            sac.ent_coef_optimizer.load_state_dict(state["optim"]["ent_coef"])
+        load_replay_arrays(sac.replay_buffer, arrays)
+        sac.num_timesteps = int(state["num_timesteps"])
+        sac._n_updates = int(state["n_updates"])
+        sac._episode_num = int(state["episode_num"])
+        set_rng_state(state["rng"])
+        # Checkpoints written before the wall-clock was kept have none: unknown.
+        wall = state.get("wall_clock_s")
+        wall = None if wall is None else float(wall)
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"{d}: re-optimisation checkpoint does not fit this SAC "
+            f"({exc.__class__.__name__}: {exc})"
+        ) from None
+    return sac.num_timesteps, wall
+
+
+class _ReoptCheckpoint(BaseCallback):
+    """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends, with
+    its training time so far as ``wall_clock`` reports it (None: unknown)."""
+
+    def __init__(
+        self,
+        d: Path,
+        settings: str,
+        every: int,
+        total: int,
+        wall_clock: Callable[[], float | None] = lambda: None,
+    ) -> None:
+        super().__init__()
+        self.d, self.settings, self.every, self.total = d, settings, every, total
+        self.wall_clock = wall_clock
+        self.saved_at = 0
+
+    def _on_training_start(self) -> None:
+        self.saved_at = self.model.num_timesteps  # a resumed SAC was saved where it starts
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        # A rollout ends after its transitions are stored (and before SAC's gradient step),
+        # so the buffer and the step count agree.
+        # The last step is saved once, after its gradient step, by _on_training_end.
+        steps = self.model.num_timesteps
+        if (
+            0 < self.every
+            and steps < self.total
+            and steps // self.every > self.saved_at // self.every
+        ):
+            self._save()
+
+    def _on_training_end(self) -> None:
+        self._save()  # after SAC's last gradient step: what was scored is what is kept
+
+    def _save(self) -> None:
+        save_reopt_checkpoint(self.model, self.d, self.settings, self.wall_clock())
+        self.saved_at = self.model.num_timesteps
+
+
+def reoptimize(
+    run: Run,
+    steps: int,
+    episodes: int,
+    seed: int,
+    ent_coef: str | float = "auto",
+    progress: bool = True,
+    net_arch: Sequence[int] = (256, 256),
+    curve_path: Path | None = None,
+    tail_gamma: str | float = "sac",
+    gamma: float = 0.99,
+    reward: str = "learned",
+    save_dir: Path | None = None,
+    video_steps: int = 0,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = True,
+) -> dict[str, float | str | None]:
+    """Train a fresh SAC on the learned reward only; its true return and normalised score.
+
+    ``curve_path``: CSV of the training episodes; ``tail_gamma``: the absorbing tail's discount
+    (``"sac"``: SAC's ``gamma``); ``reward="true"``: the control, SAC paid the true reward.
+    ``save_dir``: where its actor's weights (``reopt_actor.safetensors``) and, with
+    ``video_steps``, an mp4 of its deterministic policy (``reopt_policy.mp4``) go.
+    ``checkpoint_dir``: where it is saved every ``checkpoint_every`` env steps and at its end;
+    with ``resume`` a checkpoint there of the same settings is carried on to ``steps`` (the
+    episode in progress at the checkpoint starts afresh), and one of ``steps`` is just scored.
+    """
+    if reward not in ("learned", "true"):
+        raise ValueError(f"reopt reward must be 'learned' or 'true', not {reward!r}")
+    # The cost prices a stop as absorbing steps to the horizon, summed with the cost's own γ
+    # (1 for GCL/GAN-GCL: up to ~1000 steps in one reward). SAC maximises a γ = 0.99 return, so
+    # that lump weighs ~10x more for it than the absorbing state it stands for, and it depends on
+    # the time step, which SAC does not observe: discounted by SAC's γ it is the absorbing
+    # state's value in SAC's own objective (DAC's absorbing-state bootstrap).
+    tail = gamma if tail_gamma == "sac" else float(tail_gamma)
+    sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps)
+    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed)
+    done, wall = _resume(sac, checkpoint_dir if resume else None, settings, steps)
+    start = time.perf_counter()  # this call's training starts here
+
+    def wall_clock() -> float | None:
+        return None if wall is None else wall + time.perf_counter() - start
+
+    curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
+    callbacks: list[BaseCallback] = [curve]
+    if checkpoint_dir is not None:
+        callbacks.append(
+            _ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps, wall_clock)
+        )
+    trained, train_s = 0, 0.0
+    if done is None or done < steps:
+        trained = steps - (done or 0)
+        sac.learn(total_timesteps=trained, callback=callbacks, reset_num_timesteps=done is None)
+        train_s = time.perf_counter() - start
+    else:
+        curve._on_training_end()  # nothing left to train: close the bar and the curve
+    # Where the optimiser ended, on both rewards: a last behaviour the learned return prices
+    # above the demos' or the recovered policy's but the true reward does not is a cost that
+    # can be exploited off the demos' distribution.
+    last = curve.episodes[-10:]
+    final = {
+        f"reoptimized_last10_{k}": float(np.mean([e[k] for e in last])) if last else None
+        for k in ("length", "true_return", "learned_return")
+    }
+    if save_dir is not None:
+        _save_reopt_outputs(sac, run, save_dir, video_steps, seed)
+    policy = lambda obs: sac.predict(obs, deterministic=True)[0]  # noqa: E731
+    rets = evaluate(run.env_id, policy, episodes, reopt_eval_seed(seed), run.env_kwargs)
+    return {
+        **_reopt_record(run, rets, steps, ent_coef, tail, reward, done, wall, trained, train_s),
+        **final,
+    }
+
+
+def _reopt_settings(
+    reward: str,
+    ent_coef: str | float,
+    tail: float,
+    gamma: float,
+    net_arch: Sequence[int],
+    seed: int,
+) -> str:
+    """What a checkpoint must agree on to be carried on (the budget may grow)."""
+    return json.dumps(
+        {
+            "reward": reward,
+            "ent_coef": str(ent_coef),
+            "tail_gamma": tail,
+            "gamma": gamma,
+            "net_arch": [int(n) for n in net_arch],
+            "seed": seed,
+        },
+        sort_keys=True,
+    )
+
+
+def _resume(
+    sac: Any, checkpoint_dir: Path | None, settings: str, steps: int
+) -> tuple[int | None, float | None]:
+    """Carry a checkpointed re-optimisation on: (steps done or None, SAC's training time so far
+    or None when unknown; 0.0 for a fresh start)."""
+    if checkpoint_dir is None or not checkpoint_dir.exists():
+        return None, 0.0
+    done, wall = load_reopt_checkpoint(sac, checkpoint_dir, settings)
+    if done > steps:
+        raise CheckpointError(
+            f"{checkpoint_dir}: the re-optimisation there has {done} steps, more than "
+            f"reopt_steps={steps}; pass reopt_steps={done} or more, or reopt_resume=false"
+        )
+    print(f"irl-eval: re-optimisation resumes at step {done} of {steps} ({checkpoint_dir})")
+    return done, wall
+
+
+def _reopt_record(
+    run: Run,
+    rets: np.ndarray,
+    steps: int,
+    ent_coef: str | float,
+    tail: float,
+    reward: str,
+    done: int | None,
+    wall: float | None,
+    trained: int,
+    train_s: float,
+) -> dict[str, Any]:
+    """The re-optimisation's record fields."""
+    mean = float(rets.mean())
+    return {
+        "reoptimized_return_mean": mean,
+        "reoptimized_normalized_return": float(normalized_return(mean, run.demos.meta)),
+        "reoptimized_steps": float(steps),
+        # SAC's temperature: "auto" (its own target entropy) or the fixed α, e.g. 1.0, the
+        # temperature of the MaxEnt model p(τ) ∝ exp(−c(τ)) the cost was learned under.
+        "reoptimized_ent_coef": str(ent_coef),
+        # The absorbing tail's discount: SAC's γ, or the cost's own (1.0, before it was an option).
+        "reoptimized_tail_gamma": tail,
+        # "true": a control run on the env's own reward, the ceiling of this SAC protocol.
+        "reoptimized_reward": reward,
+        # Where a checkpoint carried it on from (None: trained from scratch in this call).
+        "reoptimized_resumed_at": done,
+        # SAC's training time over all its calls (None when an earlier call's is not known),
+        # and its env steps per second in this call (None when this call trained nothing).
+        "reoptimized_wall_clock_s": None if wall is None else wall + train_s,
+        "steps_per_s": trained / train_s if trained else None,
+    }
+
+
+def _reopt_agent(
+    run: Run,
+    tail: float,
+    reward: str,
+    seed: int,
+    gamma: float,
+    ent_coef: str | float,
+    net_arch: Sequence[int],
+    steps: int,
+) -> Any:
+    """A fresh SB3 SAC on the task, paid the learned reward (or the true one: the control)."""
+    from stable_baselines3 import SAC
+
+    env = LearnedRewardWrapper(
+        make_env(run.env_id, **run.env_kwargs),
+        dataclasses.replace(run.learned_reward, tail_gamma=tail),
+        pay_true_reward=reward == "true",
+    )
+    return SAC(
+        "MlpPolicy",
+        env,
+        seed=seed,
+        gamma=gamma,
+        ent_coef=ent_coef,
+        policy_kwargs={"net_arch": list(net_arch)},
+        learning_starts=min(5000, steps // 10),
+        device="cpu",
+        verbose=0,
+    )
+
+
+def _save_reopt_outputs(sac: Any, run: Run, save_dir: Path, video_steps: int, seed: int) -> None:
+    """What the optimiser found, kept to be watched or scored again (pickle-free)."""
+    save_file(
+        {k: v.contiguous() for k, v in sac.policy.actor.state_dict().items()},
+        str(save_dir / "reopt_actor.safetensors"),
+    )
+    if video_steps > 0:
+        from irl.cli.train import write_policy_video
+
+        write_policy_video(
+            run.env_id,
+            run.env_kwargs,
+            lambda obs: sac.predict(obs, deterministic=True)[0],
+            save_dir / "reopt_policy.mp4",
+            video_steps,
+            320,
+            240,
+            reopt_eval_seed(seed),
+        )
