@@ -392,10 +392,13 @@ class Trainer:
             self.wall_clock = time.perf_counter() - t0
             self.history.append({"time/env_steps": 0.0, "bc/nll": nll})
         else:
-            if self.s.bc_warmstart_epochs and not resumed and self.iteration == 0:
-                self.sampler.behaviour_clone(
-                    self.demos, self.s.bc_warmstart_epochs, 256, 1e-3, self.s.seed
-                )
+            if not resumed and self.iteration == 0:
+                if self.s.bc_warmstart_epochs:
+                    self.sampler.behaviour_clone(
+                        self.demos, self.s.bc_warmstart_epochs, 256, 1e-3, self.s.seed
+                    )
+                # A first good checkpoint: a run that diverges at once can still be resumed.
+                self.save_checkpoint()
             self._loop(progress)
         final = self.evaluate(self.s.final_episodes)
         return self.result(final)

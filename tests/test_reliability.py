@@ -107,3 +107,45 @@ def test_irl_report_tells_a_run_that_never_started(tmp_path: Path) -> None:
     (info,) = collect_runs(tmp_path)
     assert not info.finished
     assert info.error is not None and "before training started" in info.error
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("override", ["algo.lr=1e6", "sampler.learning_rate=3"])
+def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint(
+    tmp_path: Path, override: str
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from irl.checkpoint import read_checkpoint, recover_checkpoint
+
+    run_dir, records = tmp_path / "run", tmp_path / "records.jsonl"
+    args = [
+        "env=pendulum",
+        "debug=tiny",
+        "total_env_steps=1024",  # 8 iterations: the blow-up comes long before the end
+        override,
+        "video.enabled=false",
+        f"hydra.run.dir={run_dir}",
+        f"record.path={records}",
+    ]
+    env = {**os.environ, "MUJOCO_GL": "egl", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "irl.cli.train", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    assert "training diverged at iteration" in proc.stderr
+    assert "last good checkpoint is kept at" in proc.stderr
+    (record,) = [json.loads(line) for line in records.read_text().splitlines()]
+    assert record["status"] == "diverged"
+    assert not (run_dir / "result.json").exists()
+    ckpt = recover_checkpoint(run_dir / "checkpoint")
+    assert ckpt is not None
+    state, _ = read_checkpoint(ckpt)
+    assert state["iteration"] < 8  # a good state from before the blow-up, resumable

@@ -156,6 +156,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
             {"suite": cfg.record.suite or "eval", **result},
             command=command_line("irl-eval"),
             commit=LOADED_COMMIT,
+            key=f"irl-eval:{run_dir.resolve()}:{cfg.reopt_steps}:{cfg.reopt_reward}:{cfg.seed}",
         )
     return result
 

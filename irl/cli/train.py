@@ -184,6 +184,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                 },
                 command=command_line("irl-train"),
                 commit=LOADED_COMMIT,
+                key=f"irl-train-diverged:{run_dir.resolve()}:{trainer.iteration}",
             )
         raise
     save_artifacts(trainer, container, trainer.demo_file, digest)
@@ -208,6 +209,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             },
             command=command_line("irl-train"),
             commit=LOADED_COMMIT,
+            # A rerun of a finished run (it resumes to the same end) adds no second record.
+            key=f"irl-train:{run_dir.resolve()}:{result['env_steps']}",
         )
     print(
         f"[{result['env']}] {result['algo']}/{result['sampler']} seed {result['seed']}: "
