@@ -14,16 +14,10 @@ from hydra import compose, initialize_config_dir
 from irl import objectives as obj
 from irl.cli import EBM_CONF_DIR
 from irl.cli.ebm import run
-from irl.ebm import (
-    AffineCouplingFlow,
-    EBMConfig,
-    EnergyMLP,
-    GaussianMixture,
-    Grid,
-    discriminator_batch,
-    make_dataset,
-    train,
-)
+from irl.ebm import EBMConfig, discriminator_batch, train
+from irl.ebm_data import make_dataset
+from irl.ebm_metrics import Grid
+from irl.ebm_models import AffineCouplingFlow, EnergyMLP, GaussianMixture
 
 
 def _random_flow(seed: int, base_k: int = 1) -> AffineCouplingFlow:
@@ -31,8 +25,8 @@ def _random_flow(seed: int, base_k: int = 1) -> AffineCouplingFlow:
     flow = AffineCouplingFlow(n_couplings=6, hidden=32, base_scale=0.6, base_k=base_k, seed=seed)
     with torch.no_grad():
         for layer in flow.couplings:
-            layer.net[-1].weight.normal_(0.0, 0.3)  # type: ignore[union-attr]
-            layer.net[-1].bias.normal_(0.0, 0.1)  # type: ignore[union-attr]
+            layer.net[-1].weight.normal_(0.0, 0.3)  # type: ignore[index,union-attr]
+            layer.net[-1].bias.normal_(0.0, 0.1)  # type: ignore[index,union-attr]
     return flow
 
 
