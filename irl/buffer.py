@@ -1,7 +1,7 @@
 """Episode store for the MuJoCo IRL loop: demos and sampler rollouts, per-step log π under every
-live sampler snapshot (the fusion matrix of SPEC §2.4, kept per step so that windows can be
-scored), and sampling of fixed-length windows (SPEC §8.1; a window as long as the horizon is a
-whole trajectory).
+live sampler snapshot (the fusion matrix of docs/math.md#sample-fusion, kept per step so that
+windows can be scored), and sampling of fixed-length windows (a window as long as the horizon is
+a whole trajectory; docs/math.md#windows-and-the-start-state-potential).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from irl.objectives import fused_log_q
 from irl.types import Trajectory
 
 __all__ = ["Episode", "EpisodeStore", "WindowBatch"]
@@ -39,14 +40,16 @@ class Episode:
         return int(self.acts.shape[0])
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class WindowBatch:
     """A batch of windows padded to length L: tensors ``obs`` [B, L, d], ``acts`` [B, L, a],
     ``mask`` [B, L] (real steps), ``n_absorbing`` [B] absorbing steps that follow a termination
     inside the window up to L, ``absorbing_tail`` [B] absorbing steps after the window up to the
     horizon (only for windows that end terminated), ``start_obs`` [B, d], ``end_obs`` [B, d],
-    ``end_alive`` [B] (the window ends in a live state, so h(s_end) applies), ``at_reset`` [B]
-    (the window starts at t = 0), ``log_q`` [B] fused log-density, ``is_demo`` [B]."""
+    ``end_alive`` [B] (the window ends in a live state, so h(s_end) applies), ``log_q`` [B]
+    log-density of the window under the store's ``fusion`` choice, ``is_demo`` [B].
+
+    Frozen: derive a changed batch with ``dataclasses.replace``."""
 
     obs: Tensor
     acts: Tensor
@@ -56,7 +59,6 @@ class WindowBatch:
     start_obs: Tensor
     end_obs: Tensor
     end_alive: Tensor
-    at_reset: Tensor
     log_q: Tensor
     is_demo: Tensor
     # Share of absorbing-state visits (after terminations, up to the horizon) among all visits of
@@ -185,6 +187,7 @@ class EpisodeStore:
         return max(len(episode) - length + 1, 1)
 
     def _start_counts(self, length: int) -> dict[int, int]:
+        """Window start positions of each live snapshot's stored rollouts (demos count for none)."""
         counts = dict.fromkeys(self.slot_of, 0)
         for e in self.samples:
             counts[e.owner] += self._n_starts(e, length)
@@ -235,6 +238,15 @@ class EpisodeStore:
         absorbing = sum(max(self.horizon - len(e), 0) for e in episodes if e.terminated)
         return absorbing / (real + absorbing)
 
+    def _fused_log_q(self, sums: np.ndarray, length: int) -> np.ndarray:
+        """Balance-heuristic log q [B] of windows from their per-slot log π sums ``sums``
+        [B, max_samplers]: n_k = window starts of snapshot k (:func:`irl.objectives.fused_log_q`).
+        """
+        counts = self._start_counts(length)
+        cols = [self.slot_of[sid] for sid in counts]
+        n_k = torch.tensor([float(n) for n in counts.values()], dtype=torch.float64)
+        return fused_log_q(torch.from_numpy(sums[:, cols]), n_k).numpy()
+
     def _window_log_q(self, e: Episode, start: int, stop: int) -> float:
         rows = e.log_pi[start:stop]
         if self.fusion == "own" and e.owner >= 0:
@@ -261,7 +273,6 @@ class EpisodeStore:
         start_obs = np.zeros((b, d), np.float32)
         end_obs = np.zeros((b, d), np.float32)
         end_alive = np.zeros(b, bool)
-        at_reset = np.zeros(b, bool)
         log_q = np.zeros(b, np.float64)
         sums = np.zeros((b, self.max_samplers), np.float64)
         for i, (e, s) in enumerate(picks):
@@ -272,7 +283,6 @@ class EpisodeStore:
             mask[i, :n] = True
             start_obs[i] = e.obs[s]
             end_obs[i] = e.obs[stop]
-            at_reset[i] = s == 0
             ended_here = stop == len(e)
             if ended_here and e.terminated and self.absorbing:
                 # Absorbing state after termination (DAC): the trajectory goes on, at the
@@ -283,15 +293,7 @@ class EpisodeStore:
             log_q[i] = self._window_log_q(e, s, stop)
             sums[i] = e.log_pi[s:stop].sum(0)
         if self.fusion == "fused":
-            counts = self._start_counts(length)
-            total = sum(counts.values())
-            slots = [self.slot_of[sid] for sid in counts if counts[sid] > 0]
-            log_frac = np.array(
-                [math.log(counts[sid] / total) for sid in counts if counts[sid] > 0]
-            )
-            terms = sums[:, slots] + log_frac
-            peak = terms.max(1, keepdims=True)
-            log_q = (peak + np.log(np.exp(terms - peak).sum(1, keepdims=True)))[:, 0]
+            log_q = self._fused_log_q(sums, length)
         if not np.all(np.isfinite(log_q)):
             raise FloatingPointError("non-finite window log q: a snapshot was not scored")
         is_demo = np.zeros(b, bool)
@@ -305,7 +307,6 @@ class EpisodeStore:
             start_obs=torch.from_numpy(start_obs),
             end_obs=torch.from_numpy(end_obs),
             end_alive=torch.from_numpy(end_alive),
-            at_reset=torch.from_numpy(at_reset),
             log_q=torch.from_numpy(log_q),
             is_demo=torch.from_numpy(is_demo),
             absorbing_frac=fracs,

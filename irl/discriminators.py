@@ -1,6 +1,7 @@
 """Reward models of the MuJoCo loop, scoring windows drawn from :class:`irl.buffer.EpisodeStore`.
 
-One energy covers GCL, GAN-GCL and AIRL (SPEC §3, §7, §8.1): a window w of L steps scores
+One energy covers GCL, GAN-GCL and AIRL (docs/math.md, "The discriminator", "AIRL and GAIL",
+"Windows and the start-state potential"): a window w of L steps scores
 
     E(w) = Σ_t c_θ(x_t, u_t) + c_abs · (absorbing steps) + h(s_start) − h_end,
 
@@ -172,8 +173,7 @@ class Discriminator(nn.Module):
         steps = self.step_cost(batch.obs, batch.acts)
         steps = torch.where(batch.mask, steps, torch.zeros((), dtype=steps.dtype))
         length = batch.mask.shape[1]
-        disc = self.gamma ** torch.arange(length, dtype=torch.float64)
-        energy = (steps.double() * disc).sum(1)
+        energy = O.trajectory_cost(steps.double(), batch.mask, self.gamma)
         real = batch.mask.sum(1).double()
         if self.absorbing:
             # Absorbing steps inside the window, then (only for terminated windows) its value

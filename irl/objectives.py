@@ -1,6 +1,6 @@
-"""Losses and estimators of GCL, GAN-GCL, AIRL and GAIL, all in log space (SPEC §2–§4, §7).
+"""Losses and estimators of GCL, GAN-GCL, AIRL and GAIL, all in log space (docs/math.md).
 
-Conventions (SPEC §1):
+Conventions (docs/math.md, "Notation"):
 - Tensors of shape ``[M]`` range over a pooled batch of M trajectories; ``is_demo`` marks the demos.
 - ``cost`` is the trajectory cost C_θ(τ) = Σ_t m_t c_θ(x_t, u_t) (see :func:`trajectory_cost`).
 - ``log_q`` is the sampler's *reduced* log-density Σ_t log π(u_t|x_t): the dynamics factor cancels
@@ -27,7 +27,6 @@ GeneratorKind = Literal["original", "alternative", "combined"]
 
 __all__ = [
     "GeneratorKind",
-    "airl_logits",
     "discriminator_logits",
     "discriminator_loss",
     "effective_sample_size",
@@ -58,7 +57,8 @@ def trajectory_cost(step_cost: Tensor, mask: Tensor | None = None, gamma: float 
     """Masked, optionally discounted sum over time: C = Σ_t γ^(t-1) m_t c_t, ``[M, T] -> [M]``.
 
     With γ < 1 the same discounting must be used in the discriminator, the loss and the RL
-    reward (SPEC §4.4). Masked steps add exactly 0, also when their cost is inf or NaN padding.
+    reward (docs/math.md, "The generator's reward"). Masked steps add exactly 0, also when
+    their cost is inf or NaN padding.
     """
     if step_cost.dim() != 2:
         raise ValueError(f"step_cost must be [M, T], got shape {tuple(step_cost.shape)}")
@@ -77,7 +77,7 @@ def trajectory_cost(step_cost: Tensor, mask: Tensor | None = None, gamma: float 
 
 
 # ----------------------------------------------------------------------------------------------
-# GCL: importance-sampled partition function (SPEC §2.3)
+# GCL: importance-sampled partition function (docs/math.md, "Importance-sampled log Z")
 # ----------------------------------------------------------------------------------------------
 def _counts(is_demo: Tensor) -> tuple[int, int]:
     is_demo = is_demo.bool()
@@ -115,9 +115,9 @@ def importance_log_weights(
 ) -> Tensor:
     """Log importance weights a_j = -C_j - sg(log µ̃_j) over the pooled batch, ``[M]``.
 
-    µ̃ = (N_d/M) p̃ + (N_s/M) q, p̃ = exp(-C - b) (SPEC §2.2 option a) or, when ``log_p_demo`` is
+    µ̃ = (N_d/M) p̃ + (N_s/M) q, p̃ = exp(-C - b) (option a) or, when ``log_p_demo`` is
     given, a per-step demo density Σ_t log p̂(u_t|x_t) (option c). The stop-gradient keeps
-    µ̃ constant, as the GCL gradient requires (SPEC §3.3).
+    µ̃ constant, as the GCL gradient requires (docs/math.md, "Claim 2").
     """
     _check_batch(cost, log_q, is_demo)
     log_z_t = torch.as_tensor(log_z, dtype=cost.dtype, device=cost.device)
@@ -150,7 +150,7 @@ def gcl_cost_loss(
     log_z: Tensor | float,
     log_p_demo: Tensor | None = None,
 ) -> Tensor:
-    """GCL cost loss: mean demo cost + log Ẑ, with µ̃ held constant in the gradient (SPEC §2.3).
+    """GCL cost loss: mean demo cost + log Ẑ, with µ̃ held constant in the gradient.
 
     Its gradient is (1/N_d) Σ_demo ∇C_i − Σ_j w̄_j ∇C_j with w̄ = softmax(a): push demo costs
     down and the importance-weighted costs of the pooled batch up.
@@ -164,11 +164,16 @@ def gcl_cost_loss(
 
 
 def fused_log_q(log_prob_matrix: Tensor, counts: Tensor) -> Tensor:
-    """Balance-heuristic log-density of past samplers: LSE_k(log(n_k/n) + L[j,k]) (SPEC §2.4).
+    """Balance-heuristic log-density of past samplers: LSE_k(log(n_k/n) + L[j,k]).
 
     Args:
         log_prob_matrix: ``[M, K]``, L[j,k] = Σ_t log π_k(u_t^j|x_t^j) of item j under sampler k.
-        counts: ``[K]`` number of buffered trajectories drawn from each sampler (zeros allowed).
+        counts: ``[K]`` draws held from each sampler: stored trajectories, or window start
+            positions when windows are drawn uniformly over starts (zeros allowed: that
+            sampler's column is ignored, even if it holds NaN or inf).
+
+    Returns:
+        ``[M]`` log q_bg of every item, in the dtype of ``log_prob_matrix``.
     """
     if log_prob_matrix.dim() != 2 or counts.shape != (log_prob_matrix.shape[1],):
         raise ValueError(
@@ -185,7 +190,7 @@ def fused_log_q(log_prob_matrix: Tensor, counts: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
-# GCL regularisers (SPEC §2.5)
+# GCL regularisers (docs/math.md, "Cost regularisers")
 # ----------------------------------------------------------------------------------------------
 def _masked_pairs(mask: Tensor | None, like: Tensor, k: int) -> Tensor:
     """Mask of valid length-(k+1) windows: all of their steps are valid."""
@@ -209,7 +214,7 @@ def mono_penalty(step_cost: Tensor, mask: Tensor | None = None, margin: float = 
     """Monotonic-progress penalty Σ_t max(0, c_t - c_{t-1} - margin)², per trajectory ``[M]``.
 
     ``margin = 1`` is the formula printed in the GCL paper (increases below 1 are free); a
-    negative margin enforces a strict decrease (SPEC §9.1). Apply to demonstrations only.
+    negative margin enforces a strict decrease. Apply to demonstrations only.
     """
     hinge = F.relu(step_cost[:, 1:] - step_cost[:, :-1] - margin)
     valid = _masked_pairs(mask, step_cost, 1)
@@ -217,7 +222,7 @@ def mono_penalty(step_cost: Tensor, mask: Tensor | None = None, margin: float = 
 
 
 # ----------------------------------------------------------------------------------------------
-# GAN-GCL discriminator and generator (SPEC §3, §4)
+# GAN-GCL discriminator and generator (docs/math.md, "The discriminator")
 # ----------------------------------------------------------------------------------------------
 def discriminator_logits(
     cost: Tensor, log_q: Tensor, log_z: Tensor | float, prior_offset: float = 0.0
@@ -233,7 +238,8 @@ def discriminator_loss(
 
     L = (1/N_d) [Σ_demo softplus(-l) + Σ_samp softplus(l)] with the prior offset log(N_d/N_s)
     in l. With this normaliser the minimiser over b is the importance-sampling log Z and the
-    θ-gradient there equals that of :func:`gcl_cost_loss`, balanced or not (SPEC §3.1–§3.3).
+    θ-gradient there equals that of :func:`gcl_cost_loss`, balanced or not (docs/math.md,
+    "Claim 1" and "Claim 2").
     ``log_q`` is detached: q is "filled in", so this loss never moves the sampler.
     """
     _check_batch(cost, log_q, is_demo)
@@ -334,7 +340,7 @@ def optimal_log_z(
 def generator_loss(
     cost: Tensor, log_q: Tensor, log_z: Tensor | float, kind: GeneratorKind = "combined"
 ) -> Tensor:
-    """Per-trajectory generator loss ``[M]`` (SPEC §4.1; b held fixed).
+    """Per-trajectory generator loss ``[M]`` (docs/math.md, "Claim 3"; b held fixed).
 
     - ``"original"``:    log(1 - D)   = -softplus(l)   (saturates when D rejects samples)
     - ``"alternative"``: -log D       =  softplus(-l)
@@ -358,33 +364,15 @@ def generator_reward(step_cost: Tensor, step_log_pi: Tensor, alpha: float = 1.0)
     """Per-step MaxEnt RL reward r_t = -c_θ(x_t,u_t) - α log π(u_t|x_t), without gradient.
 
     Summed over a trajectory this is -(C + log q) = l + b: maximising its return is minimising
-    the combined generator loss (SPEC §4.2). Use α = 1 for the exact equivalence and turn the
-    RL algorithm's own entropy bonus off.
+    the combined generator loss (docs/math.md, "The generator's reward"). Use α = 1 for the
+    exact equivalence and turn the RL algorithm's own entropy bonus off.
     """
     return (-step_cost - alpha * step_log_pi).detach()
 
 
 # ----------------------------------------------------------------------------------------------
-# Per-transition baselines: AIRL and GAIL (SPEC §7)
+# Per-transition baselines: AIRL and GAIL (docs/math.md, "AIRL and GAIL")
 # ----------------------------------------------------------------------------------------------
-def airl_logits(
-    g: Tensor,
-    h: Tensor,
-    h_next: Tensor,
-    log_pi: Tensor,
-    gamma: float,
-    terminated: Tensor | None = None,
-) -> Tensor:
-    """AIRL logit f - log π with shaped f = g(s[,a]) + γ (1 - done) h(s') - h(s), ``[B]``.
-
-    ``terminated`` marks true terminal transitions (absorbing: no value after them); time-limit
-    truncations must not be passed as terminal.
-    """
-    not_done = 1.0 if terminated is None else 1.0 - terminated.to(g.dtype)
-    f = g + gamma * not_done * h_next - h
-    return f - log_pi
-
-
 def transition_discriminator_loss(logits: Tensor, is_expert: Tensor) -> Tensor:
     """Balanced BCE of a per-transition discriminator (expert label 1): per-class means, summed."""
     expert = is_expert.bool()

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from irl.discriminators import Discriminator
+from irl.objectives import generator_reward
 
 __all__ = ["LearnedReward"]
 
@@ -111,8 +112,18 @@ class LearnedReward:
         return torch.maximum(torch.minimum(acts, high), low)
 
     def with_entropy(self, reward: np.ndarray, log_pi: np.ndarray) -> np.ndarray:
-        """The sampler's reward r − α log π (the generator loss as a MaxEnt RL reward)."""
-        return reward - self.alpha * log_pi
+        """The sampler's reward r − α log π (the generator loss as a MaxEnt RL reward).
+
+        Args:
+            reward: per-step learned reward r = −c (any shape; float64 from :meth:`__call__`).
+            log_pi: log π(u|x) of the same steps, same shape (any float dtype).
+
+        Returns:
+            :func:`irl.objectives.generator_reward` of c = −r, in the promoted dtype of the two.
+        """
+        step_cost = -torch.as_tensor(np.ascontiguousarray(reward))
+        step_log_pi = torch.as_tensor(np.ascontiguousarray(log_pi))
+        return generator_reward(step_cost, step_log_pi, self.alpha).numpy()
 
     def steps_left(self, t_next: int, terminated: bool) -> int:
         """Absorbing steps after a step that ends at episode step ``t_next`` (1-based)."""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
 
 from irl.buffer import EpisodeStore
 from irl.types import Trajectory
 
 
-def gaussian_scorer(mean: float):  # type: ignore[no-untyped-def]
+def gaussian_scorer(mean: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """log N(a; mean·Σobs, 1) per step: a different, exactly known density per snapshot."""
 
     def score(obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
@@ -22,7 +25,9 @@ def gaussian_scorer(mean: float):  # type: ignore[no-untyped-def]
     return score
 
 
-def episode(rng: np.random.Generator, t: int, terminated: bool = False):  # type: ignore[no-untyped-def]
+def episode(
+    rng: np.random.Generator, t: int, terminated: bool = False
+) -> tuple[np.ndarray, np.ndarray, bool, float]:
     return (
         rng.normal(size=(t + 1, 3)).astype(np.float32),
         rng.normal(size=(t, 2)).astype(np.float32),
@@ -98,11 +103,35 @@ def test_eviction_drops_the_oldest_snapshot_and_its_rollouts() -> None:
     for k in range(3):
         scorers[k] = gaussian_scorer(0.1 * k)
         store.add_sampler(scorers[k])
-        store.add_rollouts([episode(rng, 6)], k, {j: scorers[j] for j in store.slot_of})
+        store.add_rollouts([episode(rng, 6 + 3 * k)], k, {j: scorers[j] for j in store.slot_of})
     assert store.live_samplers == [1, 2]
     assert {e.owner for e in store.samples} == {1, 2}
     batch = store.sample(1, 4, 3, np.random.default_rng(0))
     assert np.isfinite(batch.log_q.numpy()).all()
+    # The evicted snapshot leaves the mixture: q = (7 q_1 + 10 q_2) / 17 (window starts).
+    weights = {1: 7 / 17, 2: 10 / 17}
+    for i in range(5):
+        m = batch.mask[i].numpy()
+        obs, acts = batch.obs[i].numpy()[m], batch.acts[i].numpy()[m]
+        terms = [math.log(w) + scorers[k](obs, acts).sum() for k, w in weights.items()]
+        want = np.logaddexp.reduce(terms)
+        assert batch.log_q[i].item() == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_window_batch_is_frozen_and_has_no_reset_flag() -> None:
+    """Batches are values: a changed copy comes from dataclasses.replace."""
+    rng = np.random.default_rng(8)
+    store = EpisodeStore(max_samplers=1, horizon=50)
+    store.add_demos([demo(rng, 10)])
+    s = gaussian_scorer(0.0)
+    store.add_sampler(s)
+    store.add_rollouts([episode(rng, 6)], 0, {0: s})
+    batch = store.sample(2, 2, 3, np.random.default_rng(0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        batch.obs = batch.obs.double()  # type: ignore[misc]
+    double = dataclasses.replace(batch, obs=batch.obs.double())
+    assert double.obs.dtype == torch.float64 and batch.obs.dtype == torch.float32
+    assert "at_reset" not in {f.name for f in dataclasses.fields(batch)}
 
 
 def test_terminated_windows_are_padded_with_absorbing_steps_to_the_horizon() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -84,22 +87,68 @@ def test_gail_reward_prices_a_termination_with_the_absorbing_log_d(gamma: float)
 
 
 def _double(batch: WindowBatch) -> WindowBatch:
-    for name in ("obs", "acts", "start_obs", "end_obs"):
-        setattr(batch, name, getattr(batch, name).double())
-    return batch
+    names = ("obs", "acts", "start_obs", "end_obs")
+    return dataclasses.replace(batch, **{n: getattr(batch, n).double() for n in names})
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_window_energy_is_the_discounted_masked_cost_sum_plus_absorbing_and_potential(
+    gamma: float,
+) -> None:
+    """E = Σ_t γ^t c_t + γ^n c_abs Σ_{i<n_abs} γ^i + γ^L c_abs Σ_{i<tail} γ^i + h(s_0) − γ^n h_end,
+    written out step by step (n real steps, L the window length, h_end = 0 after a termination)."""
+    torch.manual_seed(0)
+    disc = Discriminator("airl", 3, 2, gamma=gamma, absorbing=True, normalize_inputs=False)
+    disc = disc.double()
+    length = 12  # longer than the 10-step terminated rollout: padding, absorbing steps, tail
+    batch = _double(_store().sample(4, 4, length, np.random.default_rng(5)))
+    assert bool((~batch.mask).any()) and bool((batch.absorbing_tail > 0).any())
+    energy, steps = disc.energy(batch)
+    with torch.no_grad():
+        c_abs = float(disc.absorbing_cost())
+        for i in range(len(energy)):
+            n = int(batch.mask[i].sum())
+            want = sum(
+                gamma**t * float(disc.step_cost(batch.obs[i, t], batch.acts[i, t]))
+                for t in range(n)
+            )
+            want += gamma**n * c_abs * sum(gamma**k for k in range(int(batch.n_absorbing[i])))
+            tail = int(batch.absorbing_tail[i])
+            want += gamma**length * c_abs * sum(gamma**k for k in range(tail))
+            want += float(disc.potential(batch.start_obs[i]))
+            if bool(batch.end_alive[i]):
+                want -= gamma**n * float(disc.potential(batch.end_obs[i]))
+            assert float(energy[i]) == pytest.approx(want, rel=1e-10, abs=1e-10)
+            assert bool((steps[i, n:] == 0).all())
+
+
+def test_airl_reward_is_the_shaped_f_without_a_potential_after_termination() -> None:
+    """r = −c(s, a) + γ (1 − done) h(s') − h(s): a terminal step has no value after it."""
+    torch.manual_seed(0)
+    disc = Discriminator("airl", 3, 2, gamma=0.9, absorbing=False, normalize_inputs=False)
+    disc = disc.double()
+    obs, acts, nxt = torch.randn(2, 3).double(), torch.randn(2, 2).double(), torch.randn(2, 3)
+    terminated = torch.tensor([False, True])
+    r = disc.reward(obs, acts, nxt.double(), terminated, torch.zeros(2).double())
+    with torch.no_grad():
+        c, h, h_next = disc.step_cost(obs, acts), disc.potential(obs), disc.potential(nxt.double())
+    expected = torch.stack([-c[0] + 0.9 * h_next[0] - h[0], -c[1] - h[1]])
+    torch.testing.assert_close(r, expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("algo", ["gan_gcl", "gail"])
 def test_gradient_penalty_of_a_linear_cost_is_its_squared_weight_norm(algo: str) -> None:
     """For c = w·[x, flag, u] + b the penalty is ‖w_x‖² + ‖w_u‖² wherever it is evaluated."""
     torch.manual_seed(0)
-    kw = {"hidden": (), "gamma": 1.0, "absorbing": True, "normalize_inputs": True}
+    kw: dict[str, Any] = {"hidden": (), "gamma": 1.0, "absorbing": True, "normalize_inputs": True}
     disc = Discriminator(algo, 3, 2, grad_penalty=10.0, **kw).double()
     plain = Discriminator(algo, 3, 2, **kw).double()
     plain.load_state_dict(disc.state_dict())
     window = 1 if algo == "gail" else 5
     batch = _double(_store().sample(8, 8, window, np.random.default_rng(2)))
-    w = disc.cost.net[0].weight.detach().double()[0]  # inputs: 3 obs, 1 absorbing flag, 2 acts
+    first = disc.cost.net[0]
+    assert isinstance(first, torch.nn.Linear)
+    w = first.weight.detach().double()[0]  # inputs: 3 obs, 1 absorbing flag, 2 acts
     expected = float(w[:3].square().sum() + w[4:].square().sum())
     assert float(disc.gradient_penalty(batch).detach()) == pytest.approx(expected, rel=1e-10)
     loss, stats = disc.loss(batch)
@@ -126,7 +175,7 @@ def test_gradient_penalty_is_zero_for_a_constant_cost_and_positive_otherwise() -
 def test_absorbing_floor_bounds_the_absorbing_cost_in_energy_and_reward() -> None:
     """With a floor set, c_abs = max(learned, floor) in the loss and in the sampler's reward."""
     torch.manual_seed(0)
-    kw = {"gamma": 1.0, "absorbing": True, "normalize_inputs": False}
+    kw: dict[str, Any] = {"gamma": 1.0, "absorbing": True, "normalize_inputs": False}
     disc = Discriminator("gan_gcl", 3, 2, absorbing_floor=True, **kw).double()
     plain = Discriminator("gan_gcl", 3, 2, **kw).double()
     plain.load_state_dict(disc.state_dict(), strict=False)
