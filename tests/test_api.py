@@ -361,3 +361,67 @@ def test_a_run_that_fails_before_training_writes_no_files(tmp_path: Path) -> Non
     with pytest.raises(DemoFileError, match=re.escape(str(missing))):
         irl.train([*TINY, f"demo_path={missing}"], run_dir=run_dir)
     assert not run_dir.exists() or not any(run_dir.iterdir())
+
+
+def _copy_run(run_dir: Path, dest: Path) -> Path:
+    shutil.copytree(run_dir, dest)
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("config.yaml", "a: [unclosed\n", "config.yaml: cannot read"),
+        ("config.yaml", "- just\n- a list\n", "config.yaml: expected a mapping"),
+        ("artifacts.json", "{not json", "artifacts.json: cannot read"),
+        ("artifacts.json", "[1, 2]", "artifacts.json: expected a JSON object"),
+        ("artifacts.json", '{"sampler": "ppo"}', "artifacts.json: invalid"),
+        ("artifacts.json", "[" * 100_000, "artifacts.json: cannot read"),
+        ("policy.safetensors", "garbage", "policy.safetensors: cannot load weights"),
+        ("cost.safetensors", "garbage", "cost.safetensors: cannot load weights"),
+    ],
+)
+def test_a_bad_run_directory_file_is_one_clear_error(
+    trained: tuple[Run, Path], tmp_path: Path, name: str, content: str, match: str
+) -> None:
+    run_dir = _copy_run(trained[1], tmp_path / "run")
+    (run_dir / name).write_text(content)
+    with pytest.raises(RunDirError, match=match):
+        irl.load_run(run_dir)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda s: s.pop("sampler"),  # a missing key
+        lambda s: s.__setitem__("iteration", "two"),  # a wrong type
+        lambda s: s["sampler"].__setitem__("policy", {"bogus": torch.zeros(3)}),  # bad weights
+        lambda s: s.__setitem__("history", "{not json"),  # bad embedded JSON
+    ],
+)
+def test_a_corrupt_but_loadable_checkpoint_is_one_clear_error(
+    trained: tuple[Run, Path], tmp_path: Path, corrupt: Any
+) -> None:
+    from irl.build import build_trainer
+    from irl.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+
+    run_dir = _copy_run(trained[1], tmp_path / "run")
+    state, arrays = read_checkpoint(run_dir / "checkpoint")
+    corrupt(state)
+    write_checkpoint(run_dir / "checkpoint", state, arrays)
+    trainer = build_trainer(trained[0].config, run_dir, log=False)
+    with pytest.raises(CheckpointError, match="corrupt checkpoint"):
+        trainer.load_checkpoint()
+
+
+def test_rerunning_a_finished_run_adds_no_second_record(
+    trained: tuple[Run, Path], tmp_path: Path, demo_file: Path
+) -> None:
+    records = tmp_path / "records.jsonl"
+    run_dir = tmp_path / "run"
+    overrides = [*TINY, f"demo_path={demo_file}", f"record.path={records}"]
+    first = irl.train(overrides, run_dir=run_dir)
+    second = irl.train(overrides, run_dir=run_dir)  # resumes at its end, scores again
+    assert first.result["normalized_return"] == second.result["normalized_return"]
+    lines = records.read_text().splitlines()
+    assert len(lines) == 1
