@@ -223,8 +223,12 @@ def reoptimize(
     checkpoint_dir: Path | None = None,
     checkpoint_every: int = 0,
     resume: bool = True,
+    algo: str = "sac",
 ) -> dict[str, float | str | None]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
+
+    ``algo="ppo"``: a fresh SB3 PPO instead (defaults, ``net_arch`` for both heads; fast on a
+    CPU, for short tasks such as the main job's; not checkpointed).
 
     ``curve_path``: CSV of the training episodes; ``tail_gamma``: the absorbing tail's discount
     (``"sac"``: SAC's ``gamma``); ``reward="true"``: the control, SAC paid the true reward.
@@ -234,16 +238,18 @@ def reoptimize(
     with ``resume`` a checkpoint there of the same settings is carried on to ``steps`` (the
     episode in progress at the checkpoint starts afresh), and one of ``steps`` is just scored.
     """
-    if reward not in ("learned", "true"):
-        raise ValueError(f"reopt reward must be 'learned' or 'true', not {reward!r}")
+    _check_choices(reward, algo)
+    if algo == "ppo":
+        checkpoint_dir = None  # PPO re-optimisations are short: never checkpointed
     # The cost prices a stop as absorbing steps to the horizon, summed with the cost's own γ
     # (1 for GCL/GAN-GCL: up to ~1000 steps in one reward). SAC maximises a γ = 0.99 return, so
     # that lump weighs ~10x more for it than the absorbing state it stands for, and it depends on
     # the time step, which SAC does not observe: discounted by SAC's γ it is the absorbing
     # state's value in SAC's own objective (DAC's absorbing-state bootstrap).
     tail = gamma if tail_gamma == "sac" else float(tail_gamma)
-    sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps)
+    sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo)
     settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed)
+
     done, wall = _resume(sac, checkpoint_dir if resume else None, settings, steps)
     start = time.perf_counter()  # this call's training starts here
 
@@ -278,7 +284,15 @@ def reoptimize(
     return {
         **_reopt_record(run, rets, steps, ent_coef, tail, reward, done, wall, trained, train_s),
         **final,
+        "reoptimized_algo": algo,
     }
+
+
+def _check_choices(reward: str, algo: str) -> None:
+    if reward not in ("learned", "true"):
+        raise ValueError(f"reopt reward must be 'learned' or 'true', not {reward!r}")
+    if algo not in ("sac", "ppo"):
+        raise ValueError(f"reopt algo must be 'sac' or 'ppo', not {algo!r}")
 
 
 def _reopt_settings(
@@ -363,15 +377,21 @@ def _reopt_agent(
     ent_coef: str | float,
     net_arch: Sequence[int],
     steps: int,
+    algo: str = "sac",
 ) -> Any:
-    """A fresh SB3 SAC on the task, paid the learned reward (or the true one: the control)."""
-    from stable_baselines3 import SAC
+    """A fresh SB3 SAC (or PPO) on the task, paid the learned reward (or the true one: the
+    control)."""
+    from stable_baselines3 import PPO, SAC
 
     env = LearnedRewardWrapper(
         make_env(run.env_id, **run.env_kwargs),
         dataclasses.replace(run.learned_reward, tail_gamma=tail),
         pay_true_reward=reward == "true",
     )
+    if algo == "ppo":
+        arch = list(net_arch)
+        kwargs = {"net_arch": {"pi": arch, "vf": arch}}
+        return PPO("MlpPolicy", env, seed=seed, gamma=gamma, policy_kwargs=kwargs, device="cpu")
     return SAC(
         "MlpPolicy",
         env,
@@ -387,8 +407,9 @@ def _reopt_agent(
 
 def _save_reopt_outputs(sac: Any, run: Run, save_dir: Path, video_steps: int, seed: int) -> None:
     """What the optimiser found, kept to be watched or scored again (pickle-free)."""
+    actor = getattr(sac.policy, "actor", sac.policy)  # SAC: its actor; PPO: the policy
     save_file(
-        {k: v.contiguous() for k, v in sac.policy.actor.state_dict().items()},
+        {k: v.contiguous() for k, v in actor.state_dict().items()},
         str(save_dir / "reopt_actor.safetensors"),
     )
     if video_steps > 0:

@@ -64,6 +64,7 @@ def _reoptimize(run: Run, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         checkpoint_dir=run_dir / REOPT_CHECKPOINT,
         checkpoint_every=int(cfg.get("reopt_checkpoint_every", 0)),
         resume=bool(cfg.get("reopt_resume", True)),
+        algo=str(cfg.get("reopt_algo", "sac")),
     )
 
 
@@ -76,7 +77,8 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
     if result.get("reoptimized_normalized_return") is not None:
         rows.append(
             (
-                f"re-optimised SAC ({reopt_steps} steps), normalised",
+                f"re-optimised {result.get('reoptimized_algo', 'sac').upper()} "
+                f"({reopt_steps} steps), normalised",
                 f"{result['reoptimized_normalized_return']:.3f}",
             )
         )
