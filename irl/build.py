@@ -304,3 +304,18 @@ def build_trainer(
     trainer.demo_indices = indices
     trainer.demo_file = path
     return trainer
+
+
+def read_run_config(run_dir: Path, error: type[Exception] = ValueError) -> dict[str, Any]:
+    """A run directory's resolved ``config.yaml`` as a plain dict; ``error`` names the file and
+    the problem when it cannot be read."""
+    from omegaconf import OmegaConf
+
+    path = run_dir / "config.yaml"
+    try:
+        cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as exc:
+        raise error(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(cfg, dict):
+        raise error(f"{path}: expected a mapping")
+    return cfg  # type: ignore[return-value]

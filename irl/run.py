@@ -171,20 +171,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    try:
-        cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
-    except Exception as exc:
-        raise RunDirError(
-            f"{run_dir / 'config.yaml'}: cannot read ({exc.__class__.__name__}: {exc})"
-        ) from None
-    if not isinstance(cfg, dict):
-        raise RunDirError(f"{run_dir / 'config.yaml'}: expected a mapping")
-    return cfg  # type: ignore[return-value]
-
-
 def _load_weights(path: Path, module: torch.nn.Module) -> None:
     try:
         module.load_state_dict(load_file(str(path)))
@@ -219,7 +205,7 @@ def load_run(run_dir: str | Path) -> Run:
     Builds the cost model and the recovered policy from the saved weights; never builds the
     sampler's environments. Raises :class:`RunDirError` naming the file for a missing or bad one.
     """
-    from irl.build import build_cost, build_reward
+    from irl.build import build_cost, build_reward, read_run_config
 
     d = Path(run_dir).expanduser().resolve()
     if not d.is_dir():
@@ -227,7 +213,7 @@ def load_run(run_dir: str | Path) -> Run:
     for name in ("config.yaml", "policy.safetensors", ARTIFACTS):
         if not (d / name).is_file():
             raise RunDirError(f"{d}: missing {name} (not a finished irl-train run?)")
-    cfg = _read_config(d)
+    cfg = read_run_config(d, RunDirError)
     art = _read_json(d / ARTIFACTS)
     try:
         policy_module = build_policy(art)
