@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ConfigError", "validate_train_config"]
+__all__ = ["ConfigError", "validate_eval_config", "validate_train_config"]
 
 
 class ConfigError(ValueError):
@@ -108,6 +108,19 @@ RULES: dict[str, Rule] = {
 }
 
 
+EVAL_RULES: dict[str, Rule] = {
+    "episodes": POS_INT,
+    "reopt_steps": Rule(lo=0, integer=True),
+    "reopt_algo": Rule(choices=("sac", "ppo")),
+    "reopt_checkpoint_every": Rule(lo=0, integer=True),
+    "reopt_video_steps": Rule(lo=0, integer=True),
+    "random_episodes": POS_INT,
+    "learned_return_episodes": POS_INT,
+    "seed": Rule(lo=0, hi=2**31 - 1, integer=True),
+    "torch_threads": POS_INT,
+}
+
+
 def _lookup(cfg: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     node: Any = cfg
     for part in dotted.split("."):
@@ -117,19 +130,46 @@ def _lookup(cfg: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
-def validate_train_config(cfg: Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` for the first value outside its rule (keys absent from this
-    config, e.g. PPO-only keys under ``sampler=sac``, are skipped)."""
-    for key, rule in RULES.items():
+def _check(cfg: Mapping[str, Any], rules: Mapping[str, Rule]) -> None:
+    for key, rule in rules.items():
         present, value = _lookup(cfg, key)
         if present and not rule.accepts(value):
             raise ConfigError(f"config: {key}={value!r} is not allowed; use {rule.describe()}")
+
+
+def validate_eval_config(cfg: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for an ``irl-eval`` value outside its rule."""
+    _check(cfg, EVAL_RULES)
+    reward = str(_lookup(cfg, "reopt_reward")[1]).lower()
+    if reward not in ("learned", "true"):
+        raise ConfigError(f"config: reopt_reward={reward!r} is not allowed; use learned or true")
+    net = _lookup(cfg, "reopt_net_arch")[1]
+    if net is not None and not _positive_ints(net):
+        raise ConfigError(
+            f"config: reopt_net_arch={net!r} is not allowed; use a list of positive integers"
+        )
+
+
+def _positive_ints(x: Any) -> bool:
+    return (
+        isinstance(x, list | tuple)
+        and bool(x)
+        and all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in x)
+    )
+
+
+def validate_train_config(cfg: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for the first value outside its rule (keys absent from this
+    config, e.g. PPO-only keys under ``sampler=sac``, are skipped)."""
+    _check(cfg, RULES)
+    for key in ("sampler.net_arch",):
+        value = _lookup(cfg, key)[1]
+        if value is not None and not _positive_ints(value):
+            raise ConfigError(
+                f"config: {key}={value!r} is not allowed; use a list of positive integers"
+            )
     hidden = _lookup(cfg, "cost.hidden")[1]
-    if hidden is not None and (
-        not isinstance(hidden, list | tuple)
-        or not hidden
-        or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
-    ):
+    if hidden is not None and not _positive_ints(hidden):
         raise ConfigError(
             f"config: cost.hidden={hidden!r} is not allowed; use a list of positive integers"
         )

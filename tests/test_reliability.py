@@ -149,3 +149,35 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint
     assert ckpt is not None
     state, _ = read_checkpoint(ckpt)
     assert state["iteration"] < 8  # a good state from before the blow-up, resumable
+
+
+def _eval_cfg(*overrides: str) -> dict:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("eval", overrides=["run_dir=/nowhere", *overrides])
+    out = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(out, dict)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("episodes=0", "episodes"),
+        ("reopt_steps=-1", "reopt_steps"),
+        ("reopt_algo=td3", "reopt_algo"),
+        ("reopt_reward=bogus", "reopt_reward"),
+        ("reopt_net_arch=[0]", "reopt_net_arch"),
+        ("random_episodes=0", "random_episodes"),
+    ],
+)
+def test_bad_irl_eval_values_get_one_clear_error(override: str, key: str) -> None:
+    from irl.validate import validate_eval_config
+
+    validate_eval_config(_eval_cfg())  # the defaults pass
+    with pytest.raises(ConfigError, match=rf"{key}=.*not allowed; use "):
+        validate_eval_config(_eval_cfg(override))
+
+
+def test_a_bad_sampler_net_arch_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"sampler.net_arch=.*positive integers"):
+        validate_train_config(_cfg("sampler.net_arch=[64,-1]"))

@@ -20,7 +20,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
@@ -32,6 +32,7 @@ from irl.reoptimize import REOPT_CHECKPOINT, reoptimize
 from irl.rollouts import evaluate
 from irl.run import Run, RunDirError, load_run
 from irl.seeding import run_eval_seed
+from irl.validate import ConfigError, validate_eval_config
 
 LOADED_COMMIT = git_commit()
 
@@ -116,6 +117,7 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
 
 def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     """All three evaluations of ``cfg.run_dir``; prints a table and writes ``eval.json``."""
+    validate_eval_config(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     torch.set_num_threads(int(cfg.torch_threads))
     os.environ.setdefault("MUJOCO_GL", "egl")
     start = time.perf_counter()
@@ -172,7 +174,7 @@ def main(cfg: DictConfig) -> None:
         )
     try:
         evaluate_run(cfg)
-    except (RunDirError, CheckpointError, DemoFileError) as exc:
+    except (RunDirError, CheckpointError, DemoFileError, ConfigError) as exc:
         raise SystemExit(f"irl-eval: {exc}") from None
 
 
