@@ -26,6 +26,7 @@ import torch
 
 __all__ = [
     "CheckpointError",
+    "fsync_dir",
     "load_replay_arrays",
     "read_checkpoint",
     "recover_checkpoint",
@@ -70,7 +71,8 @@ def recover_checkpoint(final: Path) -> Path | None:
     return None
 
 
-def _fsync_dir(d: Path) -> None:
+def fsync_dir(d: Path) -> None:
+    """Flush a directory's entries (renames, new files) to disk."""
     fd = os.open(d, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -94,11 +96,11 @@ def write_checkpoint(
         with open(tmp / name, "rb+") as fh:
             os.fsync(fh.fileno())
     (tmp / COMPLETE).write_text("ok\n")
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     if final.exists():
         final.rename(old)
     tmp.rename(final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     if old.exists():
         shutil.rmtree(old)
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from irl.checkpoint import fsync_dir
 from irl.env_snapshot import env_snapshot, restore_env
 
 FORMAT = "irl-sac-checkpoint"
@@ -313,14 +314,6 @@ def _flush(f: Any) -> None:
     os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _whole_checkpoints(run_dir: Path) -> list[Path]:
     """Renamed-into-place checkpoint directories, oldest first (by sequence number)."""
     found = [
@@ -349,14 +342,14 @@ def save_checkpoint(model: Any, run_dir: str | os.PathLike[str], record: dict[st
         _flush(f)
     _save_buffer(model.replay_buffer, tmp / BUFFER_FILE)
     os.rename(tmp, final)
-    _fsync_dir(out)
+    fsync_dir(out)
     pointer = {"format": FORMAT, "version": VERSION, "checkpoint": final.name}
     pointer["num_timesteps"] = int(model.num_timesteps)
     with (out / (POINTER + ".tmp")).open("w") as f:
         f.write(json.dumps(pointer, indent=1) + "\n")
         _flush(f)
     os.replace(out / (POINTER + ".tmp"), out / POINTER)
-    _fsync_dir(out)
+    fsync_dir(out)
     for old in [*existing, *out.glob(".checkpoint-*.tmp")]:
         shutil.rmtree(old, ignore_errors=True)
     return final

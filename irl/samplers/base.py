@@ -105,6 +105,18 @@ class Sampler:
         """The sampler's own update on the learned reward; returns its metrics."""
         raise NotImplementedError
 
+    def rollout_reward(self, reward: LearnedReward) -> np.ndarray:
+        """Learned per-step reward (no entropy term) of the last rollout, flattened ``[n*e]``."""
+        data = self.recorder.stacked()
+        obs_dim, act_dim = data["obs"].shape[-1], data["actions"].shape[-1]
+        return reward.torch(
+            torch.as_tensor(data["obs"]).reshape(-1, obs_dim),
+            torch.as_tensor(data["actions"]).reshape(-1, act_dim),
+            torch.as_tensor(data["next_obs"]).reshape(-1, obs_dim),
+            torch.as_tensor(data["terminated"]).reshape(-1),
+            torch.as_tensor(data["absorbing"]).reshape(-1),
+        ).numpy()
+
     def sb3_metrics(self) -> dict[str, float]:
         """The ``train/*`` values SB3 recorded in its last update, so that they are kept in the
         run's history (a resumed run's replayed metrics rows are then complete)."""

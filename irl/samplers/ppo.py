@@ -45,7 +45,7 @@ class PPOSampler(Sampler):
         data = self.recorder.stacked()
         buf = self.model.rollout_buffer
         n, e = data["terminated"].shape
-        r = _rollout_reward(reward, data).reshape(n, e)
+        r = self.rollout_reward(reward).reshape(n, e)
         bootstrap = buf.rewards - data["stored_rewards"]  # SB3's γ V(s_T) at time-limit ends
         base = reward.with_entropy(r, buf.log_probs - self.log_scale)
         metrics = {"rollout/learned_reward_mean": float(r.mean())}
@@ -90,18 +90,3 @@ class PPOSampler(Sampler):
 
     def _load_optim_state(self, state: dict[str, Any]) -> None:
         self.model.policy.optimizer.load_state_dict(state["policy"])
-
-
-def _rollout_reward(reward: LearnedReward, data: dict[str, np.ndarray]) -> np.ndarray:
-    """Learned per-step reward (no entropy term) of a recorded rollout, flattened."""
-    import torch
-
-    obs_dim = data["obs"].shape[-1]
-    act_dim = data["actions"].shape[-1]
-    return reward.torch(
-        torch.as_tensor(data["obs"]).reshape(-1, obs_dim),
-        torch.as_tensor(data["actions"]).reshape(-1, act_dim),
-        torch.as_tensor(data["next_obs"]).reshape(-1, obs_dim),
-        torch.as_tensor(data["terminated"]).reshape(-1),
-        torch.as_tensor(data["absorbing"]).reshape(-1),
-    ).numpy()

@@ -11,7 +11,6 @@ from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 from irl.checkpoint import load_replay_arrays, replay_arrays
 from irl.reward import LearnedReward
 from irl.samplers.base import Sampler
-from irl.samplers.ppo import _rollout_reward
 from irl.samplers.sb3 import RelabelingReplayBuffer
 
 __all__ = ["SACSampler"]
@@ -42,7 +41,7 @@ class SACSampler(Sampler):
         self.model.replay_buffer.reward_fn = reward.torch
         steps = max(1, round(self.steps_per_iter * self.updates_per_step))
         self.model.train(gradient_steps=steps, batch_size=self.model.batch_size)
-        r = _rollout_reward(reward, self.recorder.stacked())
+        r = self.rollout_reward(reward)
         return {**self.sb3_metrics(), "rollout/learned_reward_mean": float(r.mean())}
 
     def arrays(self) -> dict[str, np.ndarray]:
