@@ -23,13 +23,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv and install the toolkit with its dev tools
 
-# The main job: GAN-GCL on the shipped InvertedPendulum-v5 demos, then its evaluation table.
+# The main job: GAN-GCL on the shipped InvertedPendulum-v5 demos, then its evaluation table,
+# whose re-optimisation trains a fresh linear policy (ARS) on the learned reward alone.
 DEMO_RUN ?= outputs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 DEMO_RUN := $(DEMO_RUN)
-DEMO_REOPT_STEPS ?= 30000
+DEMO_REOPT_STEPS ?= 150000
 demo: $(STAMP)  ## the main job: learn a reward from demonstrations and evaluate it
 	$(VENV)/bin/irl-train experiment=demo hydra.run.dir=$(DEMO_RUN)
-	$(VENV)/bin/irl-eval run_dir=$(DEMO_RUN) reopt_steps=$(DEMO_REOPT_STEPS)
+	$(VENV)/bin/irl-eval run_dir=$(DEMO_RUN) reopt_algo=ars reopt_steps=$(DEMO_REOPT_STEPS)
 
 test: $(STAMP)  ## the whole test suite
 	$(PY) -m pytest -q

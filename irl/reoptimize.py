@@ -27,12 +27,11 @@ from irl.checkpoint import (
     set_rng_state,
     write_checkpoint,
 )
-from irl.demos import normalized_return
+from irl.demos import normalized_score
 from irl.rollouts import evaluate
 from irl.run import Run
 from irl.seeding import reopt_eval_seed
 from irl.wrappers import LearnedRewardWrapper
-from irl_envs import make_env
 
 
 class _StepBar(BaseCallback):
@@ -104,6 +103,7 @@ class _ReoptCurve(_StepBar):
 
 
 REOPT_CHECKPOINT = "reopt_checkpoint"
+REOPT_ALGOS = ("sac", "ppo", "ars")
 
 
 def save_reopt_checkpoint(
@@ -227,8 +227,9 @@ def reoptimize(
 ) -> dict[str, float | str | None]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
-    ``algo="ppo"``: a fresh SB3 PPO instead (defaults, ``net_arch`` for both heads; fast on a
-    CPU, for short tasks such as the main job's; not checkpointed).
+    ``algo="ppo"``: a fresh SB3 PPO instead (defaults, ``net_arch`` for both heads; not
+    checkpointed). ``algo="ars"``: a linear policy by augmented random search
+    (`irl.reoptimize_ars`; seconds on short tasks such as the main job's; not checkpointed).
 
     ``curve_path``: CSV of the training episodes; ``tail_gamma``: the absorbing tail's discount
     (``"sac"``: SAC's ``gamma``); ``reward="true"``: the control, SAC paid the true reward.
@@ -239,6 +240,12 @@ def reoptimize(
     episode in progress at the checkpoint starts afresh), and one of ``steps`` is just scored.
     """
     _check_choices(reward, algo)
+    if algo == "ars":
+        from irl.reoptimize_ars import reoptimize_ars
+
+        return reoptimize_ars(
+            run, steps, seed, episodes, progress, curve_path, tail_gamma, reward, save_dir
+        )
     if algo == "ppo":
         checkpoint_dir = None  # PPO re-optimisations are short: never checkpointed
     # The cost prices a stop as absorbing steps to the horizon, summed with the cost's own γ
@@ -291,8 +298,8 @@ def reoptimize(
 def _check_choices(reward: str, algo: str) -> None:
     if reward not in ("learned", "true"):
         raise ValueError(f"reopt reward must be 'learned' or 'true', not {reward!r}")
-    if algo not in ("sac", "ppo"):
-        raise ValueError(f"reopt algo must be 'sac' or 'ppo', not {algo!r}")
+    if algo not in REOPT_ALGOS:
+        raise ValueError(f"reopt algo must be one of {REOPT_ALGOS}, not {algo!r}")
 
 
 def _reopt_settings(
@@ -350,7 +357,7 @@ def _reopt_record(
     mean = float(rets.mean())
     return {
         "reoptimized_return_mean": mean,
-        "reoptimized_normalized_return": float(normalized_return(mean, run.demos.meta)),
+        "reoptimized_normalized_return": normalized_score(mean, run.demos.meta),
         "reoptimized_steps": float(steps),
         # SAC's temperature: "auto" (its own target entropy) or the fixed α, e.g. 1.0, the
         # temperature of the MaxEnt model p(τ) ∝ exp(−c(τ)) the cost was learned under.
@@ -384,7 +391,7 @@ def _reopt_agent(
     from stable_baselines3 import PPO, SAC
 
     env = LearnedRewardWrapper(
-        make_env(run.env_id, **run.env_kwargs),
+        run.make_env(),
         dataclasses.replace(run.learned_reward, tail_gamma=tail),
         pay_true_reward=reward == "true",
     )
