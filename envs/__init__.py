@@ -71,6 +71,25 @@ def register_envs() -> None:
             )
 
 
+def import_env_module(module: str | None) -> None:
+    """Import ``module`` (a user's package that registers its envs with gymnasium) if given.
+
+    This is what ``env.module=<module>`` does before any env is built, so that
+    ``env.id=<its id>`` resolves. Raises ``ImportError`` naming the module and the reason.
+    """
+    if not module:
+        return
+    import importlib
+
+    try:
+        importlib.import_module(str(module))
+    except ImportError as e:
+        raise ImportError(
+            f"env.module={module!r} cannot be imported ({e}); it must be importable from the "
+            "working directory or PYTHONPATH (e.g. a package installed with pip install -e)"
+        ) from e
+
+
 def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
     """The gym.make keyword arguments `make_env` uses for ``env_id``: defaults, then overrides."""
     return {**DEFAULT_KWARGS.get(env_id, {}), **overrides}

@@ -26,14 +26,14 @@ from irl.buffer import EpisodeStore
 from irl.checkpoint import recover_checkpoint
 from irl.demos import load_demos_with_metadata, select_demos
 from irl.discriminators import Discriminator
-from irl.records import REPO_ROOT
+from irl.paths import demo_file
 from irl.reward import LearnedReward
 from irl.samplers import Sampler, make_sampler
 from irl.seeding import seed_everything
 from irl.trainer import CHECKPOINT, LoopSettings, Trainer
 from irl.types import Trajectory
 from irl.validate import ConfigError, validate_train_config
-from irl_envs import make_env
+from irl_envs import import_env_module, make_env
 
 __all__ = [
     "HELDOUT_DIAGNOSTIC_DEMOS",
@@ -64,11 +64,16 @@ def env_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def demo_path(cfg: Mapping[str, Any]) -> Path:
-    """The demo file a config names: ``demo_path``, else ``<demo_dir>/<env id>.npz``."""
+    """The demo file a config names: ``demo_path``, else `irl.paths.demo_file` of the env id in
+    ``demo_dir`` (null: ``$IRL_DEMO_DIR``, ``./demos``, the checkout's ``demos/``), the same
+    place ``irl-expert`` and ``irl-record`` write to.
+
+    Raises:
+        FileNotFoundError: no such file; the message lists where it looked.
+    """
     if cfg.get("demo_path"):
         return Path(str(cfg["demo_path"])).expanduser().resolve()
-    demo_dir = Path(str(cfg.get("demo_dir") or REPO_ROOT / "demos")).expanduser()
-    return (demo_dir / f"{cfg['env']['id']}.npz").resolve()
+    return demo_file(str(cfg["env"]["id"]), cfg.get("demo_dir") or None).resolve()
 
 
 def file_digest(path: Path) -> str:
@@ -173,6 +178,7 @@ class TaskInfo:
 def probe_task(cfg: Mapping[str, Any]) -> TaskInfo:
     """Build the evaluation task once to read its horizon and spaces."""
     env_id = str(cfg["env"]["id"])
+    import_env_module(cfg["env"].get("module"))
     probe = make_env(env_id, **env_kwargs(cfg))
     try:
         return TaskInfo(
@@ -273,6 +279,7 @@ def build_trainer(
     torch.set_num_threads(int(cfg.get("torch_threads", 1)))
     seed, algo = int(cfg["seed"]), str(cfg["algo"]["name"])
     seed_everything(seed)
+    import_env_module(cfg["env"].get("module"))  # a user's package registering env.id
     path = demo_path(cfg)
     all_demos, meta = load_demos_with_metadata(path, env_id=str(cfg["env"]["id"]))
     demos, heldout, indices = select_demos(all_demos, int(cfg["n_demos"]), seed, path=path)

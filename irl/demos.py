@@ -49,6 +49,9 @@ from irl.demo_archive import (
     parse_json_object,
     read_archive,
 )
+from irl.demo_spaces import BOUNDS_ATOL as BOUNDS_ATOL
+from irl.demo_spaces import _bounds, _check_against_env, _check_bounds
+from irl.demo_spaces import describe_space as describe_space
 from irl.types import Trajectory, returns
 
 FORMAT_VERSION = 1
@@ -82,39 +85,8 @@ REQUIRED_METADATA: dict[str, type | tuple[type, ...]] = {
     "seed": int,
     "command": str,
 }
-BOUNDS_ATOL = 1e-5  # float32 rounding slack when checking values against space bounds
+NULL_WITHOUT_REWARDS = ("expert_return_mean", "expert_return_std")
 _NDIM = {"observations": 2, "final_observations": 2, "actions": 2, "metadata": 0}
-
-
-# --------------------------------------------------------------------------------------------
-# Spaces <-> JSON
-
-
-def _finite_or_none(values: np.ndarray) -> list[float | None]:
-    return [float(v) if math.isfinite(float(v)) else None for v in values.reshape(-1)]
-
-
-def describe_space(space: Any) -> dict[str, Any]:
-    """JSON description of a gymnasium Box space (shape, dtype, bounds; inf stored as null)."""
-    from gymnasium import spaces
-
-    if not isinstance(space, spaces.Box):
-        raise TypeError(f"only Box spaces are supported, got {space}")
-    return {
-        "type": "Box",
-        "shape": [int(s) for s in space.shape],
-        "dtype": str(space.dtype),
-        "low": _finite_or_none(np.asarray(space.low)),
-        "high": _finite_or_none(np.asarray(space.high)),
-    }
-
-
-def _bounds(desc: Mapping[str, Any], dim: int) -> tuple[np.ndarray, np.ndarray]:
-    low = np.array([-np.inf if v is None else v for v in desc["low"]], dtype=np.float64)
-    high = np.array([np.inf if v is None else v for v in desc["high"]], dtype=np.float64)
-    if low.shape != (dim,) or high.shape != (dim,):
-        raise ValueError(f"space bounds have {low.size}/{high.size} entries, expected {dim}")
-    return low, high
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,12 +108,13 @@ def save_demos(
         raise ValueError("refusing to save zero trajectories")
     rets = returns(trajectories)
     meta: dict[str, Any] = dict(metadata)
+    has_rewards = rewards_available(meta)
     meta.update(
         format_version=FORMAT_VERSION,
         n_trajectories=len(trajectories),
         n_steps=int(sum(len(t) for t in trajectories)),
-        expert_return_mean=float(rets.mean()),
-        expert_return_std=float(rets.std()),
+        expert_return_mean=float(rets.mean()) if has_rewards else None,
+        expert_return_std=float(rets.std()) if has_rewards else None,
     )
     missing = [k for k in REQUIRED_METADATA if k not in meta]
     if missing:
@@ -206,16 +179,28 @@ def _finite(x: Any) -> bool:
         return False
 
 
+def rewards_available(meta: Mapping[str, Any]) -> bool:
+    """Whether the demos carry true rewards (``rewards_available``; files before it all did)."""
+    return meta.get("rewards_available", True) is not False
+
+
 def _check_returns(path: str, meta: Mapping[str, Any]) -> None:
-    """Returns are finite, stds non-negative, and expert - random > 0 so scores are defined."""
-    for key in (
-        "expert_return_mean",
-        "expert_return_std",
-        "random_return_mean",
-        "random_return_std",
-    ):
+    """Returns are finite, stds non-negative, and expert - random > 0 so scores are defined.
+
+    Demos without rewards (``rewards_available: false``) store ``null`` expert returns.
+    """
+    if not rewards_available(meta):
+        for key in ("expert_return_mean", "expert_return_std"):
+            if meta[key] is not None:
+                raise DemoFileError(path, f"{key} must be null: the demos carry no rewards")
+    keys = ["random_return_mean", "random_return_std"]
+    if rewards_available(meta):
+        keys = ["expert_return_mean", "expert_return_std", *keys]
+    for key in keys:
         if not _finite(meta[key]) or (key.endswith("std") and meta[key] < 0):
             raise DemoFileError(path, f"metadata {key}={meta[key]} is not a finite mean / std")
+    if not rewards_available(meta):
+        return
     expert, random = float(meta["expert_return_mean"]), float(meta["random_return_mean"])
     if not expert - random > RETURN_GAP_RTOL * max(1.0, abs(expert), abs(random)):
         raise DemoFileError(
@@ -229,9 +214,13 @@ def _parse_metadata(path: str, arrays: Mapping[str, np.ndarray]) -> dict[str, An
     if "metadata" not in arrays:
         raise DemoFileError(path, "missing array 'metadata'")
     meta = parse_json_object(path, str(arrays["metadata"][()]))
+    if not isinstance(meta.get("rewards_available", True), bool):
+        raise DemoFileError(path, "metadata key 'rewards_available' must be true or false")
     for key, kind in REQUIRED_METADATA.items():
         if key not in meta:
             raise DemoFileError(path, f"metadata lacks key {key!r}")
+        if key in NULL_WITHOUT_REWARDS and not rewards_available(meta):
+            continue  # checked by _check_returns
         if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
             raise DemoFileError(path, f"metadata key {key!r} has wrong type {type(meta[key])}")
     if meta["format_version"] != FORMAT_VERSION:
@@ -273,23 +262,6 @@ def load_demos_with_metadata(
 ) -> tuple[list[Trajectory], dict[str, Any]]:
     """Like `load_demos`, also returning the metadata."""
     return _load(str(path), env_id)
-
-
-def _check_bounds(
-    path: str, name: str, values: np.ndarray, low: np.ndarray, high: np.ndarray, where: str
-) -> None:
-    tol = BOUNDS_ATOL * np.maximum(1.0, np.abs(np.where(np.isfinite(low), low, 0.0)))
-    below = values < low - tol
-    tol = BOUNDS_ATOL * np.maximum(1.0, np.abs(np.where(np.isfinite(high), high, 0.0)))
-    above = values > high + tol
-    bad = below | above
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise DemoFileError(
-            path,
-            f"{name} out of the {where} bounds: {bad.sum()} values, first at row {row} "
-            f"dim {col}: {values[row, col]} not in [{low[col]}, {high[col]}]",
-        )
 
 
 def _load(path: str, env_id: str | None) -> tuple[list[Trajectory], dict[str, Any]]:
@@ -373,7 +345,9 @@ def _load_checked(path: str, env_id: str | None) -> tuple[list[Trajectory], dict
 
     rets = np.add.reduceat(rews.astype(np.float64), np.concatenate([[0], ends[:-1] + 1]))
     mean = float(rets.mean())
-    if not math.isclose(mean, meta["expert_return_mean"], rel_tol=1e-6, abs_tol=1e-3):
+    if rewards_available(meta) and not math.isclose(
+        mean, meta["expert_return_mean"], rel_tol=1e-6, abs_tol=1e-3
+    ):
         raise DemoFileError(
             path,
             f"metadata expert_return_mean={meta['expert_return_mean']} disagrees with the "
@@ -398,36 +372,6 @@ def _load_checked(path: str, env_id: str | None) -> tuple[list[Trajectory], dict
     return trajectories, meta
 
 
-def _check_against_env(
-    path: str, env_id: str, obs: np.ndarray, final_obs: np.ndarray, acts: np.ndarray
-) -> None:
-    """Check dims and bounds against the spaces of ``envs.make_env(env_id)``."""
-    from irl_envs import make_env
-
-    env = make_env(env_id)
-    try:
-        obs_space = describe_space(env.observation_space)
-        act_space = describe_space(env.action_space)
-    finally:
-        env.close()
-    if obs_space["shape"] != [obs.shape[1]]:
-        raise DemoFileError(
-            path,
-            f"observation dim mismatch: file has {obs.shape[1]}, env {env_id} has "
-            f"{obs_space['shape']}",
-        )
-    if act_space["shape"] != [acts.shape[1]]:
-        raise DemoFileError(
-            path,
-            f"action dim mismatch: file has {acts.shape[1]}, env {env_id} has {act_space['shape']}",
-        )
-    obs_low, obs_high = _bounds(obs_space, obs.shape[1])
-    act_low, act_high = _bounds(act_space, acts.shape[1])
-    _check_bounds(path, "observations", obs, obs_low, obs_high, f"{env_id} observation space")
-    _check_bounds(path, "final_observations", final_obs, obs_low, obs_high, env_id)
-    _check_bounds(path, "actions", acts, act_low, act_high, f"{env_id} action space")
-
-
 # --------------------------------------------------------------------------------------------
 # Scores
 
@@ -438,13 +382,16 @@ def normalized_return(
     """Expert-normalised score (return - random) / (expert - random), from demo metadata.
 
     Raises:
-        ValueError: the expert/random returns are non-finite or equal (the score is undefined).
+        ValueError: the expert/random returns are non-finite or equal, or the demos carry no
+            rewards (the score is undefined); `normalized_score` returns ``None`` instead.
     """
     meta = (
         metadata_or_path
         if isinstance(metadata_or_path, Mapping)
         else load_metadata(metadata_or_path)
     )
+    if not rewards_available(meta):
+        raise ValueError("the demos carry no rewards: normalised score unavailable")
     expert, random = meta["expert_return_mean"], meta["random_return_mean"]
     if not (_finite(expert) and _finite(random) and math.isfinite(float(expert) - float(random))):
         raise ValueError(
@@ -455,6 +402,11 @@ def normalized_return(
         raise ValueError("expert and random returns are equal: normalised score undefined")
     out = (np.asarray(ret, dtype=np.float64) - float(random)) / (float(expert) - float(random))
     return float(out) if out.ndim == 0 else out
+
+
+def normalized_score(ret: float, meta: Mapping[str, Any]) -> float | None:
+    """`normalized_return` of one return, or ``None`` when the demos carry no rewards."""
+    return float(normalized_return(ret, meta)) if rewards_available(meta) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,3 +442,27 @@ def select_demos(
     train = sorted(order[:n].tolist())
     held = sorted(order[n:].tolist())
     return [trajectories[i] for i in train], [trajectories[i] for i in held], train
+
+
+# --------------------------------------------------------------------------------------------
+# Ways in from other sources (imported lazily: they build envs and may need optional extras)
+
+_LAZY = {
+    "from_arrays": "irl.demo_arrays",
+    "split_episode_ends": "irl.demo_arrays",
+    "DemoArrayError": "irl.demo_arrays",
+    "from_imitation": "irl.demo_formats",
+    "from_minari": "irl.demo_formats",
+    "to_imitation": "irl.demo_formats",
+    "to_minari": "irl.demo_formats",
+    "record": "irl.rollouts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``irl.demos.from_arrays`` / ``from_imitation`` / ``from_minari`` / ``record``, lazily."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'irl.demos' has no attribute {name!r}")

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from irl.demos import rewards_available
 from irl.rollouts import random_policy, rollout
 from irl.run import Run
 from irl.seeding import learned_return_seed, random_rollout_seed
 from irl.types import Trajectory, Transitions, flatten_trajectories
-from irl_envs import make_env
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -54,26 +54,29 @@ def _step_rewards(run: Run, t: Transitions, absorbing: np.ndarray | None = None)
 
 
 def reward_correlations(run: Run, random_episodes: int, seed: int) -> dict[str, float]:
-    """Correlation of −c_θ with the true reward on held-out expert and random transitions."""
-    env = make_env(run.env_id, **run.env_kwargs)
+    """Correlation of −c_θ with the true reward on held-out expert and random transitions.
+
+    Demos without rewards (``rewards_available: false``) give only the random-policy rows.
+    """
+    env = run.make_env()
     try:
         random_steps = flatten_trajectories(
             rollout(env, random_policy(env), random_episodes, random_rollout_seed(seed))
         )
     finally:
         env.close()
-    sets = {
-        "expert": flatten_trajectories(run.demos.heldout or run.demos.train),
-        "random": random_steps,
-    }
+    sets = {"random": random_steps}
+    if rewards_available(run.demos.meta):
+        sets["expert"] = flatten_trajectories(run.demos.heldout or run.demos.train)
     learned, true = {}, {}
     for name, t in sets.items():
         learned[name] = _step_rewards(run, t)  # per-step reward, no absorbing tail
         true[name] = np.asarray(t.rews, np.float64)
-    learned["pooled"] = np.concatenate([learned["expert"], learned["random"]])
-    true["pooled"] = np.concatenate([true["expert"], true["random"]])
+    if "expert" in sets:
+        learned["pooled"] = np.concatenate([learned["expert"], learned["random"]])
+        true["pooled"] = np.concatenate([true["expert"], true["random"]])
     out: dict[str, float] = {}
-    for name in ("expert", "random", "pooled"):
+    for name in learned:
         for k, v in correlations(learned[name], true[name]).items():
             out[f"{k}_{name}"] = v
     return out
@@ -84,7 +87,7 @@ def learned_returns(run: Run, episodes: int, seed: int) -> dict[str, float | Non
     # Which side fails: a recovered policy that scores below the demos under the learned reward
     # is a sampler stuck in a worse optimum (e.g. Hopper standing still); one that scores at or
     # above them is a cost that does not tell the two apart.
-    env = make_env(run.env_id, **run.env_kwargs)
+    env = run.make_env()
     try:
         policy = rollout(
             env,

@@ -8,6 +8,7 @@ at ``$IRL_DEMO_DIR``, ``./demos`` under the working directory, then the checkout
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 DEMO_DIR_ENV = "IRL_DEMO_DIR"
@@ -24,9 +25,16 @@ def _find_repo_root() -> Path | None:
 REPO_ROOT: Path | None = _find_repo_root()
 
 
+def safe_name(env_id: str) -> str:
+    """``env_id`` as one file or directory name: ``/`` (a gymnasium namespace) becomes ``__``
+    and any other character outside ``[A-Za-z0-9._-]`` (e.g. the ``:`` of ``module:Id``) ``_``."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", env_id.replace("/", "__")).lstrip(".")
+    return name or "_"
+
+
 def demo_stem(env_id: str) -> str:
-    """File-name stem of ``env_id``'s demos: ``/`` (a gymnasium namespace) becomes ``__``."""
-    return env_id.replace("/", "__")
+    """File-name stem of ``env_id``'s demos (`safe_name`)."""
+    return safe_name(env_id)
 
 
 def demo_dir_candidates() -> list[Path]:
@@ -54,6 +62,14 @@ def default_demo_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def demo_write_dir(demo_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where ``irl-expert``, ``irl-record`` and ``irl-import`` write demos: ``demo_dir`` if given,
+    else `default_demo_dir` (the directory ``irl-train`` reads), else ``./demos``."""
+    if demo_dir:
+        return Path(demo_dir).expanduser()
+    return default_demo_dir() or Path.cwd() / "demos"
 
 
 def demo_file(env_id: str, demo_dir: str | os.PathLike[str] | None = None) -> Path:

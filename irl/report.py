@@ -135,7 +135,8 @@ def collect_runs(sweep_dir: str | Path) -> list[RunInfo]:
         if result.exists():
             try:
                 info.result = json.loads(result.read_text())
-                info.finished = math.isfinite(float(info.result["normalized_return"]))
+                score = info.result["normalized_return"]  # None: demos without rewards
+                info.finished = score is None or math.isfinite(float(score))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 info.error = f"unreadable result.json ({exc})"
         elif not (run / "config.yaml").exists() and not (run / "progress.csv").exists():
@@ -154,7 +155,14 @@ def summarise(runs: list[RunInfo]) -> list[GroupStats]:
     out = []
     for name, members in sorted(groups.items()):
         done = [r for r in members if r.finished]
-        scores = np.array([r.result["normalized_return"] for r in done], dtype=np.float64)
+        scores = np.array(
+            [
+                r.result["normalized_return"]
+                for r in done
+                if r.result["normalized_return"] is not None
+            ],
+            dtype=np.float64,
+        )
         lo, hi = bootstrap_ci(scores)
 
         def _mean(key: str, rows: list[RunInfo] = done) -> float:

@@ -154,3 +154,95 @@ def record_policy_demos(
         env.close()
     meta.update(dict(extra_metadata or {}))
     return save_demos(out_path, trajectories, meta)
+
+
+SB3_ALGOS = ("PPO", "SAC", "TD3", "A2C", "DDPG")  # DDPG models load as TD3 (the same actor)
+
+
+def _sb3_algo(module: str, data: Mapping[str, Any]) -> str | None:
+    """The SB3 class that saved a model, from its policy's module and its saved attributes."""
+    if module.startswith("stable_baselines3.sac."):
+        return "SAC"
+    if module.startswith("stable_baselines3.td3."):  # TD3 and DDPG (a TD3 special case)
+        return "TD3"
+    if module == "stable_baselines3.common.policies":  # ActorCriticPolicy: PPO or A2C
+        return "PPO" if "clip_range" in data else "A2C"
+    return None
+
+
+def load_sb3_policy(path: str | os.PathLike[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """The deterministic policy of a Stable-Baselines3 model file (``.zip``).
+
+    The algorithm is read from the zip's JSON ``data`` entry (no code runs for that); the model
+    is then loaded by SB3 itself, which unpickles parts of the file: pass only files you trust.
+
+    Raises:
+        ValueError: the file is not an SB3 model zip, or of an algorithm not in ``SB3_ALGOS``.
+    """
+    import json
+    import zipfile
+
+    import stable_baselines3
+
+    path = os.fspath(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("data")
+            if info.file_size > 1 << 24:
+                raise ValueError("its 'data' entry is over 16 MiB")
+            data = json.loads(zf.read("data"))
+        module = str(data["policy_class"]["__module__"])
+    except (OSError, zipfile.BadZipFile, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: not a Stable-Baselines3 model zip ({e})") from e
+    name = _sb3_algo(module, data)
+    if name is None:
+        raise ValueError(f"{path}: policy class from {module!r}, not one of {SB3_ALGOS}")
+    model = getattr(stable_baselines3, name).load(path, device="cpu")
+    return lambda obs: model.predict(obs, deterministic=True)[0]
+
+
+def record(
+    policy: Callable[[np.ndarray], np.ndarray] | str | os.PathLike[str],
+    env_id: str,
+    n_trajectories: int,
+    path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    env_kwargs: Mapping[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    random_episodes: int = 50,
+    command: str = "irl.demos.record",
+) -> dict[str, Any]:
+    """Record a demo file from any policy; return its metadata.
+
+    ``policy`` is a callable ``obs -> action`` (one observation, one action), a path to a
+    Stable-Baselines3 model ``.zip`` (loaded by SB3 and run deterministically; SB3 unpickles
+    parts of the file, so only a file you trust), or the stem of one of the toolkit's actor
+    files (``<stem>.safetensors`` + ``<stem>.json``, pickle-free). Episode ``i`` is reset with
+    seed ``seed + i``; the random-policy return for normalised scores is measured too.
+    """
+    extra: dict[str, Any] = {}
+    if isinstance(policy, (str, os.PathLike)):
+        if os.fspath(policy).endswith(".zip"):
+            act = load_sb3_policy(policy)
+            extra["policy"] = f"SB3 model {os.path.basename(os.fspath(policy))} (deterministic)"
+        else:
+            return record_demos(
+                policy, path, env_id, n_trajectories, seed, command, env_kwargs,
+                max_episode_steps, random_episodes,
+            )  # fmt: skip
+    else:
+        act = policy
+        extra["policy"] = f"callable {getattr(policy, '__qualname__', type(policy).__name__)}"
+    return record_policy_demos(
+        lambda _env: act,
+        path,
+        env_id,
+        n_trajectories,
+        seed,
+        command,
+        kwargs=env_kwargs,
+        max_episode_steps=max_episode_steps,
+        random_episodes=random_episodes,
+        extra_metadata=extra,
+    )

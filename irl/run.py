@@ -90,6 +90,22 @@ class Run:
         return str(self.artifacts["env_id"])
 
     @property
+    def env_module(self) -> str | None:
+        """The module the run imported to register its env (``env.module``), or ``None``.
+
+        `load_run` never imports it; `make_env` does, through `import_env_module`.
+        """
+        module = (self.config.get("env") or {}).get("module")
+        return str(module) if module else None
+
+    def make_env(self, **overrides: Any) -> Any:
+        """The run's task as a fresh gymnasium env (its ``env.module`` imported first)."""
+        from irl_envs import import_env_module, make_env
+
+        import_env_module(self.env_module)
+        return make_env(self.env_id, **{**self.env_kwargs, **overrides})
+
+    @property
     def env_kwargs(self) -> dict[str, Any]:
         """``make_env`` keyword arguments of the task as evaluated."""
         return dict(self.artifacts.get("env_kwargs") or {})

@@ -39,7 +39,7 @@ from irl.checkpoint import (
     set_rng_state,
     write_checkpoint,
 )
-from irl.demos import normalized_return
+from irl.demos import normalized_score
 from irl.discriminators import Discriminator
 from irl.reward import LearnedReward
 from irl.rollouts import evaluate
@@ -179,10 +179,9 @@ class Trainer:
             }
         )
         stats.update(self._absorbing_stats())
-        if rets:
-            stats["rollout/normalized_return"] = float(
-                normalized_return(float(np.mean(rets)), self.meta)
-            )
+        score = normalized_score(float(np.mean(rets)), self.meta) if rets else None
+        if score is not None:  # None: the demos carry no rewards, so no score exists
+            stats["rollout/normalized_return"] = score
         if "disc/ess_frac" in stats and stats["disc/ess_frac"] < ESS_WARNING:
             stats["disc/ess_warning"] = 1.0
         return stats
@@ -268,11 +267,11 @@ class Trainer:
                 self.s.env_kwargs,
             )
         mean = float(rets.mean())
-        return {
-            "eval/return_mean": mean,
-            "eval/return_std": float(rets.std()),
-            "eval/normalized_return": float(normalized_return(mean, self.meta)),
-        }
+        stats = {"eval/return_mean": mean, "eval/return_std": float(rets.std())}
+        score = normalized_score(mean, self.meta)
+        if score is not None:  # None: the demos carry no rewards, so no score exists
+            stats["eval/normalized_return"] = score
+        return stats
 
     # ------------------------------------------------------------------ divergence guard
     @contextlib.contextmanager
@@ -440,20 +439,22 @@ class Trainer:
             for h in self.history
             if "eval/normalized_return" in h
         }
-        curve[steps] = float(final["eval/normalized_return"])  # the final, longer evaluation
+        if "eval/normalized_return" in final:
+            curve[steps] = float(final["eval/normalized_return"])  # the final, longer evaluation
+        expert = self.meta["expert_return_mean"]
         return {
             "env": self.s.env_id,
             "algo": self.s.algo,
             "sampler": self.sampler.kind if self.s.algo != "bc" else "none",
             "seed": self.s.seed,
             "n_demos": len(self.demos),
-            "expert_return": float(self.meta["expert_return_mean"]),
+            "expert_return": None if expert is None else float(expert),
             "random_return": float(self.meta["random_return_mean"]),
             "env_steps": steps,
             "iterations": self.iteration,
             "return_mean": final["eval/return_mean"],
             "return_std": final["eval/return_std"],
-            "normalized_return": final["eval/normalized_return"],
+            "normalized_return": final.get("eval/normalized_return"),  # None: no demo rewards
             "eval_episodes": self.s.final_episodes,
             "wall_clock_s": self.wall_clock,
             "steps_per_s": steps / self.wall_clock if self.wall_clock > 0 and steps else 0.0,

@@ -25,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.demos import DemoFileError, normalized_return
+from irl.cli.train import format_score
+from irl.demos import DemoFileError, normalized_score
 from irl.evaluation import learned_returns, reward_correlations
 from irl.records import append_record, git_commit
 from irl.reoptimize import REOPT_CHECKPOINT, reoptimize
@@ -33,6 +34,7 @@ from irl.rollouts import evaluate
 from irl.run import Run, RunDirError, load_run
 from irl.seeding import run_eval_seed
 from irl.validate import ConfigError, validate_eval_config
+from irl_envs import import_env_module
 
 LOADED_COMMIT = git_commit()
 
@@ -73,14 +75,14 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
     """The evaluation as a markdown table on stdout."""
     rows = [
         ("recovered policy return", f"{result['return_mean']:.1f} ± {result['return_std']:.1f}"),
-        ("recovered policy, expert-normalised", f"{result['normalized_return']:.3f}"),
+        ("recovered policy, expert-normalised", format_score(result["normalized_return"])),
     ]
-    if result.get("reoptimized_normalized_return") is not None:
+    if result.get("reoptimized_return_mean") is not None:
         rows.append(
             (
                 f"re-optimised {result.get('reoptimized_algo', 'sac').upper()} "
                 f"({reopt_steps} steps), normalised",
-                f"{result['reoptimized_normalized_return']:.3f}",
+                format_score(result.get("reoptimized_normalized_return")),
             )
         )
     for k in ("expert", "random", "pooled"):
@@ -123,6 +125,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
     run = load_run(run_dir)
+    import_env_module(run.env_module)  # the run's own env.module, if its env needs one
     rets = evaluate(
         run.env_id, run.policy, int(cfg.episodes), run_eval_seed(int(cfg.seed)), run.env_kwargs
     )
@@ -137,7 +140,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         "overrides": _train_overrides(run_dir),
         "return_mean": float(rets.mean()),
         "return_std": float(rets.std()),
-        "normalized_return": float(normalized_return(float(rets.mean()), run.demos.meta)),
+        "normalized_return": normalized_score(float(rets.mean()), run.demos.meta),
         "eval_episodes": int(cfg.episodes),
         "reoptimized_normalized_return": None,
     }

@@ -16,7 +16,9 @@ from irl.actor import actor_paths
 from irl.cli import CONF_DIR
 from irl.demo_catalog import update_demos_readme
 from irl.experts import train_sac
+from irl.paths import demo_stem, demo_write_dir
 from irl.rollouts import record_demos
+from irl_envs import import_env_module
 
 
 def command_line(program: str) -> str:
@@ -32,6 +34,7 @@ def run(cfg: DictConfig) -> None:
     """Train (or resume) the expert, then record and ship the demos."""
     torch.set_num_threads(1)
     command = command_line("irl-expert")
+    import_env_module(cfg.env.get("module"))
     env = cfg.env
     kwargs = OmegaConf.to_container(env.kwargs, resolve=True) or {}
     sac_kwargs = OmegaConf.to_container(env.expert.sac, resolve=True) or {}
@@ -59,8 +62,8 @@ def run(cfg: DictConfig) -> None:
     )
     if not cfg.record:
         return
-    demos_dir = Path(cfg.demos_dir)
-    stem = demos_dir / f"{env.id}.actor"
+    demos_dir = demo_write_dir(cfg.demos_dir)
+    stem = demos_dir / f"{demo_stem(env.id)}.actor"
     for src, dst in zip(
         actor_paths(Path(cfg.run_dir) / "best_actor"), actor_paths(stem), strict=True
     ):
@@ -78,7 +81,7 @@ def run(cfg: DictConfig) -> None:
     spec_file.write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
     meta = record_demos(
         expert_stem=stem,
-        out_path=demos_dir / f"{env.id}.npz",
+        out_path=demos_dir / f"{demo_stem(env.id)}.npz",
         env_id=env.id,
         n_trajectories=int(cfg.n_trajectories),
         seed=int(cfg.seed),

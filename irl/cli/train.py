@@ -215,8 +215,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     print(
         f"[{result['env']}] {result['algo']}/{result['sampler']} seed {result['seed']}: "
         f"return {result['return_mean']:.1f} ± {result['return_std']:.1f} "
-        f"(normalised {result['normalized_return']:.3f}) after {result['env_steps']} env steps, "
-        f"{result['wall_clock_s']:.0f} s"
+        f"(normalised {format_score(result['normalized_return'])}) after "
+        f"{result['env_steps']} env steps, {result['wall_clock_s']:.0f} s"
     )
     (run_dir / "result.json").write_text(json.dumps(result, indent=1))
     return result
@@ -233,7 +233,13 @@ def main(cfg: DictConfig) -> float:
     except TrainingDiverged as exc:
         print(f"irl-train: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
-    return float(result["normalized_return"])
+    score = result["normalized_return"]
+    return float("nan") if score is None else float(score)
+
+
+def format_score(score: float | None) -> str:
+    """A normalised score for people: three decimals, or why there is none."""
+    return "unavailable: the demos carry no rewards" if score is None else f"{score:.3f}"
 
 
 if __name__ == "__main__":
