@@ -61,9 +61,10 @@ def _compose(config: str, overrides: list[str]) -> DictConfig:
         return compose(config_name=config, overrides=overrides)
 
 
-def test_env_group_lists_the_six_tasks() -> None:
+def test_env_group_lists_the_seven_tasks() -> None:
     ids = {_env_cfg(n).id for n in ENV_CONFIGS}
     assert ids == {
+        "Humanoid-v5",
         "HalfCheetah-v5",
         "Hopper-v5",
         "Walker2d-v5",

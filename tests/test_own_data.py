@@ -285,3 +285,19 @@ def test_files_that_are_not_demos_name_the_problem(tmp_path: Path) -> None:
         load_demos(text)
     with pytest.raises(DemoFileError, match="directory"):
         load_demos(tmp_path)
+
+
+def test_every_command_writes_and_reads_demos_in_one_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """irl-expert / irl-record / irl-import write where irl-train reads: $IRL_DEMO_DIR here."""
+    from irl.build import demo_path
+    from irl.paths import demo_write_dir
+
+    monkeypatch.setenv("IRL_DEMO_DIR", str(tmp_path))
+    assert demo_write_dir() == tmp_path
+    cfg = {"env": {"id": "irl/PointMazeLeft-v0"}, "demo_path": None, "demo_dir": None}
+    with pytest.raises(FileNotFoundError, match=r"irl__PointMazeLeft-v0\.npz"):
+        demo_path(cfg)
+    (tmp_path / "irl__PointMazeLeft-v0.npz").write_bytes(b"")
+    assert demo_path(cfg) == (tmp_path / "irl__PointMazeLeft-v0.npz").resolve()
