@@ -56,6 +56,13 @@ ENV_IDS: tuple[str, ...] = tuple(_SPECS)
 DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
     "Ant-v5": {"include_cfrc_ext_in_observation": False},
     f"{NAMESPACE}/DisabledAnt-v5": {"include_cfrc_ext_in_observation": False},
+    # 45-dim observations: positions and velocities only (as irl/conf/env/humanoid.yaml).
+    "Humanoid-v5": {
+        "include_cinert_in_observation": False,
+        "include_cvel_in_observation": False,
+        "include_qfrc_actuator_in_observation": False,
+        "include_cfrc_ext_in_observation": False,
+    },
 }
 
 
