@@ -25,6 +25,8 @@ __all__ = ["ARSSettings", "LinearPolicy", "RunningStats", "ars"]
 EpisodeScore = Callable[[np.ndarray, np.ndarray, bool, float], float]
 # on_episode(env steps so far, obs, acts, terminated, true return, score)
 EpisodeHook = Callable[[int, np.ndarray, np.ndarray, bool, float, float], None]
+# on_iteration(env steps so far, the policy after the iteration's update)
+IterationHook = Callable[[int, "LinearPolicy"], None]
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def ars(
     seed: int,
     settings: ARSSettings = DEFAULT_SETTINGS,
     on_episode: EpisodeHook | None = None,
+    on_iteration: IterationHook | None = None,
 ) -> LinearPolicy:
     """Improve a zero-initialised linear policy for ``total_steps`` env steps (whole iterations).
 
@@ -125,6 +128,8 @@ def ars(
         seed: seeds the perturbations and the episodes' resets.
         on_episode: called after every episode with ``(env_steps, obs, acts, terminated,
             true_return, score)``.
+        on_iteration: called after every update with ``(env_steps, policy)``, the policy as it
+            would be returned then (the last call's is the returned one).
     """
     obs_space, act_space = env.observation_space, env.action_space
     if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Box):
@@ -154,4 +159,8 @@ def ars(
         sigma = float(returns[keep].std()) or 1.0
         step = np.tensordot(returns[keep, 0] - returns[keep, 1], deltas[keep], axes=1)
         matrix = matrix + s.step_size / (s.top * sigma) * step
+        if on_iteration is not None:
+            on_iteration(
+                steps, LinearPolicy(matrix, stats.mean.copy(), stats.std.copy(), low, high)
+            )
     return LinearPolicy(matrix, stats.mean.copy(), stats.std.copy(), low, high)

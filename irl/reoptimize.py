@@ -1,7 +1,9 @@
 """Re-optimisation: a fresh SB3 SAC trained from scratch on a run's learned reward alone (the
 true reward never reaches it; :class:`irl.wrappers.LearnedRewardWrapper`), scored by the true
 reward. Checkpointed pickle-free and resumable, so long budgets span sessions; ``reward="true"``
-runs the control (the same SAC paid the true reward)."""
+runs the control (the same SAC paid the true reward); ``env_id`` trains and scores it in a
+transfer target instead of the run's task, and ``eval_every`` scores it along the way
+(`irl.reopt_eval`)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from irl.checkpoint import (
     write_checkpoint,
 )
 from irl.demos import normalized_score
+from irl.reopt_eval import PeriodicEval, ReoptTask, SB3PeriodicEval, reopt_task
+from irl.reoptimize_ars import last10_fields, reoptimize_ars
 from irl.rollouts import evaluate
 from irl.run import Run
 from irl.seeding import reopt_eval_seed
@@ -224,7 +228,11 @@ def reoptimize(
     checkpoint_every: int = 0,
     resume: bool = True,
     algo: str = "sac",
-) -> dict[str, float | str | None]:
+    env_id: str | None = None,
+    eval_every: int = 0,
+    eval_episodes: int = 5,
+    evals_path: Path | None = None,
+) -> dict[str, Any]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
     ``algo="ppo"``: a fresh SB3 PPO instead (defaults, ``net_arch`` for both heads; not
@@ -238,61 +246,89 @@ def reoptimize(
     ``checkpoint_dir``: where it is saved every ``checkpoint_every`` env steps and at its end;
     with ``resume`` a checkpoint there of the same settings is carried on to ``steps`` (the
     episode in progress at the checkpoint starts afresh), and one of ``steps`` is just scored.
+    ``env_id``: train and score in this env instead of the run's (a transfer target,
+    `irl.reopt_eval.reopt_task`; its normalised scores are None: the demos' expert is not its).
+    ``eval_every`` > 0: the deterministic policy is also scored every that many env steps on
+    ``eval_episodes`` episodes (rows in ``evals_path``), and the mean of the last three is
+    ``reoptimized_return_last3_mean`` (`irl.reopt_eval.PeriodicEval`).
     """
     _check_choices(reward, algo)
+    task = reopt_task(run, env_id)
     if algo == "ars":
-        from irl.reoptimize_ars import reoptimize_ars
-
+        evals = PeriodicEval(task, eval_every, eval_episodes, seed, evals_path)
         return reoptimize_ars(
-            run, steps, seed, episodes, progress, curve_path, tail_gamma, reward, save_dir
-        )
+            run, steps, seed, episodes, progress, curve_path, tail_gamma, reward, save_dir,
+            task=task, evals=evals,
+        )  # fmt: skip
     if algo == "ppo":
         checkpoint_dir = None  # PPO re-optimisations are short: never checkpointed
-    # The cost prices a stop as absorbing steps to the horizon, summed with the cost's own γ
-    # (1 for GCL/GAN-GCL: up to ~1000 steps in one reward). SAC maximises a γ = 0.99 return, so
-    # that lump weighs ~10x more for it than the absorbing state it stands for, and it depends on
-    # the time step, which SAC does not observe: discounted by SAC's γ it is the absorbing
-    # state's value in SAC's own objective (DAC's absorbing-state bootstrap).
-    tail = gamma if tail_gamma == "sac" else float(tail_gamma)
-    sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo)
-    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed)
-
+    tail = _tail_gamma(tail_gamma, gamma)
+    sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo, task)
+    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed, task)
     done, wall = _resume(sac, checkpoint_dir if resume else None, settings, steps)
-    start = time.perf_counter()  # this call's training starts here
-
-    def wall_clock() -> float | None:
-        return None if wall is None else wall + time.perf_counter() - start
-
+    evals = PeriodicEval(task, eval_every, eval_episodes, seed, evals_path, resume_at=done)
     curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
-    callbacks: list[BaseCallback] = [curve]
+    saver = None
     if checkpoint_dir is not None:
-        callbacks.append(
-            _ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps, wall_clock)
-        )
-    trained, train_s = 0, 0.0
-    if done is None or done < steps:
-        trained = steps - (done or 0)
-        sac.learn(total_timesteps=trained, callback=callbacks, reset_num_timesteps=done is None)
-        train_s = time.perf_counter() - start
-    else:
-        curve._on_training_end()  # nothing left to train: close the bar and the curve
+        saver = _ReoptCheckpoint(checkpoint_dir, settings, checkpoint_every, steps)
+    try:
+        trained, train_s = _learn(sac, steps, done, wall, [curve], saver, evals)
+    finally:
+        evals.close()
     # Where the optimiser ended, on both rewards: a last behaviour the learned return prices
     # above the demos' or the recovered policy's but the true reward does not is a cost that
     # can be exploited off the demos' distribution.
-    last = curve.episodes[-10:]
-    final = {
-        f"reoptimized_last10_{k}": float(np.mean([e[k] for e in last])) if last else None
-        for k in ("length", "true_return", "learned_return")
-    }
+    final = last10_fields(curve.episodes)
     if save_dir is not None:
-        _save_reopt_outputs(sac, run, save_dir, video_steps, seed)
+        _save_reopt_outputs(sac, task, save_dir, video_steps, seed)
     policy = lambda obs: sac.predict(obs, deterministic=True)[0]  # noqa: E731
-    rets = evaluate(run.env_id, policy, episodes, reopt_eval_seed(seed), run.env_kwargs)
-    return {
-        **_reopt_record(run, rets, steps, ent_coef, tail, reward, done, wall, trained, train_s),
-        **final,
-        "reoptimized_algo": algo,
-    }
+    rets = evaluate(task.env_id, policy, episodes, reopt_eval_seed(seed), task.kwargs)
+    record = _reopt_record(run, rets, steps, ent_coef, tail, reward, done, wall, trained, train_s)
+    if task.is_target:
+        record["reoptimized_normalized_return"] = None
+    meta = None if task.is_target else run.demos.meta
+    return {**record, **final, **evals.summary(meta), "reoptimized_algo": algo}
+
+
+def _learn(
+    sac: Any,
+    steps: int,
+    done: int | None,
+    wall: float | None,
+    callbacks: list[BaseCallback],
+    saver: _ReoptCheckpoint | None,
+    evals: PeriodicEval,
+) -> tuple[int, float]:
+    """Train ``sac`` from ``done`` (None: afresh) to ``steps``, scored by ``evals`` on the way;
+    the env steps this call trained and its training seconds (the evaluations' left out).
+    ``saver`` (if any) sees the training time over all calls."""
+    start = time.perf_counter()  # this call's training starts here
+    callbacks = [*callbacks, SB3PeriodicEval(evals)]
+    if saver is not None:
+        saver.wall_clock = lambda: (
+            None if wall is None else wall + time.perf_counter() - start - evals.seconds
+        )
+        callbacks = [*callbacks, saver]
+    if done is not None and done >= steps:
+        for cb in callbacks:
+            if isinstance(cb, _ReoptCurve):
+                cb._on_training_end()  # nothing left to train: close the bar and the curve
+        return 0, 0.0
+    trained = steps - (done or 0)
+    sac.learn(total_timesteps=trained, callback=callbacks, reset_num_timesteps=done is None)
+    return trained, time.perf_counter() - start - evals.seconds
+
+
+def _tail_gamma(tail_gamma: str | float, gamma: float) -> float:
+    """The absorbing tail's discount for SAC/PPO.
+
+    The cost prices a stop as absorbing steps to the horizon, summed with the cost's own γ
+    (1 for GCL/GAN-GCL: up to ~1000 steps in one reward). SAC maximises a γ = 0.99 return, so
+    that lump weighs ~10x more for it than the absorbing state it stands for, and it depends on
+    the time step, which SAC does not observe: discounted by SAC's γ (``"sac"``) it is the
+    absorbing state's value in SAC's own objective (DAC's absorbing-state bootstrap).
+    """
+    return gamma if tail_gamma == "sac" else float(tail_gamma)
 
 
 def _check_choices(reward: str, algo: str) -> None:
@@ -309,19 +345,21 @@ def _reopt_settings(
     gamma: float,
     net_arch: Sequence[int],
     seed: int,
+    task: ReoptTask | None = None,
 ) -> str:
-    """What a checkpoint must agree on to be carried on (the budget may grow)."""
-    return json.dumps(
-        {
-            "reward": reward,
-            "ent_coef": str(ent_coef),
-            "tail_gamma": tail,
-            "gamma": gamma,
-            "net_arch": [int(n) for n in net_arch],
-            "seed": seed,
-        },
-        sort_keys=True,
-    )
+    """What a checkpoint must agree on to be carried on (the budget may grow); a transfer
+    target's id is part of it (the run's own task is not, as before targets existed)."""
+    settings: dict[str, Any] = {
+        "reward": reward,
+        "ent_coef": str(ent_coef),
+        "tail_gamma": tail,
+        "gamma": gamma,
+        "net_arch": [int(n) for n in net_arch],
+        "seed": seed,
+    }
+    if task is not None and task.is_target:
+        settings["env"] = task.env_id
+    return json.dumps(settings, sort_keys=True)
 
 
 def _resume(
@@ -385,13 +423,14 @@ def _reopt_agent(
     net_arch: Sequence[int],
     steps: int,
     algo: str = "sac",
+    task: ReoptTask | None = None,
 ) -> Any:
-    """A fresh SB3 SAC (or PPO) on the task, paid the learned reward (or the true one: the
-    control)."""
+    """A fresh SB3 SAC (or PPO) on the task (``task``: another env, e.g. a transfer target),
+    paid the learned reward (or the true one: the control)."""
     from stable_baselines3 import PPO, SAC
 
     env = LearnedRewardWrapper(
-        run.make_env(),
+        run.make_env() if task is None else task.make(),
         dataclasses.replace(run.learned_reward, tail_gamma=tail),
         pay_true_reward=reward == "true",
     )
@@ -412,7 +451,9 @@ def _reopt_agent(
     )
 
 
-def _save_reopt_outputs(sac: Any, run: Run, save_dir: Path, video_steps: int, seed: int) -> None:
+def _save_reopt_outputs(
+    sac: Any, task: ReoptTask, save_dir: Path, video_steps: int, seed: int
+) -> None:
     """What the optimiser found, kept to be watched or scored again (pickle-free)."""
     actor = getattr(sac.policy, "actor", sac.policy)  # SAC: its actor; PPO: the policy
     save_file(
@@ -423,8 +464,8 @@ def _save_reopt_outputs(sac: Any, run: Run, save_dir: Path, video_steps: int, se
         from irl.cli.train import write_policy_video
 
         write_policy_video(
-            run.env_id,
-            run.env_kwargs,
+            task.env_id,
+            task.kwargs,
             lambda obs: sac.predict(obs, deterministic=True)[0],
             save_dir / "reopt_policy.mp4",
             video_steps,

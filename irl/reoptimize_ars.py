@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from irl.ars import DEFAULT_SETTINGS, ARSSettings, EpisodeScore, LinearPolicy, ars
 from irl.demos import normalized_score
+from irl.reopt_eval import PeriodicEval, ReoptTask, reopt_task
 from irl.rollouts import evaluate
 from irl.run import Run
 from irl.seeding import reopt_eval_seed
@@ -55,10 +56,18 @@ def reoptimize_ars(
     reward: str,
     save_dir: Path | None,
     settings: ARSSettings = DEFAULT_SETTINGS,
+    task: ReoptTask | None = None,
+    evals: PeriodicEval | None = None,
 ) -> dict[str, Any]:
     """ARS for ``steps`` env steps on the learned (or, ``reward="true"``, the true) return; the
     deterministic linear policy's true return over ``episodes`` seeded episodes, as record fields
-    (the same names as the SAC and PPO re-optimisations)."""
+    (the same names as the SAC and PPO re-optimisations).
+
+    ``task``: the env it trains and is scored in (default the run's own; a transfer target's
+    normalised scores are None). ``evals``: scores the policy after each iteration whose step
+    count crosses its interval (its summary joins the record)."""
+    task = task or reopt_task(run)
+    evals = evals or PeriodicEval(task, 0, 1, seed)
     tail = None if tail_gamma == "sac" else float(tail_gamma)
     learned = learned_episode_return(run, tail)
     episodes_seen: list[dict[str, float]] = []
@@ -69,41 +78,37 @@ def reoptimize_ars(
         n: int, obs: np.ndarray, acts: np.ndarray, term: bool, true_ret: float, score: float
     ) -> None:
         learned_ret = score if reward == "learned" else learned(obs, acts, term, true_ret)
-        row = {
-            "env_steps": n,
-            "length": len(obs) - 1,
-            "terminated": int(term),
-            "true_return": true_ret,
-            "learned_return": learned_ret,
-        }
+        values = (n, len(obs) - 1, int(term), true_ret, learned_ret)
+        row = dict(zip(CURVE_FIELDS, values, strict=True))
         episodes_seen.append(row)
         if file is not None:
             file.write(",".join(str(row[k]) for k in CURVE_FIELDS) + "\n")
         bar.update(min(n, steps) - bar.n)
 
-    env = run.make_env()
+    env = task.make()
     start = time.perf_counter()
     try:
         if file is not None:
             file.write(",".join(CURVE_FIELDS) + "\n")
         # The control (reward="true") maximises the env's own return under the same protocol.
         score = learned if reward == "learned" else _true_return
-        policy = ars(env, score, steps, seed, settings, on_episode)
+        policy = ars(env, score, steps, seed, settings, on_episode, evals)
     finally:
         env.close()
         bar.close()
+        evals.close()
         if file is not None:
             file.close()
-    train_s = time.perf_counter() - start
+    train_s = time.perf_counter() - start - evals.seconds  # the evaluations' time left out
     if save_dir is not None:
         _save_linear_policy(policy, save_dir / "reopt_actor.safetensors")
-    rets = evaluate(run.env_id, policy, episodes, reopt_eval_seed(seed), run.env_kwargs)
+    rets = evaluate(task.env_id, policy, episodes, reopt_eval_seed(seed), task.kwargs)
     trained = int(episodes_seen[-1]["env_steps"]) if episodes_seen else 0
-    last = episodes_seen[-10:]
+    meta = None if task.is_target else run.demos.meta
     mean = float(rets.mean())
     return {
         "reoptimized_return_mean": mean,
-        "reoptimized_normalized_return": normalized_score(mean, run.demos.meta),
+        "reoptimized_normalized_return": None if meta is None else normalized_score(mean, meta),
         "reoptimized_steps": float(trained),
         "reoptimized_ent_coef": "n/a",
         "reoptimized_tail_gamma": tail,
@@ -111,11 +116,18 @@ def reoptimize_ars(
         "reoptimized_resumed_at": None,
         "reoptimized_wall_clock_s": train_s,
         "steps_per_s": trained / train_s if train_s > 0 else None,
-        **{
-            f"reoptimized_last10_{k}": float(np.mean([e[k] for e in last])) if last else None
-            for k in ("length", "true_return", "learned_return")
-        },
+        **last10_fields(episodes_seen),
+        **evals.summary(meta),
         "reoptimized_algo": "ars",
+    }
+
+
+def last10_fields(episodes_seen: list[dict[str, float]]) -> dict[str, float | None]:
+    """Length and both returns of the last ten training episodes (None before any)."""
+    last = episodes_seen[-10:]
+    return {
+        f"reoptimized_last10_{k}": float(np.mean([e[k] for e in last])) if last else None
+        for k in ("length", "true_return", "learned_return")
     }
 
 

@@ -114,6 +114,9 @@ EVAL_RULES: dict[str, Rule] = {
     "reopt_algo": Rule(choices=("sac", "ppo", "ars")),
     "reopt_checkpoint_every": Rule(lo=0, integer=True),
     "reopt_video_steps": Rule(lo=0, integer=True),
+    "reopt_eval_every": Rule(lo=0, integer=True, nullable=True),
+    "reopt_eval_episodes": POS_INT,
+    "figure_episodes": POS_INT,
     "random_episodes": POS_INT,
     "learned_return_episodes": POS_INT,
     "seed": Rule(lo=0, hi=2**31 - 1, integer=True),
@@ -143,6 +146,12 @@ def validate_eval_config(cfg: Mapping[str, Any]) -> None:
     reward = str(_lookup(cfg, "reopt_reward")[1]).lower()
     if reward not in ("learned", "true"):
         raise ConfigError(f"config: reopt_reward={reward!r} is not allowed; use learned or true")
+    present, target = _lookup(cfg, "reopt_env")
+    if present and target is not None and not (isinstance(target, str) and target):
+        raise ConfigError(f"config: reopt_env={target!r} is not allowed; use an env id or null")
+    present, figures = _lookup(cfg, "figures")
+    if present and not isinstance(figures, bool):
+        raise ConfigError(f"config: figures={figures!r} is not allowed; use true or false")
     net = _lookup(cfg, "reopt_net_arch")[1]
     if net is not None and not _positive_ints(net):
         raise ConfigError(

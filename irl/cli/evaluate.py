@@ -3,10 +3,16 @@
 1. The recovered policy: deterministic true return over ``episodes`` seeded episodes and the
    expert-normalised score.
 2. Re-optimisation: a fresh SB3 SAC trained on the learned reward alone (the true reward never
-   reaches it), scored by the true reward.
+   reaches it), scored by the true reward at the end and every ``reopt_eval_every`` env steps
+   (the mean of the last three evaluations reported beside the final one). With
+   ``reopt_env=<target id>`` it runs in that env instead, beside the transfer controls
+   (`irl.transfer`: RL on the target's true reward, the recovered policy, a random policy).
 3. Reward correlation: Pearson and Spearman correlation of the learned per-step reward −c_θ(x,u)
    with the true reward, on held-out expert transitions (demos the run did not train on) and on
-   uniform-random-policy transitions.
+   uniform-random-policy transitions; and, where the true reward is a function of the observed
+   transition (`irl.true_rewards`: point mazes, Pendulum), EPIC and DARD distances to it.
+
+With ``figures=true`` the reward figures (`irl.figures`) are written into the run directory.
 """
 
 from __future__ import annotations
@@ -28,11 +34,15 @@ from irl.cli.expert import command_line
 from irl.cli.train import format_score
 from irl.demos import DemoFileError, normalized_score
 from irl.evaluation import learned_returns, reward_correlations
+from irl.figures import reward_figures
 from irl.records import append_record, git_commit
+from irl.reopt_eval import LAST_N
 from irl.reoptimize import REOPT_CHECKPOINT, reoptimize
 from irl.rollouts import evaluate
 from irl.run import Run, RunDirError, load_run
 from irl.seeding import run_eval_seed
+from irl.transfer import run_transfer, transfer_dir, transfer_rows
+from irl.true_rewards import reward_distances
 from irl.validate import ConfigError, validate_eval_config
 from irl_envs import import_env_module
 
@@ -48,8 +58,16 @@ def _train_overrides(run_dir: Path) -> list[str]:
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
 
-def _reoptimize(run: Run, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """``irl-eval``'s re-optimisation settings passed to :func:`irl.reoptimize.reoptimize`."""
+def _reoptimize(
+    run: Run,
+    cfg: DictConfig,
+    out_dir: Path,
+    reward: str | None = None,
+    env_id: str | None = None,
+) -> dict[str, Any]:
+    """``irl-eval``'s re-optimisation settings passed to :func:`irl.reoptimize.reoptimize`, its
+    files in ``out_dir`` (``reward``, ``env_id``: a transfer's learned run or control)."""
+    every = cfg.get("reopt_eval_every")
     return reoptimize(
         run,
         int(cfg.reopt_steps),
@@ -58,17 +76,76 @@ def _reoptimize(run: Run, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         cfg.reopt_ent_coef,
         bool(cfg.get("progress_bar", True)),
         tuple(cfg.get("reopt_net_arch", (256, 256))),
-        run_dir / "reopt_curve.csv",
+        out_dir / "reopt_curve.csv",
         cfg.get("reopt_tail_gamma", "sac"),
         # Hydra reads reopt_reward=true as a boolean.
-        reward=str(cfg.get("reopt_reward", "learned")).lower(),
-        save_dir=run_dir,
+        reward=reward or str(cfg.get("reopt_reward", "learned")).lower(),
+        save_dir=out_dir,
         video_steps=int(cfg.get("reopt_video_steps", 0)),
-        checkpoint_dir=run_dir / REOPT_CHECKPOINT,
+        checkpoint_dir=out_dir / REOPT_CHECKPOINT,
         checkpoint_every=int(cfg.get("reopt_checkpoint_every", 0)),
         resume=bool(cfg.get("reopt_resume", True)),
         algo=str(cfg.get("reopt_algo", "sac")),
+        env_id=env_id,
+        # null: a tenth of the budget; 0: no periodic evaluation.
+        eval_every=max(int(cfg.reopt_steps) // 10, 1) if every is None else int(every),
+        eval_episodes=int(cfg.get("reopt_eval_episodes", 5)),
+        evals_path=out_dir / "reopt_evals.csv",
     )
+
+
+def _target(cfg: DictConfig, run: Run) -> str | None:
+    """The transfer target of ``reopt_env`` (None: none, or the run's own env)."""
+    target = cfg.get("reopt_env")
+    return None if target is None or str(target) == run.env_id else str(target)
+
+
+def _transfer(run: Run, cfg: DictConfig, run_dir: Path, target: str) -> dict[str, Any]:
+    """The transfer evaluation (`irl.transfer.run_transfer`) with ``irl-eval``'s settings."""
+
+    def reopt(reward: str, out_dir: Path) -> dict[str, Any]:
+        return _reoptimize(run, cfg, out_dir, reward, target)
+
+    has_reopt = run.cost is not None and int(cfg.reopt_steps) > 0
+    return run_transfer(
+        run,
+        target,
+        reopt if has_reopt else None,
+        transfer_dir(run_dir, target),
+        steps=int(cfg.reopt_steps),
+        episodes=int(cfg.episodes),
+        seed=int(cfg.seed),
+    )
+
+
+def _reward_scores(run: Run, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Correlations, learned returns, distances to the true reward and the reward figures."""
+    seed = int(cfg.seed)
+    out: dict[str, Any] = {
+        **reward_correlations(run, int(cfg.random_episodes), seed),
+        **learned_returns(run, int(cfg.learned_return_episodes), seed),
+        **reward_distances(run, int(cfg.random_episodes), seed),
+    }
+    if cfg.get("figures", True):
+        episodes = int(cfg.get("figure_episodes", 5))
+        paths = reward_figures(run, run_dir, episodes=episodes, seed=seed)
+        out["figures"] = [str(p) for p in paths]
+    return out
+
+
+def _more_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows of the transfer and of the distances to the true reward."""
+    rows = []
+    if "target_env" in result:
+        rows.extend(transfer_rows(result))
+    for key in ("epic_to_true", "dard_to_true"):
+        if key in result:
+            value = result[key]
+            name = key.split("_")[0].upper()
+            rows.append(
+                (f"{name} distance to the true reward", "n/a" if value is None else f"{value:.3f}")
+            )
+    return rows
 
 
 def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
@@ -77,7 +154,7 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
         ("recovered policy return", f"{result['return_mean']:.1f} ± {result['return_std']:.1f}"),
         ("recovered policy, expert-normalised", format_score(result["normalized_return"])),
     ]
-    if result.get("reoptimized_return_mean") is not None:
+    if result.get("reoptimized_return_mean") is not None and "target_env" not in result:
         rows.append(
             (
                 f"re-optimised {result.get('reoptimized_algo', 'sac').upper()} "
@@ -85,6 +162,9 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
                 format_score(result.get("reoptimized_normalized_return")),
             )
         )
+        last = result.get(f"reoptimized_normalized_return_last{LAST_N}_mean")
+        if last is not None:  # beside the final evaluation: one evaluation is noisy
+            rows.append((f"  the same, mean of the last {LAST_N} evaluations", f"{last:.3f}"))
     for k in ("expert", "random", "pooled"):
         if f"pearson_{k}" in result:
             rows.append(
@@ -110,6 +190,7 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
                 f"{result['learned_reward_absorbing_step']:.3f}",
             )
         )
+    rows.extend(_more_rows(result))
     width = max(len(r[0]) for r in rows)
     print(f"\n{result['algo']}/{result['sampler']} on {title}")
     print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
@@ -144,11 +225,13 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         "eval_episodes": int(cfg.episodes),
         "reoptimized_normalized_return": None,
     }
+    target = _target(cfg, run)
+    if target is not None:
+        result.update(_transfer(run, cfg, run_dir, target))
     if run.cost is not None:
-        if int(cfg.reopt_steps) > 0:
+        if target is None and int(cfg.reopt_steps) > 0:
             result.update(_reoptimize(run, cfg, run_dir))
-        result.update(reward_correlations(run, int(cfg.random_episodes), int(cfg.seed)))
-        result.update(learned_returns(run, int(cfg.learned_return_episodes), int(cfg.seed)))
+        result.update(_reward_scores(run, cfg, run_dir))
     print_table(result, int(cfg.reopt_steps), f"{run.env_id}, seed {result['seed']} ({run_dir})")
     result["wall_clock_s"] = time.perf_counter() - start  # this call's, all evaluations
     result.setdefault("steps_per_s", None)
@@ -158,12 +241,14 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     }
     (run_dir / "eval.json").write_text(json.dumps(result, indent=1, allow_nan=False))
     if cfg.record.path:
+        key = f"irl-eval:{run_dir.resolve()}:{cfg.reopt_steps}:{cfg.reopt_reward}:{cfg.seed}"
         append_record(
             cfg.record.path,
-            {"suite": cfg.record.suite or "eval", **result},
+            {"suite": cfg.record.suite or ("transfer" if target else "eval"), **result},
             command=command_line("irl-eval"),
             commit=LOADED_COMMIT,
-            key=f"irl-eval:{run_dir.resolve()}:{cfg.reopt_steps}:{cfg.reopt_reward}:{cfg.seed}",
+            # A transfer is its own record: one per run, target and seed.
+            key=key if target is None else f"{key}:{target}",
         )
     return result
 
