@@ -326,3 +326,14 @@ def read_run_config(run_dir: Path, error: type[Exception] = ValueError) -> dict[
     if not isinstance(cfg, dict):
         raise error(f"{path}: expected a mapping")
     return cfg  # type: ignore[return-value]
+
+
+def read_run_overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides Hydra recorded for a run (``.hydra/overrides.yaml``), or
+    ``[]`` when it recorded none."""
+    from omegaconf import OmegaConf
+
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return []
+    return [str(o) for o in OmegaConf.load(path)]

@@ -209,6 +209,19 @@ def _import_module(env_module: str | None) -> None:
             raise DemoArrayError(f"env_module {env_module!r} cannot be imported: {e}") from e
 
 
+def _check_fits_env(env: gym.Env[Any, Any], env_id: str, obs: np.ndarray, acts: np.ndarray) -> None:
+    """Dims and bounds of the observations and actions against the env's spaces."""
+    for name, arr, space in (("obs", obs, env.observation_space), ("acts", acts, env.action_space)):
+        want = getattr(space, "shape", None)
+        if want != (arr.shape[1],):
+            raise DemoArrayError(
+                f"{name} has dim {arr.shape[1]} but {env_id} has {name[:-1]} shape {want}"
+            )
+        problem = out_of_bounds(name, arr, *space_bounds(space), f"{env_id} {name[:-1]}")
+        if problem is not None:
+            raise DemoArrayError(problem)
+
+
 def from_arrays(
     obs: Any,
     acts: Any,
@@ -256,18 +269,7 @@ def from_arrays(
     kw = default_kwargs(env_id, **dict(env_kwargs or {}))
     env = make_env(env_id, **kw)
     try:
-        for name, arr, space in (
-            ("obs", obs_arr, env.observation_space),
-            ("acts", acts_arr, env.action_space),
-        ):
-            want = getattr(space, "shape", None)
-            if want != (arr.shape[1],):
-                raise DemoArrayError(
-                    f"{name} has dim {arr.shape[1]} but {env_id} has {name[:-1]} shape {want}"
-                )
-            problem = out_of_bounds(name, arr, *space_bounds(space), f"{env_id} {name[:-1]}")
-            if problem is not None:
-                raise DemoArrayError(problem)
+        _check_fits_env(env, env_id, obs_arr, acts_arr)
         time_limit = env.spec.max_episode_steps if env.spec else None
         term, trunc, rule = _flags(
             lengths,

@@ -90,12 +90,9 @@ def bootstrap_ci(
 
 
 def _read_overrides(run: Path) -> list[str]:
-    hydra_file = run / ".hydra" / "overrides.yaml"
-    if hydra_file.exists():
-        from omegaconf import OmegaConf
+    from irl.build import read_run_overrides
 
-        return [str(o) for o in OmegaConf.load(hydra_file)]
-    return []
+    return read_run_overrides(run)
 
 
 def _read_curve(run: Path) -> tuple[list[tuple[float, float]], int]:
