@@ -7,6 +7,7 @@ The learned reward is the product::
     run = irl.load_run("outputs/train/...")   # any finished run directory
     r = run.reward(obs, acts, next_obs, terminated)
     env = irl.LearnedRewardWrapper(gym.make("Hopper-v5"), run.reward)
+    irl.demos.from_arrays(obs, acts, episode_lengths=..., env_id=...)   # your own demos
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ _HOME = {
 
 def __getattr__(name: str) -> Any:
     """The public API, imported on first use (``import irl`` stays light)."""
-    if name in _HOME:
-        import importlib
+    import importlib
 
+    if name in _HOME:
         return getattr(importlib.import_module(_HOME[name]), name)
+    if name == "demos":  # irl.demos: the demo file format and every way in (from_arrays, ...)
+        return importlib.import_module("irl.demos")
     raise AttributeError(f"module 'irl' has no attribute {name!r}")
