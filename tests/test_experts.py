@@ -61,9 +61,11 @@ def _compose(config: str, overrides: list[str]) -> DictConfig:
         return compose(config_name=config, overrides=overrides)
 
 
-def test_env_group_lists_the_seven_tasks() -> None:
+def test_env_group_lists_the_nine_tasks() -> None:
     ids = {_env_cfg(n).id for n in ENV_CONFIGS}
     assert ids == {
+        "irl/PointMazeLeft-v0",
+        "irl/PointMazeRight-v0",
         "Humanoid-v5",
         "HalfCheetah-v5",
         "Hopper-v5",

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from irl.build import build_trainer
 from irl.cli import CONF_DIR
+from irl.paths import demo_stem
 from irl.report import bootstrap_ci, interquartile_mean, write_report
 from irl.rollouts import random_policy, record_policy_demos
 
@@ -47,7 +48,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             # Random stand-ins, whose random baseline is set below them so scores are defined
             # (a random baseline measured by chance above random demos is refused).
             record_policy_demos(
-                random_policy, d / f"{env_id}.npz", env_id, 4, 0, "test", random_episodes=2,
+                random_policy, d / f"{demo_stem(env_id)}.npz", env_id, 4, 0, "test",
+                random_episodes=2,
                 extra_metadata={"random_return_mean": -1e6},
             )  # fmt: skip
     return d
