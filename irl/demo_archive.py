@@ -184,12 +184,16 @@ def _read_npy(
 
 
 def read_archive(
-    path: str, names: Collection[str], check_header: HeaderCheck
+    path: str,
+    names: Collection[str],
+    check_header: HeaderCheck,
+    skip: Collection[str] = (),
 ) -> dict[str, np.ndarray]:
     """Read the ``NAME.npy`` members of a `.npz` (only ``names``, each once) as arrays.
 
     ``check_header(path, name, shape, dtype)`` vets each declared header before its payload is
-    read. Any failure becomes one `DemoFileError` naming the file and the problem.
+    read; members named in ``skip`` are allowed but never read (e.g. pickled object arrays).
+    Any failure becomes one `DemoFileError` naming the file and the problem.
     """
     fh = _open_regular(path)
     try:
@@ -199,7 +203,11 @@ def read_archive(
                 fh.cap = None
                 size = os.fstat(fh.fileno()).st_size
                 members = _check_members(path, zf.infolist(), size, names)
-                return {n: _read_npy(path, n, zf, i, check_header) for n, i in members.items()}
+                return {
+                    n: _read_npy(path, n, zf, i, check_header)
+                    for n, i in members.items()
+                    if n not in skip
+                }
     except DemoFileError:
         raise
     except Exception as e:  # zipfile/zlib/numpy raise many types on damaged input

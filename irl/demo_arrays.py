@@ -33,8 +33,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from irl.demo_spaces import describe_space, out_of_bounds, space_bounds
+from irl.demo_spaces import out_of_bounds, space_bounds
 from irl.demos import load_demos, save_demos
+from irl.rollouts import env_metadata
 from irl.types import Trajectory, returns
 
 __all__ = ["DemoArrayError", "from_arrays", "split_episode_ends", "trajectories_from_arrays"]
@@ -195,12 +196,6 @@ def trajectories_from_arrays(
     return out
 
 
-def _random_returns(env: gym.Env[Any, Any], episodes: int, seed: int) -> np.ndarray:
-    from irl.rollouts import random_policy, rollout
-
-    return returns(rollout(env, random_policy(env), episodes, seed + 1_000_000))
-
-
 def _import_module(env_module: str | None) -> None:
     if env_module:
         try:
@@ -280,12 +275,11 @@ def from_arrays(
         trajectories = trajectories_from_arrays(
             obs_arr, acts_arr, lengths, next_arr, rews_arr, term, trunc
         )
-        random_rets = _random_returns(env, random_episodes, seed)
-        meta = _metadata(env, env_id, kw, random_rets, random_episodes, seed, source)
+        meta = env_metadata(env, env_id, kw, random_episodes, seed)
     finally:
         env.close()
     if rews_arr is not None:
-        expert, random = float(returns(trajectories).mean()), float(random_rets.mean())
+        expert, random = float(returns(trajectories).mean()), meta["random_return_mean"]
         if not expert > random:
             raise DemoArrayError(
                 f"the demos' mean return {expert:.6g} does not exceed a random policy's "
@@ -293,46 +287,16 @@ def from_arrays(
                 "random) would be undefined; pass rews=None to use them without scores"
             )
     meta.update(
+        policy=f"imported ({source})",
+        source=source,
+        command=f"irl.demos.from_arrays (source: {source})",
+        created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         rewards_available=rews_arr is not None,
         episode_ends=rule,
         dropped_last_steps=next_arr is None,
     )
     meta.update(dict(extra_metadata or {}))
     return _write_and_reload(path, trajectories, meta)
-
-
-def _metadata(
-    env: gym.Env[Any, Any],
-    env_id: str,
-    kw: Mapping[str, Any],
-    random_rets: np.ndarray,
-    random_episodes: int,
-    seed: int,
-    source: str,
-) -> dict[str, Any]:
-    try:
-        import mujoco
-
-        mujoco_version = mujoco.__version__
-    except ImportError:  # pragma: no cover - mujoco is a dependency
-        mujoco_version = "absent"
-    return {
-        "env_id": env_id,
-        "env_kwargs": dict(kw),
-        "max_episode_steps": env.spec.max_episode_steps if env.spec else None,
-        "gymnasium_version": gym.__version__,
-        "mujoco_version": mujoco_version,
-        "observation_space": describe_space(env.observation_space),
-        "action_space": describe_space(env.action_space),
-        "random_return_mean": float(random_rets.mean()),
-        "random_return_std": float(random_rets.std()),
-        "random_episodes": random_episodes,
-        "seed": seed,
-        "policy": f"imported ({source})",
-        "source": source,
-        "command": f"irl.demos.from_arrays (source: {source})",
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
 
 
 def _write_and_reload(

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,9 @@ from typing import Any
 import numpy as np
 
 from irl.demo_archive import (
-    MAX_DIRECTORY_BYTES,
     MAX_TOTAL_BYTES,
     DemoFileError,
-    _check_members,
-    _open_regular,
-    _read_npy,
+    read_archive,
 )
 from irl.demo_arrays import from_arrays
 from irl.demo_formats import (
@@ -205,24 +201,8 @@ def _check_npz_header(path: str, name: str, shape: tuple[int, ...], dtype: np.dt
 
 def _read_npz(path: Path) -> dict[str, Any]:
     """Flat arrays of the old ``.npz`` layout, read without pickle (``infos`` skipped)."""
-    name = str(path)
-    fh = _open_regular(name)
-    try:
-        with fh:
-            fh.cap = MAX_DIRECTORY_BYTES
-            with zipfile.ZipFile(fh) as zf:
-                fh.cap = None
-                size = os.fstat(fh.fileno()).st_size
-                members = _check_members(name, zf.infolist(), size, _NPZ_MEMBERS)
-                arrays = {
-                    n: _read_npy(name, n, zf, info, _check_npz_header)
-                    for n, info in members.items()
-                    if n != "infos"  # jsonpickled/pickled dicts: never unpickled
-                }
-    except DemoFileError:
-        raise
-    except Exception as e:  # zipfile/zlib raise many types on damaged input
-        raise DemoFileError(path, f"truncated or corrupt archive ({type(e).__name__}: {e})") from e
+    # infos holds jsonpickled/pickled dicts: allowed in the archive, never read (no unpickling).
+    arrays = read_archive(str(path), _NPZ_MEMBERS, _check_npz_header, skip={"infos"})
     missing = [k for k in ("obs", "acts", "terminal", "indices") if k not in arrays]
     if missing:
         raise DemoFileError(path, f"is not imitation's .npz layout (lacks {missing})")

@@ -114,6 +114,32 @@ def record_demos(
     )
 
 
+def env_metadata(
+    env: gym.Env[Any, Any],
+    env_id: str,
+    kw: Mapping[str, Any],
+    random_episodes: int,
+    seed: int,
+) -> dict[str, Any]:
+    """A demo file's metadata about the env: id, kwargs, versions, spaces, and the return of a
+    uniform-random policy over ``random_episodes`` episodes (seeds ``seed + 1_000_000 + i``,
+    disjoint from the demos')."""
+    random_rets = returns(rollout(env, random_policy(env), random_episodes, seed + 1_000_000))
+    return {
+        "env_id": env_id,
+        "env_kwargs": dict(kw),
+        "max_episode_steps": env.spec.max_episode_steps if env.spec else None,
+        "gymnasium_version": gym.__version__,
+        "mujoco_version": mujoco.__version__,
+        "observation_space": describe_space(env.observation_space),
+        "action_space": describe_space(env.action_space),
+        "random_return_mean": float(random_rets.mean()),
+        "random_return_std": float(random_rets.std()),
+        "random_episodes": random_episodes,
+        "seed": seed,
+    }
+
+
 def record_policy_demos(
     make_policy: Callable[[gym.Env[Any, Any]], Callable[[np.ndarray], np.ndarray]],
     out_path: str | os.PathLike[str],
@@ -131,20 +157,8 @@ def record_policy_demos(
     env = make_env(env_id, max_episode_steps=max_episode_steps, **kw)
     try:
         trajectories = rollout(env, make_policy(env), n_trajectories, seed, progress=True)
-        # Random-policy episodes use seeds disjoint from the demos.
-        random_rets = returns(rollout(env, random_policy(env), random_episodes, seed + 1_000_000))
-        meta: dict[str, Any] = {
-            "env_id": env_id,
-            "env_kwargs": kw,
-            "max_episode_steps": env.spec.max_episode_steps if env.spec else None,
-            "gymnasium_version": gym.__version__,
-            "mujoco_version": mujoco.__version__,
-            "observation_space": describe_space(env.observation_space),
-            "action_space": describe_space(env.action_space),
-            "random_return_mean": float(random_rets.mean()),
-            "random_return_std": float(random_rets.std()),
-            "random_episodes": random_episodes,
-            "seed": seed,
+        meta = env_metadata(env, env_id, kw, random_episodes, seed)
+        meta |= {
             "episode_seeds": f"reset(seed={seed} + i) for episode i",
             "policy": "custom",
             "command": command,
