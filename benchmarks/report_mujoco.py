@@ -821,6 +821,50 @@ def ebm_section() -> str:
     return _table_with_commands(report_ebm.ebm_table(report_ebm.load(RESULTS / "ebm.jsonl")), "E")
 
 
+def transfer_table() -> Table:
+    """benchmarks/report_transfer.py's table of transfer.jsonl."""
+    import report_transfer
+
+    return report_transfer.transfer_table(report_transfer.load(RESULTS / "transfer.jsonl"))
+
+
+def distance_table() -> Table:
+    """benchmarks/report_transfer.py's EPIC/DARD table of mujoco_eval.jsonl and transfer.jsonl."""
+    import report_transfer
+
+    recs = read_records(RESULTS / "mujoco_eval.jsonl") + report_transfer.load(
+        RESULTS / "transfer.jsonl"
+    )
+    return report_transfer.distance_table(recs)
+
+
+DISTANCE_NOTE = (
+    "EPIC (Gleave et al. 2020) and DARD distances of the learned reward (shaping off) to the "
+    "task's true reward, measured by `irl-eval` where the true reward is a function of the "
+    "observed transition (the point mazes, Pendulum-v1; `irl.true_rewards`): 0 is the same "
+    "reward up to potential shaping and positive scale, √½ ≈ 0.707 an unrelated one, 1 its "
+    "negation. Coverage: uniform-random states and actions with held-out demo transitions "
+    "(docs/transfer.md). Pearson, pooled: the per-step correlation of learned and true reward "
+    "over held-out demo, policy and random transitions. Later records of the same run replace "
+    "earlier ones."
+)
+
+
+TRANSFER_NOTE = (
+    "A run's learned reward re-optimised from scratch in a changed env (docs/transfer.md): "
+    "one `irl-eval run_dir=<run> reopt_env=<target>` job trains a fresh optimiser on the "
+    "learned reward alone and, as the control, the same optimiser, budget and seed on the "
+    "target's true reward; it also runs the recovered policy in the target (policy transfer) "
+    "and a random policy. All returns are the target's true return, final evaluation. Learned"
+    " ÷ control: the share of the control's return reached (for negative returns, e.g. the "
+    "maze's −distance, the control's return ÷ the learned one's, so 1 is a tie). Cost: what "
+    "the learned cost reads. Variant: the training run's overrides beyond env, algo, seed and"
+    " the cost's inputs; the run's own directory name in the command says which run. EPIC to "
+    "true: the EPIC distance of the learned reward (shaping off) to the true reward, where "
+    "the true reward is a function of the observed transition."
+)
+
+
 def _table_with_commands(table: Table, prefix: str) -> str:
     return (
         table.markdown(prefix)
@@ -937,6 +981,18 @@ def _sections(
             "on to a larger budget resumes its SAC from its checkpoint.",
             "RO",
             reopt_table,
+        ),
+        (
+            "Reward transfer (irl-eval reopt_env=…)",
+            TRANSFER_NOTE,
+            "TR",
+            transfer_table,
+        ),
+        (
+            "Distance of the learned reward to the true reward (EPIC, DARD)",
+            DISTANCE_NOTE,
+            "RD",
+            distance_table,
         ),
         (
             "Does the cost rank behaviours as the true reward does? (cost_ranking.py)",

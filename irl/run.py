@@ -173,7 +173,7 @@ def train(overrides: Sequence[str] | None = None, run_dir: str | Path | None = N
 
     cfg, default_dir = compose_config(list(overrides or []))
     out = Path(run_dir) if run_dir is not None else Path(default_dir)
-    run_training(cfg, out)
+    run_training(cfg, out, overrides=list(overrides or []))
     return load_run(out)
 
 

@@ -143,6 +143,9 @@ def test_transfer_evaluation_writes_every_field_all_in_the_target(
             value = rec[key]
             assert isinstance(value, str) or math.isfinite(value), (key, value)
     assert record["env"] == SOURCE and record["target_env"] == TARGET
+    # The training overrides (from the run's result.json) tell the run's variant apart.
+    assert "algo.bc_warmstart_epochs=0" in record["overrides"]
+    assert record["cost_state_only"] is False
     assert record["suite"] == "transfer" and record["reopt_steps"] == 3200
     assert record["reoptimized_reward"] == "learned" and record["control_reward"] == "true"
     assert record["reoptimized_algo"] == record["control_algo"] == "ars"

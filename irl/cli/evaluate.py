@@ -28,10 +28,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from irl.build import read_run_overrides
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.cli.train import format_score
+from irl.cli.train import NOT_TASK_OVERRIDES, format_score
 from irl.demos import DemoFileError, normalized_score
 from irl.evaluation import learned_returns, reward_correlations
 from irl.figures import reward_figures
@@ -50,12 +51,19 @@ LOADED_COMMIT = git_commit()
 
 
 def _train_overrides(run_dir: Path) -> list[str]:
-    """The irl-train overrides recorded in the run's result.json ([] when absent)."""
+    """The irl-train overrides recorded in the run's result.json, else those Hydra kept in its
+    ``.hydra/overrides.yaml`` (runs trained before result.json carried them); [] when neither."""
     try:
-        overrides = json.loads((run_dir / "result.json").read_text()).get("overrides", [])
+        overrides = json.loads((run_dir / "result.json").read_text()).get("overrides")
     except (OSError, ValueError, RecursionError, AttributeError):
+        overrides = None
+    if isinstance(overrides, list):
+        return [str(o) for o in overrides]
+    try:
+        hydra_overrides = read_run_overrides(run_dir)
+    except Exception:  # a damaged .hydra folder: the record just names no variant
         return []
-    return [str(o) for o in overrides] if isinstance(overrides, list) else []
+    return [o for o in hydra_overrides if not o.startswith(NOT_TASK_OVERRIDES)]
 
 
 def _reoptimize(
@@ -219,6 +227,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         "env_steps": run.artifacts["env_steps"],
         # The training run's overrides: what tells ablation variants of one cell apart.
         "overrides": _train_overrides(run_dir),
+        "cost_state_only": bool((run.config.get("cost") or {}).get("state_only", False)),
         "return_mean": float(rets.mean()),
         "return_std": float(rets.std()),
         "normalized_return": normalized_score(float(rets.mean()), run.demos.meta),

@@ -70,6 +70,10 @@ def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str)
     plt.close(fig)
 
 
+# Overrides that do not change what a run learns: left out of its recorded overrides.
+NOT_TASK_OVERRIDES = ("record.", "hydra.", "progress_bar")
+
+
 def task_overrides() -> list[str]:
     """The command-line overrides of this run, without record/hydra/progress keys."""
     try:
@@ -78,8 +82,7 @@ def task_overrides() -> list[str]:
         task = list(HydraConfig.get().overrides.task)
     except ValueError:  # not inside a Hydra app (e.g. a test calling run())
         return []
-    skip = ("record.", "hydra.", "progress_bar")
-    return [o for o in task if not o.startswith(skip)]
+    return [o for o in task if not o.startswith(NOT_TASK_OVERRIDES)]
 
 
 def write_policy_video(
@@ -156,9 +159,18 @@ def compose_config(overrides: list[str]) -> tuple[DictConfig, str]:
     return OmegaConf.create(with_hydra), run_dir
 
 
-def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train, then write the artefacts, plots, video and (optionally) the benchmark record."""
+def run_training(
+    cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """Train, then write the artefacts, plots, video and (optionally) the benchmark record.
+
+    ``overrides`` (default: the Hydra command line's, :func:`task_overrides`) are recorded in
+    ``result.json`` and the record, where they tell a run's variant apart.
+    """
     run_dir = Path(run_dir)
+    if overrides is None:
+        overrides = task_overrides()
+    overrides = [o for o in overrides if not o.startswith(NOT_TASK_OVERRIDES)]
     container = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))
     trainer = build_trainer(container, run_dir, resume=bool(cfg.resume))  # validates first
     assert trainer.demo_file is not None
@@ -180,7 +192,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                     "message": str(exc),
                     "iterations": trainer.iteration,
                     "env_steps": trainer.sampler.num_timesteps,
-                    "overrides": task_overrides(),
+                    "overrides": overrides,
                 },
                 command=command_line("irl-train"),
                 commit=LOADED_COMMIT,
@@ -188,6 +200,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             )
         raise
     save_artifacts(trainer, container, trainer.demo_file, digest)
+    result["overrides"] = overrides  # what irl-eval's records tell variants apart by
     (run_dir / "result.json").write_text(json.dumps(result, indent=1))
     title = f"{result['algo']} / {result['sampler']} on {result['env']}"
     if trainer.history:
@@ -205,7 +218,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                 # whose defaults were the plain sampler.
                 "defaults": "recipe",
                 "reoptimized_normalized_return": None,
-                "overrides": task_overrides(),
+                "overrides": overrides,
             },
             command=command_line("irl-train"),
             commit=LOADED_COMMIT,

@@ -1,0 +1,66 @@
+"""benchmarks/report_transfer.py: the transfer table from synthetic transfer records."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import report_transfer  # noqa: E402
+
+
+def _rec(seed: int, learned: float, control: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "suite": "transfer", "env": "irl/PointMazeLeft-v0", "target_env": "irl/PointMazeRight-v0",
+        "algo": "gan_gcl", "seed": seed, "reopt_steps": 30000, "reoptimized_algo": "sac",
+        "reoptimized_return_mean": learned, "control_return_mean": control,
+        "reoptimized_control_normalized_return": 0.5,
+        "policy_transfer_return_mean": -24.0, "random_return_mean": -46.0,
+        "epic_to_true": 0.1, "cost_state_only": True, "overrides": [f"seed={seed}"],
+        "command": f"irl-eval run_dir=outputs/maze-s{seed} reopt_env=irl/PointMazeRight-v0",
+        "commit": "abc", "wall_clock_s": 60.0,
+    } | fields  # fmt: skip
+
+
+def test_ratio_reads_a_share_for_positive_returns_and_a_cost_ratio_for_negative_ones() -> None:
+    assert report_transfer.ratio_to_control(_rec(0, 150.0, 300.0)) == pytest.approx(0.5)
+    # The maze's returns are −distance: a learned −8.4 against a control −7.6 is 0.905.
+    assert report_transfer.ratio_to_control(_rec(0, -8.4, -7.6)) == pytest.approx(7.6 / 8.4)
+    assert report_transfer.ratio_to_control(_rec(0, 5.0, -7.6)) is None  # signs differ
+    assert report_transfer.ratio_to_control(_rec(0, -8.0, None)) is None  # type: ignore[arg-type]
+
+
+def test_seeds_of_a_configuration_share_a_row_and_a_rerun_replaces_its_record(
+    tmp_path: Path,
+) -> None:
+    recs = [
+        _rec(0, -30.0, -8.0),
+        _rec(0, -8.0, -8.0),  # seed 0 rerun: the latest line wins
+        _rec(1, -10.0, -8.0),
+        _rec(2, -20.0, -8.0, cost_state_only=False),  # state-action: its own row
+    ]
+    path = tmp_path / "transfer.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    table = report_transfer.transfer_table(report_transfer.load(path))
+    assert [(row[2], row[5]) for row in table.rows] == [("state-action", "1"), ("state-only", "2")]
+    state_only = table.rows[1]
+    assert state_only[6] == "-9.0 ± 1.4"  # learned: -8 and -10
+    assert state_only[8] == "0.90 ± 0.14"  # learned ÷ control: 1.0 and 0.8
+    assert "seed=" not in state_only[3]  # seeds are not a variant
+    commands = table.commands("T")  # each seed's run is named by its own command
+    assert "outputs/maze-s1" in commands and "outputs/maze-s0" in commands
+
+
+def test_cost_inputs_fall_back_to_the_overrides_and_say_when_unknown() -> None:
+    rec = _rec(0, -8.0, -8.0)
+    del rec["cost_state_only"]
+    assert report_transfer.cost_inputs(rec) == "?"
+    rec["overrides"] = ["cost.state_only=false"]
+    assert report_transfer.cost_inputs(rec) == "state-action"
+    assert report_transfer.cost_inputs({"algo": "airl_state"}) == "state-only"
