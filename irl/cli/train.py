@@ -70,8 +70,9 @@ def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str)
     plt.close(fig)
 
 
-# Overrides that do not change what a run learns: left out of its recorded overrides.
-NOT_TASK_OVERRIDES = ("record.", "hydra.", "progress_bar")
+# Overrides that do not change what a run learns (bookkeeping, progress, its video): left out
+# of its recorded overrides.
+NOT_TASK_OVERRIDES = ("record.", "hydra.", "progress_bar", "video.")
 
 
 def task_overrides() -> list[str]:
