@@ -114,7 +114,7 @@ def transfer_table(records: list[Record]) -> Table:
                 algo,
                 cost,
                 var,
-                f"{reopt} {steps:,} steps",
+                "planner (value iteration)" if reopt == "planner" else f"{reopt} {steps:,} steps",
                 str(len(recs)),
                 mean_std((r.get("reoptimized_return_mean") for r in recs), 1),
                 mean_std((r.get("control_return_mean") for r in recs), 1),

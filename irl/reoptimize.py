@@ -30,6 +30,7 @@ from irl.checkpoint import (
     write_checkpoint,
 )
 from irl.demos import normalized_score
+from irl.maze_planner import reoptimize_planner
 from irl.reopt_eval import PeriodicEval, ReoptTask, SB3PeriodicEval, reopt_task
 from irl.reoptimize_ars import last10_fields, reoptimize_ars
 from irl.rollouts import evaluate
@@ -107,7 +108,7 @@ class _ReoptCurve(_StepBar):
 
 
 REOPT_CHECKPOINT = "reopt_checkpoint"
-REOPT_ALGOS = ("sac", "ppo", "ars")
+REOPT_ALGOS = ("sac", "ppo", "ars", "planner")
 
 
 def save_reopt_checkpoint(
@@ -260,6 +261,8 @@ def reoptimize(
             run, steps, seed, episodes, progress, curve_path, tail_gamma, reward, save_dir,
             task=task, evals=evals,
         )  # fmt: skip
+    if algo == "planner":  # exact value iteration on a grid: the point mazes only
+        return reoptimize_planner(run, seed, episodes, reward, task)
     if algo == "ppo":
         checkpoint_dir = None  # PPO re-optimisations are short: never checkpointed
     tail = _tail_gamma(tail_gamma, gamma)

@@ -111,7 +111,7 @@ RULES: dict[str, Rule] = {
 EVAL_RULES: dict[str, Rule] = {
     "episodes": POS_INT,
     "reopt_steps": Rule(lo=0, integer=True),
-    "reopt_algo": Rule(choices=("sac", "ppo", "ars")),
+    "reopt_algo": Rule(choices=("sac", "ppo", "ars", "planner")),
     "reopt_checkpoint_every": Rule(lo=0, integer=True),
     "reopt_video_steps": Rule(lo=0, integer=True),
     "reopt_eval_every": Rule(lo=0, integer=True, nullable=True),

@@ -167,6 +167,32 @@ def test_transfer_evaluation_writes_every_field_all_in_the_target(
     assert (run_dir / "reward_heatmap.png").stat().st_size > 0
 
 
+def test_the_planner_re_optimises_both_rows_exactly_without_env_steps(
+    maze_run: tuple[Run, Path], tmp_path: Path
+) -> None:
+    """reopt_algo=planner: value iteration on the learned and on the true reward in the target;
+    the control plans the true reward to the goal, and the record says no env steps were used."""
+    _, run_dir = maze_run
+    records = tmp_path / "transfer.jsonl"
+    cfg = _eval_cfg(
+        run_dir,
+        f"reopt_env={TARGET}",
+        "reopt_algo=planner",
+        "episodes=3",
+        "random_episodes=2",
+        "learned_return_episodes=2",
+        "figures=false",
+        "progress_bar=false",
+        f"record.path={records}",
+    )
+    evaluate_run(cfg)
+    [record] = [json.loads(line) for line in records.read_text().splitlines()]
+    assert record["reoptimized_algo"] == record["control_algo"] == "planner"
+    assert record["reopt_steps"] == 0 and record["record_key"].endswith(f":planner:{TARGET}")
+    assert record["control_return_mean"] > -7.0  # the maze's optimum, around the right end
+    assert math.isfinite(record["reoptimized_return_mean"])
+
+
 def test_a_target_with_other_shapes_or_no_registration_is_a_clear_error(
     maze_run: tuple[Run, Path],
 ) -> None:

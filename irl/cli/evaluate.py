@@ -108,19 +108,29 @@ def _target(cfg: DictConfig, run: Run) -> str | None:
     return None if target is None or str(target) == run.env_id else str(target)
 
 
+def _reopt_budget(cfg: DictConfig) -> int:
+    """The re-optimisation's env steps: ``reopt_steps``, or 0 for the planner (it plans)."""
+    return 0 if cfg.reopt_algo == "planner" else int(cfg.reopt_steps)
+
+
+def _wants_reopt(cfg: DictConfig) -> bool:
+    """Whether ``irl-eval`` re-optimises: a budget of env steps, or the planner."""
+    return cfg.reopt_algo == "planner" or int(cfg.reopt_steps) > 0
+
+
 def _transfer(run: Run, cfg: DictConfig, run_dir: Path, target: str) -> dict[str, Any]:
     """The transfer evaluation (`irl.transfer.run_transfer`) with ``irl-eval``'s settings."""
 
     def reopt(reward: str, out_dir: Path) -> dict[str, Any]:
         return _reoptimize(run, cfg, out_dir, reward, target)
 
-    has_reopt = run.cost is not None and int(cfg.reopt_steps) > 0
+    has_reopt = run.cost is not None and _wants_reopt(cfg)
     return run_transfer(
         run,
         target,
         reopt if has_reopt else None,
         transfer_dir(run_dir, target),
-        steps=int(cfg.reopt_steps),
+        steps=_reopt_budget(cfg),
         episodes=int(cfg.episodes),
         seed=int(cfg.seed),
     )
@@ -166,7 +176,7 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
         rows.append(
             (
                 f"re-optimised {result.get('reoptimized_algo', 'sac').upper()} "
-                f"({reopt_steps} steps), normalised",
+                f"({f'{reopt_steps} steps' if reopt_steps else 'exact plan'}), normalised",
                 format_score(result.get("reoptimized_normalized_return")),
             )
         )
@@ -238,10 +248,10 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     if target is not None:
         result.update(_transfer(run, cfg, run_dir, target))
     if run.cost is not None:
-        if target is None and int(cfg.reopt_steps) > 0:
+        if target is None and _wants_reopt(cfg):
             result.update(_reoptimize(run, cfg, run_dir))
         result.update(_reward_scores(run, cfg, run_dir))
-    print_table(result, int(cfg.reopt_steps), f"{run.env_id}, seed {result['seed']} ({run_dir})")
+    print_table(result, _reopt_budget(cfg), f"{run.env_id}, seed {result['seed']} ({run_dir})")
     result["wall_clock_s"] = time.perf_counter() - start  # this call's, all evaluations
     result.setdefault("steps_per_s", None)
     # Strict JSON: an undefined correlation (constant reward) is null, not NaN.
@@ -251,6 +261,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     (run_dir / "eval.json").write_text(json.dumps(result, indent=1, allow_nan=False))
     if cfg.record.path:
         key = f"irl-eval:{run_dir.resolve()}:{cfg.reopt_steps}:{cfg.reopt_reward}:{cfg.seed}"
+        if cfg.reopt_algo != "sac":  # records before other optimisers keep their keys
+            key += f":{cfg.reopt_algo}"
         append_record(
             cfg.record.path,
             {"suite": cfg.record.suite or ("transfer" if target else "eval"), **result},
