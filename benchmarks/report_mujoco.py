@@ -985,7 +985,7 @@ def _sections(
         (
             "Reward transfer (irl-eval reopt_env=…)",
             TRANSFER_NOTE,
-            "TR",
+            "XF",
             transfer_table,
         ),
         (
