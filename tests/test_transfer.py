@@ -189,6 +189,7 @@ def test_the_planner_re_optimises_both_rows_exactly_without_env_steps(
     [record] = [json.loads(line) for line in records.read_text().splitlines()]
     assert record["reoptimized_algo"] == record["control_algo"] == "planner"
     assert record["reopt_steps"] == 0 and record["record_key"].endswith(f":planner:{TARGET}")
+    assert record["defaults"] == "recipe"  # from the run's result.json: joins its train record
     assert record["control_return_mean"] > -7.0  # the maze's optimum, around the right end
     assert math.isfinite(record["reoptimized_return_mean"])
 

@@ -66,6 +66,16 @@ def _train_overrides(run_dir: Path) -> list[str]:
     return [o for o in hydra_overrides if not o.startswith(NOT_TASK_OVERRIDES)]
 
 
+def _train_defaults(run_dir: Path) -> dict[str, str]:
+    """``{"defaults": "recipe"}`` when the run's result.json says it ran under the recipe
+    defaults (runs trained since it records that), so its eval record joins its train record."""
+    try:
+        defaults = json.loads((run_dir / "result.json").read_text()).get("defaults")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return {}
+    return {"defaults": defaults} if defaults == "recipe" else {}
+
+
 def _reoptimize(
     run: Run,
     cfg: DictConfig,
@@ -237,6 +247,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         "env_steps": run.artifacts["env_steps"],
         # The training run's overrides: what tells ablation variants of one cell apart.
         "overrides": _train_overrides(run_dir),
+        **_train_defaults(run_dir),
         "cost_state_only": bool((run.config.get("cost") or {}).get("state_only", False)),
         "return_mean": float(rets.mean()),
         "return_std": float(rets.std()),

@@ -202,6 +202,7 @@ def run_training(
         raise
     save_artifacts(trainer, container, trainer.demo_file, digest)
     result["overrides"] = overrides  # what irl-eval's records tell variants apart by
+    result["defaults"] = "recipe"  # the defaults it ran under (the train record's field too)
     (run_dir / "result.json").write_text(json.dumps(result, indent=1))
     title = f"{result['algo']} / {result['sampler']} on {result['env']}"
     if trainer.history:
