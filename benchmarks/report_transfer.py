@@ -1,6 +1,7 @@
 """The reward-transfer table from benchmarks/results/transfer.jsonl (latest record per run).
 
-One row per (source, target, algorithm, cost inputs, training variant, re-optimiser, budget),
+One row per (source, target, algorithm, cost inputs, training variant, re-optimiser, budget,
+whether the re-optimiser was paid the potential shaping),
 mean ± std over seeds, each cell from the records `irl-eval run_dir=… reopt_env=<target>` wrote
 (docs/transfer.md). benchmarks/report_mujoco.py writes it, with each row's commands, into
 benchmarks/README.md; this script prints it.
@@ -59,7 +60,14 @@ def _config(rec: Record) -> tuple[Any, ...]:
         variant(rec),
         rec.get("reoptimized_algo", "sac"),
         int(rec["reopt_steps"]),
+        shaping(rec),
     )
+
+
+def shaping(rec: Record) -> str:
+    """``with h`` or ``without h``: whether the fresh optimiser was paid the learned reward's
+    potential shaping γh(x') − h(x) (records before ``reopt_shaping`` existed were paid it)."""
+    return "without h" if rec.get("reoptimized_shaping") is False else "with h"
 
 
 def load(path: Path = RESULTS) -> list[Record]:
@@ -94,6 +102,7 @@ def transfer_table(records: list[Record]) -> Table:
             "cost",
             "variant",
             "re-optimiser",
+            "paid",
             "seeds",
             "learned reward, re-optimised",
             "control: true reward",
@@ -104,7 +113,7 @@ def transfer_table(records: list[Record]) -> Table:
             "EPIC to true",
         ]
     )
-    for (src, target, algo, cost, var, reopt, steps), recs in sorted(
+    for (src, target, algo, cost, var, reopt, steps, paid), recs in sorted(
         groups.items(), key=lambda kv: str(kv[0])
     ):
         recs = sorted(recs, key=lambda r: r["seed"])
@@ -115,6 +124,7 @@ def transfer_table(records: list[Record]) -> Table:
                 cost,
                 var,
                 "planner (value iteration)" if reopt == "planner" else f"{reopt} {steps:,} steps",
+                paid,
                 str(len(recs)),
                 mean_std((r.get("reoptimized_return_mean") for r in recs), 1),
                 mean_std((r.get("control_return_mean") for r in recs), 1),

@@ -5,6 +5,8 @@
   except those the target's own registration sets (e.g. the shifted maze's ``opening``): the
   target keeps its own. Its observation and action shapes must be the run's, or the learned
   reward cannot score its transitions.
+- `reopt_shaping` / `reopt_run`: whether the fresh optimiser is paid the learned reward with its
+  potential shaping γh(x') − h(x): in the run's own task yes, in a transfer target no (``auto``).
 - `PeriodicEval`: every ``every`` env steps, the deterministic policy's true return over
   ``episodes`` seeded episodes (the final evaluation's reset seeds, so every point is scored on
   the same start states), one CSV row each. Its summary is the mean of the last three
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,9 +35,19 @@ from irl.seeding import reopt_eval_seed
 from irl.validate import ConfigError
 from irl_envs import import_env_module, make_env, register_envs
 
-__all__ = ["LAST_N", "PeriodicEval", "ReoptTask", "SB3PeriodicEval", "reopt_task"]
+__all__ = [
+    "LAST_N",
+    "SHAPING_CHOICES",
+    "PeriodicEval",
+    "ReoptTask",
+    "SB3PeriodicEval",
+    "reopt_run",
+    "reopt_shaping",
+    "reopt_task",
+]
 
 LAST_N = 3  # evaluations averaged into the reported score
+SHAPING_CHOICES = ("auto", True, False)  # irl-eval's reopt_shaping
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,36 @@ def reopt_task(run: Run, env_id: str | None = None) -> ReoptTask:
             f"{run.env_id} has {want}: the learned reward cannot score the target's transitions"
         )
     return task
+
+
+def reopt_shaping(task: ReoptTask, shaping: str | bool = "auto") -> bool:
+    """Whether a fresh optimiser in ``task`` is paid the learned reward with its potential
+    shaping γh(x') − h(x) (``reopt_shaping``: ``"auto"``, True or False).
+
+    ``"auto"``: with it in the run's own task (the reward as it was trained), without it in a
+    transfer target. The potential h is fit under the source's dynamics (AIRL's h recovers the
+    source's optimal value function), so in changed dynamics it is no shaping of anything, and it
+    is policy-invariant only for an optimiser with the cost's own discount (γ = 1 for GAN-GCL,
+    0.99 for SAC and the maze planner). AIRL's transfer experiments re-optimise g alone.
+    On the shifted maze a GAN-GCL reward planned to −9.5 with h and −6.4 without it, the true
+    reward −6.3 (docs/transfer.md).
+
+    Raises:
+        ValueError: for a value outside `SHAPING_CHOICES`.
+    """
+    if isinstance(shaping, bool):
+        return shaping
+    if shaping != "auto":
+        raise ValueError(f"reopt_shaping must be auto, true or false, not {shaping!r}")
+    return not task.is_target
+
+
+def reopt_run(run: Run, shaped: bool) -> Run:
+    """``run`` with its learned reward's shaping set to ``shaped`` (the same run when it is, or
+    when the run learned no reward)."""
+    if run.reward is None or run.reward.shaping == shaped:
+        return run
+    return dataclasses.replace(run, reward=dataclasses.replace(run.reward, shaping=shaped))
 
 
 Policy = Callable[[np.ndarray], np.ndarray]

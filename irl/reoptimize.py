@@ -31,7 +31,14 @@ from irl.checkpoint import (
 )
 from irl.demos import normalized_score
 from irl.maze_planner import reoptimize_planner
-from irl.reopt_eval import PeriodicEval, ReoptTask, SB3PeriodicEval, reopt_task
+from irl.reopt_eval import (
+    PeriodicEval,
+    ReoptTask,
+    SB3PeriodicEval,
+    reopt_run,
+    reopt_shaping,
+    reopt_task,
+)
 from irl.reoptimize_ars import last10_fields, reoptimize_ars
 from irl.rollouts import evaluate
 from irl.run import Run
@@ -233,6 +240,7 @@ def reoptimize(
     eval_every: int = 0,
     eval_episodes: int = 5,
     evals_path: Path | None = None,
+    shaping: str | bool = "auto",
 ) -> dict[str, Any]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
@@ -252,22 +260,61 @@ def reoptimize(
     ``eval_every`` > 0: the deterministic policy is also scored every that many env steps on
     ``eval_episodes`` episodes (rows in ``evals_path``), and the mean of the last three is
     ``reoptimized_return_last3_mean`` (`irl.reopt_eval.PeriodicEval`).
+    ``shaping``: pay the learned reward with its potential shaping (``"auto"``: in the run's own
+    task only, `irl.reopt_eval.reopt_shaping`); recorded as ``reoptimized_shaping`` (None for
+    the true reward).
     """
     _check_choices(reward, algo)
     task = reopt_task(run, env_id)
+    shaped = reopt_shaping(task, shaping)
+    run = reopt_run(run, shaped)
     if algo == "ars":
         evals = PeriodicEval(task, eval_every, eval_episodes, seed, evals_path)
-        return reoptimize_ars(
+        fields = reoptimize_ars(
             run, steps, seed, episodes, progress, curve_path, tail_gamma, reward, save_dir,
             task=task, evals=evals,
         )  # fmt: skip
-    if algo == "planner":  # exact value iteration on a grid: the point mazes only
-        return reoptimize_planner(run, seed, episodes, reward, task)
-    if algo == "ppo":
-        checkpoint_dir = None  # PPO re-optimisations are short: never checkpointed
+    elif algo == "planner":  # exact value iteration on a grid: the point mazes only
+        fields = reoptimize_planner(run, seed, episodes, reward, task)
+    else:
+        fields = _reoptimize_sb3(
+            run, task, steps, episodes, seed, ent_coef, progress, net_arch, curve_path,
+            tail_gamma, gamma, reward, save_dir, video_steps,
+            None if algo == "ppo" else checkpoint_dir,  # PPO re-optimisations are short
+            checkpoint_every, resume, algo, eval_every, eval_episodes, evals_path,
+        )  # fmt: skip
+    fields["reoptimized_shaping"] = shaped if reward == "learned" else None
+    return fields
+
+
+def _reoptimize_sb3(
+    run: Run,
+    task: ReoptTask,
+    steps: int,
+    episodes: int,
+    seed: int,
+    ent_coef: str | float,
+    progress: bool,
+    net_arch: Sequence[int],
+    curve_path: Path | None,
+    tail_gamma: str | float,
+    gamma: float,
+    reward: str,
+    save_dir: Path | None,
+    video_steps: int,
+    checkpoint_dir: Path | None,
+    checkpoint_every: int,
+    resume: bool,
+    algo: str,
+    eval_every: int,
+    eval_episodes: int,
+    evals_path: Path | None,
+) -> dict[str, Any]:
+    """`reoptimize` with SB3's SAC or PPO (``run``'s reward already shaped as it is paid)."""
     tail = _tail_gamma(tail_gamma, gamma)
     sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo, task)
-    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed, task)
+    shaped = None if run.reward is None or reward == "true" else run.reward.shaping
+    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed, task, shaped)
     done, wall = _resume(sac, checkpoint_dir if resume else None, settings, steps)
     evals = PeriodicEval(task, eval_every, eval_episodes, seed, evals_path, resume_at=done)
     curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
@@ -349,9 +396,11 @@ def _reopt_settings(
     net_arch: Sequence[int],
     seed: int,
     task: ReoptTask | None = None,
+    shaping: bool | None = True,
 ) -> str:
     """What a checkpoint must agree on to be carried on (the budget may grow); a transfer
-    target's id is part of it (the run's own task is not, as before targets existed)."""
+    target's id is part of it (the run's own task is not, as before targets existed), and so is
+    a learned reward paid without its shaping (with it, as before the option, it is not)."""
     settings: dict[str, Any] = {
         "reward": reward,
         "ent_coef": str(ent_coef),
@@ -362,6 +411,8 @@ def _reopt_settings(
     }
     if task is not None and task.is_target:
         settings["env"] = task.env_id
+    if shaping is False:
+        settings["shaping"] = False
     return json.dumps(settings, sort_keys=True)
 
 

@@ -149,6 +149,11 @@ def validate_eval_config(cfg: Mapping[str, Any]) -> None:
     present, target = _lookup(cfg, "reopt_env")
     if present and target is not None and not (isinstance(target, str) and target):
         raise ConfigError(f"config: reopt_env={target!r} is not allowed; use an env id or null")
+    present, shaping = _lookup(cfg, "reopt_shaping")
+    if present and shaping != "auto" and not isinstance(shaping, bool):
+        raise ConfigError(
+            f"config: reopt_shaping={shaping!r} is not allowed; use auto, true or false"
+        )
     present, figures = _lookup(cfg, "figures")
     if present and not isinstance(figures, bool):
         raise ConfigError(f"config: figures={figures!r} is not allowed; use true or false")

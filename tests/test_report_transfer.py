@@ -44,14 +44,21 @@ def test_seeds_of_a_configuration_share_a_row_and_a_rerun_replaces_its_record(
         _rec(0, -8.0, -8.0),  # seed 0 rerun: the latest line wins
         _rec(1, -10.0, -8.0),
         _rec(2, -20.0, -8.0, cost_state_only=False),  # state-action: its own row
+        _rec(1, -6.5, -8.0, reoptimized_shaping=False),  # paid without h: its own row
     ]
     path = tmp_path / "transfer.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     table = report_transfer.transfer_table(report_transfer.load(path))
-    assert [(row[2], row[5]) for row in table.rows] == [("state-action", "1"), ("state-only", "2")]
+    rows = [(row[2], row[5], row[6]) for row in table.rows]
+    assert rows == [
+        ("state-action", "with h", "1"),
+        ("state-only", "with h", "2"),
+        ("state-only", "without h", "1"),
+    ]
     state_only = table.rows[1]
-    assert state_only[6] == "-9.0 ± 1.4"  # learned: -8 and -10
-    assert state_only[8] == "0.90 ± 0.14"  # learned ÷ control: 1.0 and 0.8
+    assert state_only[7] == "-9.0 ± 1.4"  # learned: -8 and -10
+    assert state_only[9] == "0.90 ± 0.14"  # learned ÷ control: 1.0 and 0.8
+    assert table.rows[2][7] == "-6.5"
     assert "seed=" not in state_only[3]  # seeds are not a variant
     commands = table.commands("T")  # each seed's run is named by its own command
     assert "outputs/maze-s1" in commands and "outputs/maze-s0" in commands

@@ -20,13 +20,13 @@ import irl.reoptimize_ars
 import irl.transfer
 from irl.cli import CONF_DIR
 from irl.cli.evaluate import evaluate_run
-from irl.reopt_eval import PeriodicEval, ReoptTask, reopt_task
+from irl.reopt_eval import PeriodicEval, ReoptTask, reopt_run, reopt_shaping, reopt_task
 from irl.rollouts import random_policy, rollout
 from irl.run import Run
 from irl.seeding import reopt_eval_seed
 from irl.transfer import transfer_dir
 from irl.types import returns
-from irl.validate import ConfigError
+from irl.validate import ConfigError, validate_eval_config
 from irl_envs import make_env
 from irl_envs.point_maze import GOAL, MAX_STEP, WALL_Y
 
@@ -188,10 +188,31 @@ def test_the_planner_re_optimises_both_rows_exactly_without_env_steps(
     evaluate_run(cfg)
     [record] = [json.loads(line) for line in records.read_text().splitlines()]
     assert record["reoptimized_algo"] == record["control_algo"] == "planner"
-    assert record["reopt_steps"] == 0 and record["record_key"].endswith(f":planner:{TARGET}")
+    # A transfer target pays the learned reward without its potential (reopt_shaping=auto).
+    assert record["reoptimized_shaping"] is False and record["control_shaping"] is None
+    assert record["reopt_steps"] == 0
+    assert record["record_key"].endswith(f":planner:unshaped:{TARGET}")
     assert record["defaults"] == "recipe"  # from the run's result.json: joins its train record
     assert record["control_return_mean"] > -7.0  # the maze's optimum, around the right end
     assert math.isfinite(record["reoptimized_return_mean"])
+
+
+def test_shaping_is_paid_in_the_own_task_and_dropped_in_a_target_unless_asked(
+    maze_run: tuple[Run, Path],
+) -> None:
+    run, _ = maze_run
+    own, target = reopt_task(run), reopt_task(run, TARGET)
+    assert reopt_shaping(own) is True and reopt_shaping(target) is False
+    assert reopt_shaping(target, True) is True and reopt_shaping(own, False) is False
+    with pytest.raises(ValueError, match="reopt_shaping must be auto, true or false"):
+        reopt_shaping(own, "sometimes")
+    assert run.reward is not None and run.reward.shaping  # as trained: with h
+    unshaped = reopt_run(run, False)
+    assert unshaped.reward is not None and unshaped.reward.shaping is False
+    assert run.reward.shaping and reopt_run(run, True) is run  # never changed in place
+    with pytest.raises(ConfigError, match="reopt_shaping='sometimes' is not allowed"):
+        validate_eval_config({"reopt_reward": "learned", "reopt_shaping": "sometimes"})
+    validate_eval_config({"reopt_reward": "learned", "reopt_shaping": False})
 
 
 def test_a_target_with_other_shapes_or_no_registration_is_a_clear_error(

@@ -109,6 +109,8 @@ def _reoptimize(
         eval_every=max(int(cfg.reopt_steps) // 10, 1) if every is None else int(every),
         eval_episodes=int(cfg.get("reopt_eval_episodes", 5)),
         evals_path=out_dir / "reopt_evals.csv",
+        # Hydra reads reopt_shaping=true / false as booleans, auto as a string.
+        shaping=cfg.get("reopt_shaping", "auto"),
     )
 
 
@@ -274,6 +276,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         key = f"irl-eval:{run_dir.resolve()}:{cfg.reopt_steps}:{cfg.reopt_reward}:{cfg.seed}"
         if cfg.reopt_algo != "sac":  # records before other optimisers keep their keys
             key += f":{cfg.reopt_algo}"
+        if result.get("reoptimized_shaping") is False:  # ... and those before the option
+            key += ":unshaped"
         append_record(
             cfg.record.path,
             {"suite": cfg.record.suite or ("transfer" if target else "eval"), **result},
