@@ -1019,10 +1019,14 @@ def _sections(
 def recipe_curve_table(records: list[Record]) -> Table:
     """Per recipe run of GAN-GCL: its first, best and final training evaluation (the curve)."""
     table = Table(["env", "seed", "first evaluation", "best evaluation", "final evaluation"])
+    seen: set[str] = set()  # a run in two groups (3 and 6 seeds of one recipe) is one row
     for (suite, env, algo, _, _, _), recs in train_groups(records).items():
         if algo != "gan_gcl" or suite == "mujoco-ablation" or not all(map(is_recipe, recs)):
             continue
         for r in recs:
+            if r.get("record_key", id(r)) in seen:
+                continue
+            seen.add(r.get("record_key", id(r)))
             curve = r.get("curve") or []
             if not curve:
                 continue
@@ -1040,6 +1044,59 @@ def recipe_curve_table(records: list[Record]) -> Table:
     return table
 
 
+def _evals(curve: list[list[float]]) -> str:
+    if not curve:
+        return "–"
+    best = max(curve, key=lambda p: p[1])
+    return (
+        f"{curve[0][1]:.2f} / {best[1]:.2f} at {best[0] // 1000:.0f}k / "
+        f"{curve[-1][1]:.2f} at {curve[-1][0] // 1000:.0f}k"
+    )
+
+
+def _diag(rec: Record, name: str, digits: int = 2) -> str:
+    """A diagnostic's value at the first and at the last evaluation (``–``: not recorded)."""
+    values = [v for v in (rec.get("diagnostics") or {}).get(name, []) if v is not None]
+    return f"{values[0]:.{digits}f} → {values[-1]:.{digits}f}" if values else "–"
+
+
+def drift_table(records: list[Record]) -> Table:
+    """Every GAN-GCL run on Walker2d and Ant, one row per run: its evaluations and, where the
+    record carries them (runs since the field exists), the drift diagnostics over training."""
+    table = Table(
+        [
+            "env",
+            "variant",
+            "seed",
+            "env steps",
+            "evaluations: first / best / final",
+            "policy σ",
+            "held-out AUC",
+            "demo window energy",
+            "sample window energy",
+        ]
+    )
+    for (suite, env, algo, _, variant, steps), recs in train_groups(records).items():
+        if algo != "gan_gcl" or suite not in ("mujoco-walker2d", "mujoco-ant"):
+            continue
+        for r in recs:
+            table.add(
+                [
+                    env,
+                    short_variant(variant),
+                    str(r["seed"]),
+                    f"{steps:,}",
+                    _evals(r.get("curve") or []),
+                    _diag(r, "policy_std"),
+                    _diag(r, "heldout_auc"),
+                    _diag(r, "demo_energy", 0),
+                    _diag(r, "sample_energy", 0),
+                ],
+                [r],
+            )
+    return table
+
+
 def recipe_blocks(records: list[Record], evals: dict[tuple[Any, ...], Record]) -> dict[str, str]:
     """The generated blocks of docs/recipe.md, by block name."""
     return {
@@ -1047,6 +1104,7 @@ def recipe_blocks(records: list[Record], evals: dict[tuple[Any, ...], Record]) -
         "recipe-algorithms": recipe_algorithms_table(records).markdown(),
         "recipe-ablation": ablation_table(records, evals).markdown(),
         "recipe-curves": recipe_curve_table(records).markdown(),
+        "recipe-drift": drift_table(records).markdown(),
         "recipe-step-rewards": step_reward_table().markdown(),
         "recipe-reopt-budgets": reopt_budget_table().markdown(),
         "recipe-ranking": ranking_table().markdown(),

@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,15 @@ ESS_WARNING = 0.05
 # The guard's bound on losses and costs: a cost-learning run that blows up passes it within an
 # iteration (algo.lr=100 reached a loss of 1e7), while healthy window energies stay below ~1e4.
 EXPLODING = 1e6
+# The sampler-drift diagnostics a result carries over time (record field "diagnostics"): its
+# name there -> the metric averaged over the iterations between two evaluations.
+DIAGNOSTICS = {
+    "heldout_auc": "disc/heldout_cost_auc",  # does the cost still rank held-out demos first?
+    "absorbing_cost": "disc/absorbing_cost",  # the price of ending an episode
+    "policy_std": "rollout/policy_std_mean",  # the sampler's action noise σ
+    "demo_energy": "disc/demo_energy",  # learned cost of a demo window, mean
+    "sample_energy": "disc/sample_energy",  # ... and of a sample window
+}
 GUARDED = ("disc/loss", "disc/log_z", "disc/demo_energy", "disc/sample_energy", "bc/nll")
 
 
@@ -461,5 +470,24 @@ class Trainer:
             "ess_frac_mean_last10": float(np.mean(ess[-10:])) if ess else None,
             "ess_frac_samples_mean_last10": float(np.mean(ess_s[-10:])) if ess_s else None,
             "curve": [[k, v] for k, v in sorted(curve.items())],
+            "diagnostics": diagnostics_series(self.history),
             "window": self.s.window if self.cost is not None else None,
         }
+
+
+def diagnostics_series(history: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """`DIAGNOSTICS` over training, columnar: ``env_steps`` of each evaluation and, for each
+    diagnostic, its mean over the iterations since the previous evaluation (None where no
+    iteration logged it, e.g. the absorbing cost of a task without terminations or BC)."""
+    out: dict[str, list[Any]] = {"env_steps": [], **{name: [] for name in DIAGNOSTICS}}
+    block: list[Mapping[str, Any]] = []
+    for stats in history:
+        block.append(stats)
+        if "eval/normalized_return" not in stats and "eval/return_mean" not in stats:
+            continue
+        out["env_steps"].append(int(stats.get("time/env_steps", 0)))
+        for name, key in DIAGNOSTICS.items():
+            values = [float(h[key]) for h in block if key in h and np.isfinite(float(h[key]))]
+            out[name].append(float(np.mean(values)) if values else None)
+        block = []
+    return out

@@ -17,11 +17,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
+import irl
 from irl.build import build_trainer, file_digest
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.run import Run, load_run, save_artifacts
-from irl.trainer import Trainer
+from irl.trainer import DIAGNOSTICS, Trainer, diagnostics_series
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -530,3 +531,24 @@ def test_policy_ema_of_one_or_more_is_refused(tmp_path: Path) -> None:
     """A decay of 1 would freeze the recovered policy at its first weights: refused by name."""
     with pytest.raises(ValueError, match=r"sampler\.policy_ema=1\.0"):
         make_trainer(tmp_path, "debug=tiny", "sampler.policy_ema=1.0")
+
+
+def test_result_carries_the_drift_diagnostics_at_each_evaluation(tmp_path: Path) -> None:
+    """result.json's "diagnostics": one value per evaluation of each diagnostic, the mean of
+    the iterations since the previous evaluation (the issue's σ / AUC / energies over time)."""
+    history = [
+        {"time/env_steps": 100, "rollout/policy_std_mean": 0.1, "disc/demo_energy": 1.0},
+        {"time/env_steps": 200, "rollout/policy_std_mean": 0.3, "eval/normalized_return": 0.5},
+        {"time/env_steps": 300, "rollout/policy_std_mean": float("nan")},
+        {"time/env_steps": 400, "rollout/policy_std_mean": 0.6, "eval/normalized_return": 0.7},
+    ]
+    series = diagnostics_series(history)
+    assert series["env_steps"] == [200, 400]
+    assert series["policy_std"] == pytest.approx([0.2, 0.6])  # NaN rows are skipped
+    assert series["demo_energy"] == [1.0, None]
+    assert set(series) == {"env_steps", *DIAGNOSTICS}
+    result = irl.train(["debug=tiny", "video.enabled=false"], run_dir=tmp_path / "run").result
+    diag = result["diagnostics"]
+    assert diag["env_steps"] == [int(k) for k, _ in result["curve"]][: len(diag["env_steps"])]
+    assert diag["env_steps"] and all(v is not None for v in diag["policy_std"])
+    assert all(0.0 <= v <= 1.0 for v in diag["heldout_auc"] if v is not None)
