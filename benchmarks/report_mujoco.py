@@ -1019,14 +1019,10 @@ def _sections(
 def recipe_curve_table(records: list[Record]) -> Table:
     """Per recipe run of GAN-GCL: its first, best and final training evaluation (the curve)."""
     table = Table(["env", "seed", "first evaluation", "best evaluation", "final evaluation"])
-    seen: set[str] = set()  # a run in two groups (3 and 6 seeds of one recipe) is one row
     for (suite, env, algo, _, _, _), recs in train_groups(records).items():
         if algo != "gan_gcl" or suite == "mujoco-ablation" or not all(map(is_recipe, recs)):
             continue
         for r in recs:
-            if r.get("record_key", id(r)) in seen:
-                continue
-            seen.add(r.get("record_key", id(r)))
             curve = r.get("curve") or []
             if not curve:
                 continue

@@ -37,7 +37,6 @@ from irl_envs import import_env_module, make_env, register_envs
 
 __all__ = [
     "LAST_N",
-    "SHAPING_CHOICES",
     "PeriodicEval",
     "ReoptTask",
     "SB3PeriodicEval",
@@ -47,7 +46,6 @@ __all__ = [
 ]
 
 LAST_N = 3  # evaluations averaged into the reported score
-SHAPING_CHOICES = ("auto", True, False)  # irl-eval's reopt_shaping
 
 
 @dataclass(frozen=True)
@@ -116,12 +114,11 @@ def reopt_shaping(task: ReoptTask, shaping: str | bool = "auto") -> bool:
     transfer target. The potential h is fit under the source's dynamics (AIRL's h recovers the
     source's optimal value function), so in changed dynamics it is no shaping of anything, and it
     is policy-invariant only for an optimiser with the cost's own discount (γ = 1 for GAN-GCL,
-    0.99 for SAC and the maze planner). AIRL's transfer experiments re-optimise g alone.
-    On the shifted maze a GAN-GCL reward planned to −9.5 with h and −6.4 without it, the true
-    reward −6.3 (docs/transfer.md).
+    0.99 for SAC and the maze planner). AIRL's transfer experiments re-optimise g alone; the
+    shifted-maze measurement is in docs/transfer.md.
 
     Raises:
-        ValueError: for a value outside `SHAPING_CHOICES`.
+        ValueError: for a value other than "auto", True or False.
     """
     if isinstance(shaping, bool):
         return shaping
