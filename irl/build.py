@@ -41,6 +41,7 @@ __all__ = [
     "build_reward",
     "build_trainer",
     "config_digest",
+    "demo_episodes",
     "demo_path",
     "env_kwargs",
     "file_digest",
@@ -50,9 +51,21 @@ HELDOUT_DIAGNOSTIC_DEMOS = 8  # held-out demos scored each iteration for disc/he
 DIGEST_KEYS = ("env", "algo", "sampler", "cost", "experimental", "seed", "n_demos")
 
 
+def demo_episodes(cfg: Mapping[str, Any]) -> str:
+    """Which of the demo file's episodes a config trains on (``demo_episodes``; "all" when the
+    key is absent, as in run directories written before it existed)."""
+    return str(cfg.get("demo_episodes") or "all")
+
+
 def config_digest(cfg: Mapping[str, Any]) -> str:
-    """What a checkpoint must match to be resumed (task, algorithm, sampler, cost, seed)."""
-    return json.dumps({k: cfg.get(k) for k in DIGEST_KEYS}, sort_keys=True, default=str)
+    """What a checkpoint must match to be resumed (task, algorithm, sampler, cost, seed, demos).
+
+    ``demo_episodes`` joins the digest only when it is not "all", so that checkpoints written
+    before the key existed still resume."""
+    keys = {k: cfg.get(k) for k in DIGEST_KEYS}
+    if demo_episodes(cfg) != "all":
+        keys["demo_episodes"] = demo_episodes(cfg)
+    return json.dumps(keys, sort_keys=True, default=str)
 
 
 def env_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,7 +295,9 @@ def build_trainer(
     import_env_module(cfg["env"].get("module"))  # a user's package registering env.id
     path = demo_path(cfg)
     all_demos, meta = load_demos_with_metadata(path, env_id=str(cfg["env"]["id"]))
-    demos, heldout, indices = select_demos(all_demos, int(cfg["n_demos"]), seed, path=path)
+    demos, heldout, indices = select_demos(
+        all_demos, int(cfg["n_demos"]), seed, path=path, episodes=demo_episodes(cfg)
+    )
     run_dir.mkdir(parents=True, exist_ok=True)  # only once the config and demos are valid
     task = probe_task(cfg)
     sampler = build_sampler_of(cfg, task, run_dir, log, resume)

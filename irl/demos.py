@@ -413,34 +413,52 @@ def normalized_score(ret: float, meta: Mapping[str, Any]) -> float | None:
 # Selection
 
 
+DEMO_EPISODES = ("all", "not_terminated")
+
+
+def eligible_episodes(trajectories: Sequence[Trajectory], which: str = "all") -> list[int]:
+    """Indices of the episodes a run may train on: ``"all"``, or ``"not_terminated"`` (those
+    that ran to the time limit: an expert's falls are left out, so that the absorbing state
+    after a termination is never a demo state)."""
+    if which == "all":
+        return list(range(len(trajectories)))
+    if which == "not_terminated":
+        return [i for i, t in enumerate(trajectories) if not bool(t.terminated[-1])]
+    raise ValueError(f"demo_episodes={which!r}: expected one of {', '.join(DEMO_EPISODES)}")
+
+
 def select_demos(
     trajectories: Sequence[Trajectory],
     n: int,
     seed: int,
     path: str | os.PathLike[str] | None = None,
+    episodes: str = "all",
 ) -> tuple[list[Trajectory], list[Trajectory], list[int]]:
     """Pick ``n`` demos by seed; return (training, held-out, sorted training indices).
 
     The selection is the first ``n`` entries of ``np.random.default_rng(seed).permutation``
-    over the episodes, sorted; the rest, sorted, are held out.
+    over the eligible episodes (:func:`eligible_episodes` of ``episodes``), sorted; the rest
+    of the eligible ones, sorted, are held out. Indices count every episode of the file.
 
     Raises:
         DemoFileError: ``n`` is out of range and ``path`` names the demo file.
         ValueError: ``n`` is out of range and no ``path`` is given.
     """
-    k = len(trajectories)
+    pool = eligible_episodes(trajectories, episodes)
+    k = len(pool)
+    which = "" if episodes == "all" else f" {episodes}"
     problem = None
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         problem = f"n_demos must be an integer, got {n!r}"
     elif n < 1:
         problem = f"n_demos={n} must be at least 1"
     elif n > k:
-        problem = f"the demo file holds {k} episodes; n_demos={n} asks for more"
+        problem = f"the demo file holds {k}{which} episodes; n_demos={n} asks for more"
     if problem is not None:
         raise ValueError(problem) if path is None else DemoFileError(path, problem)
-    order = np.random.default_rng(seed).permutation(k)
-    train = sorted(order[:n].tolist())
-    held = sorted(order[n:].tolist())
+    order = [pool[i] for i in np.random.default_rng(seed).permutation(k)]
+    train = sorted(order[:n])
+    held = sorted(order[n:])
     return [trajectories[i] for i in train], [trajectories[i] for i in held], train
 
 

@@ -20,7 +20,7 @@ import torch
 from gymnasium import spaces
 from safetensors.torch import load_file, save_file
 
-from irl.demos import describe_space, load_demos_with_metadata
+from irl.demos import describe_space, eligible_episodes, load_demos_with_metadata
 from irl.discriminators import Discriminator
 from irl.reward import LearnedReward
 from irl.types import Trajectory
@@ -143,7 +143,7 @@ class DemoSplit:
 
 
 def _load_demo_split(run: Run) -> DemoSplit:
-    from irl.build import file_digest
+    from irl.build import demo_episodes, file_digest
 
     path = Path(str(run.artifacts.get("demo_path", "")))
     if not path.is_file():
@@ -158,7 +158,8 @@ def _load_demo_split(run: Run) -> DemoSplit:
     demos, meta = load_demos_with_metadata(path, env_id=run.env_id)
     idx = [int(i) for i in run.artifacts["demo_indices"]]
     chosen = set(idx)
-    held = [d for i, d in enumerate(demos) if i not in chosen]
+    pool = eligible_episodes(demos, demo_episodes(run.config))
+    held = [demos[i] for i in pool if i not in chosen]
     return DemoSplit([demos[i] for i in idx], held, meta)
 
 

@@ -65,6 +65,7 @@ RULES: dict[str, Rule] = {
     "torch_threads": POS_INT,
     "total_env_steps": POS_INT,
     "n_demos": POS_INT,
+    "demo_episodes": Rule(choices=("all", "not_terminated")),
     "checkpoint_every_iters": POS_INT,
     "eval.every_iters": POS_INT,
     "eval.episodes": POS_INT,

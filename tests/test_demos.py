@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from irl.demos import (
     DemoFileError,
     describe_space,
+    eligible_episodes,
     load_demos,
     load_demos_with_metadata,
     load_metadata,
@@ -640,3 +641,26 @@ def test_select_demos_refuses_bad_counts(good_file: Path) -> None:
     for n in (0, -2):
         with pytest.raises(ValueError, match=f"n_demos={n} must be at least 1"):
             select_demos(trajs, n, 0)
+
+
+def test_not_terminated_selection_leaves_falls_out_and_keeps_file_indices() -> None:
+    falls = {1, 4, 6}  # episodes that terminate; the rest reach the time limit
+    trajs = [
+        _traj(
+            rews=np.full(3, i, np.float32),
+            terminated=np.array([False, False, i in falls]),
+            truncated=np.array([False, False, i not in falls]),
+        )
+        for i in range(9)
+    ]
+    assert eligible_episodes(trajs, "not_terminated") == [0, 2, 3, 5, 7, 8]
+    for seed in range(5):
+        train, held, idx = select_demos(trajs, 4, seed, episodes="not_terminated")
+        assert not falls & set(idx) and idx == sorted(idx)
+        assert [t.rews[0] for t in train] == idx  # indices count every episode of the file
+        assert sorted(idx + [int(t.rews[0]) for t in held]) == [0, 2, 3, 5, 7, 8]
+    assert select_demos(trajs, 4, 3, episodes="all") == select_demos(trajs, 4, 3)
+    with pytest.raises(ValueError, match="holds 6 not_terminated episodes; n_demos=7"):
+        select_demos(trajs, 7, 0, episodes="not_terminated")
+    with pytest.raises(ValueError, match="demo_episodes='best'"):
+        eligible_episodes(trajs, "best")
