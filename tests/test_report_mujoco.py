@@ -305,3 +305,31 @@ def test_committed_files_are_up_to_date_with_the_records() -> None:
     the committed records (regenerate with: python benchmarks/report_mujoco.py)."""
     stale = [str(p.relative_to(ROOT)) for p in report_mujoco.stale_files()]
     assert stale == [], f"out of date: {stale}; run python benchmarks/report_mujoco.py"
+
+
+def test_iqm_and_its_bootstrap_interval() -> None:
+    # IQM cuts int(n/4) from each end: of 5 values the middle 3, of 8 the middle 4
+    assert report_mujoco.iqm([0.0, 1.0, 2.0, 3.0, 100.0]) == 2.0
+    assert report_mujoco.iqm([9.0, 1, 2, 3, 4, 5, 6, -9]) == 3.5
+    lo, hi = report_mujoco.iqm_interval([0.9, 0.9, 0.9, 0.9, 0.9])
+    assert lo == hi == pytest.approx(0.9)
+    vals = [0.2, 0.9, 0.95, 1.0, 1.05]
+    lo, hi = report_mujoco.iqm_interval(vals)
+    assert lo < report_mujoco.iqm(vals) < hi and 0.2 <= lo and hi <= 1.05
+    assert report_mujoco.iqm_interval(vals) == (lo, hi)  # seeded: the tables regenerate
+    assert report_mujoco.iqm_cell(vals[:4]) == ""  # fewer than 5 seeds: mean ± std only
+    assert report_mujoco.iqm_cell(vals).startswith("IQM 0.95 [")
+    cell = report_mujoco._group_cell([_train(s, RECIPE, v) for s, v in enumerate(vals)])
+    assert cell.startswith("IQM 0.95 [") and cell.endswith("0.82 ± 0.35 (5 seeds)")
+
+
+def test_headline_bc_is_the_one_with_gan_gcls_number_of_demos(results: Path) -> None:
+    """BC beside GAN-GCL trained on as many demos, not BC's run with the most seeds."""
+    records = [
+        _train(0, [], 0.5, defaults="recipe", n_demos=16),
+        *[_train(s, ["n_demos=1"], 0.05, algo="bc", sampler="none", n_demos=1) for s in range(3)],
+        *[_train(s, [], 0.8, algo="bc", sampler="none", n_demos=16) for s in range(2)],
+    ]
+    _write(results / "mujoco.jsonl", records)
+    rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
+    assert [r[3] for r in rows] == ["0.80 ± 0.00 (2 seeds)"]
