@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from irl.demos import DEMO_EPISODES
+
 __all__ = ["ConfigError", "validate_eval_config", "validate_train_config"]
 
 
@@ -65,7 +67,7 @@ RULES: dict[str, Rule] = {
     "torch_threads": POS_INT,
     "total_env_steps": POS_INT,
     "n_demos": POS_INT,
-    "demo_episodes": Rule(choices=("all", "not_terminated")),
+    "demo_episodes": Rule(choices=DEMO_EPISODES),
     "checkpoint_every_iters": POS_INT,
     "eval.every_iters": POS_INT,
     "eval.episodes": POS_INT,
