@@ -2,7 +2,8 @@
 
 Every figure comes from the JSON-lines records in benchmarks/results/: mujoco.jsonl
 (irl-train), mujoco_eval.jsonl (irl-eval), overhead.jsonl (benchmarks/overhead.py),
-cost_ranking.jsonl (benchmarks/cost_ranking.py), side_by_side.jsonl (benchmarks/side_by_side.py)
+cost_ranking.jsonl (benchmarks/cost_ranking.py), ceiling.jsonl (benchmarks/sampler_ceiling.py),
+side_by_side.jsonl (benchmarks/side_by_side.py)
 and ebm.jsonl (irl-ebm, tabulated by benchmarks/report_ebm.py). Nothing here is typed by hand.
 
     .venv/bin/python benchmarks/report_mujoco.py            # write the files and the curve PNGs
@@ -557,6 +558,78 @@ def overhead_table() -> Table:
     return table
 
 
+# ---------------------------------------------------------------------------------- ceiling
+CEILING_BUDGETS = (300_000, 1_000_000)
+
+
+def _ceiling_score(rec: Record, budget: int) -> float | None:
+    """A sampler-ceiling run's score at ``budget`` env steps: its final (``eval.final_episodes``)
+    evaluation when it ran exactly that long, else its periodic evaluation at that step."""
+    if rec["env_steps"] == budget:
+        return rec["normalized_return"]
+    at = [e["normalized_return"] for e in rec.get("evals") or [] if e["env_steps"] == budget]
+    return at[0] if at else None
+
+
+def _recipe_cell(
+    groups: dict[tuple[Any, ...], list[Record]], env: str, sampler: str, budget: int
+) -> str:
+    """GAN-GCL's recipe runs of ``env`` at ``budget`` steps, ``mean ± std (seeds)``; the
+    recipe-default group first, then the one with most seeds."""
+    keys = [
+        k
+        for k, g in groups.items()
+        if k[1:4] == (env, "gan_gcl", sampler)
+        and k[5] == budget
+        and k[0] != "mujoco-ablation"
+        and all(is_recipe(r) for r in g)
+    ]
+    if not keys:
+        return "–"
+    key = max(keys, key=lambda k: (all(recipe_default(r) for r in groups[k]), len(groups[k])))
+    return f"{mean_std(r['normalized_return'] for r in groups[key])} ({len(groups[key])})"
+
+
+def ceiling_table(records: list[Record]) -> Table:
+    """Per task: the IRL loop's sampler trained on the true reward (sampler_ceiling.py) beside
+    GAN-GCL's recipe at the same env-step budgets."""
+    table = Table(["env", "sampler", "seeds"] + [f"{b:,} steps" for b in CEILING_BUDGETS])
+    table.head += [f"GAN-GCL recipe, {b:,} steps" for b in CEILING_BUDGETS]
+    ceiling: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in read_records(RESULTS / "ceiling.jsonl"):
+        ceiling[(r["env"], r["sampler"])].append(r)
+    groups = train_groups(records)
+    for (env, sampler), recs in sorted(
+        ceiling.items(),
+        key=lambda kv: HEADLINE_ENVS.index(kv[0][0]) if kv[0][0] in HEADLINE_ENVS else 99,
+    ):
+        recs = sorted(recs, key=lambda r: r["seed"])
+        ours = [_recipe_cell(groups, env, sampler, b) for b in CEILING_BUDGETS]
+        table.add(
+            [
+                env,
+                sampler,
+                ", ".join(str(r["seed"]) for r in recs),
+                *(mean_std(_ceiling_score(r, b) for r in recs) for b in CEILING_BUDGETS),
+                *ours,
+            ],
+            recs,
+        )
+    return table
+
+
+CEILING_NOTE = (
+    "`python benchmarks/sampler_ceiling.py --env <task> --seed <seed> total_env_steps=1000000`: "
+    "the IRL loop's own sampler, at the recipe's settings (PPO: 2 envs × 1000 steps per iteration, "
+    "batch 50, 10 epochs, 64×64, the reward divided by the running std of the discounted returns), "
+    "trained on the task's true reward with no demos and no warm start. At 1,000,000 steps the "
+    "score is the final 25-episode evaluation; at 300,000 the 5-episode evaluation of that step. "
+    "GAN-GCL's columns: its recipe runs at the same budget (seeds in brackets). An IRL run driving "
+    "this sampler is not expected to end above it by much: where the ceiling itself is below 0.9, "
+    "the optimiser, not the learned reward, bounds the score."
+)
+
+
 # ---------------------------------------------------------------------------------- headline
 def _group_cell(recs: list[Record]) -> str:
     """``mean ± std (n seeds)``, led by the IQM and its 95 % bootstrap interval from 5 seeds."""
@@ -1010,6 +1083,12 @@ def _sections(
     """(title, note, row prefix, table builder) of each section after the per-suite tables."""
     return [
         (
+            "The sampler's ceiling: its own settings on the true reward (sampler_ceiling.py)",
+            CEILING_NOTE,
+            "SC",
+            lambda: ceiling_table(records),
+        ),
+        (
             "The recipe's ablation on Hopper-v5",
             "Suite mujoco-ablation (`bash benchmarks/mujoco.sh ablation`): GAN-GCL, 300k PPO "
             "steps; each row switches one measure of the recipe off or to its naive form "
@@ -1066,8 +1145,10 @@ def _sections(
 
 def recipe_curve_table(records: list[Record]) -> Table:
     """Per recipe run of GAN-GCL: its first, best and final training evaluation (the curve)."""
-    table = Table(["env", "seed", "first evaluation", "best evaluation", "final evaluation"])
-    for (suite, env, algo, _, _, _), recs in train_groups(records).items():
+    table = Table(
+        ["env", "variant", "seed", "first evaluation", "best evaluation", "final evaluation"]
+    )
+    for (suite, env, algo, _, variant, _), recs in train_groups(records).items():
         if algo != "gan_gcl" or suite == "mujoco-ablation" or not all(map(is_recipe, recs)):
             continue
         for r in recs:
@@ -1078,6 +1159,7 @@ def recipe_curve_table(records: list[Record]) -> Table:
             table.add(
                 [
                     env,
+                    short_variant(variant),
                     str(r["seed"]),
                     f"{curve[0][1]:.2f} at {curve[0][0] // 1000:.0f}k",
                     f"{best[1]:.2f} at {best[0] // 1000:.0f}k",
@@ -1149,6 +1231,7 @@ def recipe_blocks(records: list[Record], evals: dict[tuple[Any, ...], Record]) -
         "recipe-ablation": ablation_table(records, evals).markdown(),
         "recipe-curves": recipe_curve_table(records).markdown(),
         "recipe-drift": drift_table(records).markdown(),
+        "recipe-ceiling": ceiling_table(records).markdown(),
         "recipe-step-rewards": step_reward_table().markdown(),
         "recipe-reopt-budgets": reopt_budget_table().markdown(),
         "recipe-ranking": ranking_table().markdown(),
