@@ -597,14 +597,15 @@ def ceiling_table(records: list[Record]) -> Table:
     table.head += [f"GAN-GCL recipe, {b:,} steps" for b in CEILING_BUDGETS]
     ceiling: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in read_records(RESULTS / "ceiling.jsonl"):
-        ceiling[(r["env"], r["sampler"])].append(r)
+        label = r["sampler"] + (" + observation normalisation" if r.get("norm_obs") else "")
+        ceiling[(r["env"], label)].append(r)
     groups = train_groups(records)
     for (env, sampler), recs in sorted(
         ceiling.items(),
         key=lambda kv: HEADLINE_ENVS.index(kv[0][0]) if kv[0][0] in HEADLINE_ENVS else 99,
     ):
         recs = sorted(recs, key=lambda r: r["seed"])
-        ours = [_recipe_cell(groups, env, sampler, b) for b in CEILING_BUDGETS]
+        ours = [_recipe_cell(groups, env, recs[0]["sampler"], b) for b in CEILING_BUDGETS]
         table.add(
             [
                 env,
@@ -624,6 +625,8 @@ CEILING_NOTE = (
     "batch 50, 10 epochs, 64×64, the reward divided by the running std of the discounted returns), "
     "trained on the task's true reward with no demos and no warm start. At 1,000,000 steps the "
     "score is the final 25-episode evaluation; at 300,000 the 5-episode evaluation of that step. "
+    "With `--norm-obs` (a candidate, not the sampler's setting) the policy also sees observations "
+    "normalised by their running mean and std. "
     "GAN-GCL's columns: its recipe runs at the same budget (seeds in brackets). An IRL run driving "
     "this sampler is not expected to end above it by much: where the ceiling itself is below 0.9, "
     "the optimiser, not the learned reward, bounds the score."

@@ -48,12 +48,18 @@ class Evaluations(BaseCallback):
         self.next_at = every
         self.evals: list[dict[str, float]] = []
 
+    def obs_in(self, obs: Any) -> Any:
+        """``obs`` as the policy sees it in training (VecNormalize's running statistics, which
+        an evaluation reads without updating)."""
+        env = self.model.get_env()
+        return env.normalize_obs(obs) if isinstance(env, VecNormalize) and env.norm_obs else obs
+
     def score(self, episodes: int) -> dict[str, float]:
         """True return (mean, std) and expert-normalised score of the deterministic policy."""
         env = self.cfg["env"]
         rets = evaluate(
             env["id"],
-            lambda obs: self.model.predict(obs, deterministic=True)[0],
+            lambda obs: self.model.predict(self.obs_in(obs), deterministic=True)[0],
             episodes,
             eval_seed(int(self.cfg["seed"])),
             dict(env.get("kwargs") or {}),
@@ -80,6 +86,12 @@ def main() -> None:
     ap.add_argument("--env", default="hopper", help="conf/env name")
     ap.add_argument("--sampler", default="ppo", choices=["ppo", "sac"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--norm-obs",
+        action="store_true",
+        help="a candidate setting, not the sampler's: also normalise observations by their "
+        "running mean and std (VecNormalize); recorded as norm_obs",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("overrides", nargs="*", help="extra irl-train overrides (key=value)")
     args = ap.parse_args()
@@ -95,10 +107,14 @@ def main() -> None:
     budget = int(cfg["total_env_steps"])
     per_iter = int(s["n_envs"]) * int(s["steps_per_env"])
     model = plain_sampler(cfg)
-    if s.get("normalize_reward"):
-        model.set_env(
-            VecNormalize(model.get_env(), norm_obs=False, norm_reward=True, gamma=float(s["gamma"]))
+    if s.get("normalize_reward") or args.norm_obs:
+        norm = VecNormalize(
+            model.get_env(),
+            norm_obs=args.norm_obs,
+            norm_reward=bool(s.get("normalize_reward")),
+            gamma=float(s["gamma"]),
         )
+        model.set_env(norm)
     callback = Evaluations(cfg, meta, per_iter * int(cfg["eval"]["every_iters"]))
     t0 = time.perf_counter()
     model.learn(total_timesteps=budget, callback=callback, progress_bar=False)
@@ -122,6 +138,7 @@ def main() -> None:
             "best_normalized_return": None if best is None else best["normalized_return"],
             "evals": callback.evals,
             "normalize_reward": bool(s.get("normalize_reward")),
+            "norm_obs": bool(args.norm_obs),
             "overrides": list(args.overrides),
             "wall_clock_s": wall,
             "steps_per_s": model.num_timesteps / wall,
