@@ -107,10 +107,11 @@ def main() -> None:
     budget = int(cfg["total_env_steps"])
     per_iter = int(s["n_envs"]) * int(s["steps_per_env"])
     model = plain_sampler(cfg)
-    if s.get("normalize_reward") or args.norm_obs:
+    norm_obs = bool(args.norm_obs or s.get("obs_norm"))  # the sampler's own, or the candidate
+    if s.get("normalize_reward") or norm_obs:
         norm = VecNormalize(
             model.get_env(),
-            norm_obs=args.norm_obs,
+            norm_obs=norm_obs,
             norm_reward=bool(s.get("normalize_reward")),
             gamma=float(s["gamma"]),
         )
@@ -138,7 +139,7 @@ def main() -> None:
             "best_normalized_return": None if best is None else best["normalized_return"],
             "evals": callback.evals,
             "normalize_reward": bool(s.get("normalize_reward")),
-            "norm_obs": bool(args.norm_obs),
+            "norm_obs": norm_obs,
             "overrides": list(args.overrides),
             "wall_clock_s": wall,
             "steps_per_s": model.num_timesteps / wall,

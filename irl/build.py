@@ -60,9 +60,13 @@ def demo_episodes(cfg: Mapping[str, Any]) -> str:
 def config_digest(cfg: Mapping[str, Any]) -> str:
     """What a checkpoint must match to be resumed (task, algorithm, sampler, cost, seed, demos).
 
-    ``demo_episodes`` joins the digest only when it is not "all", so that checkpoints written
-    before the key existed still resume."""
+    ``demo_episodes`` joins the digest only when it is not "all" (``sampler.obs_norm`` only when
+    it is on), so that checkpoints written before the key existed still resume."""
     keys = {k: cfg.get(k) for k in DIGEST_KEYS}
+    sampler = dict(keys.get("sampler") or {})
+    if not sampler.get("obs_norm", True):
+        del sampler["obs_norm"]  # likewise sampler.obs_norm, only when it is on
+        keys["sampler"] = sampler
     if demo_episodes(cfg) != "all":
         keys["demo_episodes"] = demo_episodes(cfg)
     return json.dumps(keys, sort_keys=True, default=str)
@@ -301,6 +305,7 @@ def build_trainer(
     run_dir.mkdir(parents=True, exist_ok=True)  # only once the config and demos are valid
     task = probe_task(cfg)
     sampler = build_sampler_of(cfg, task, run_dir, log, resume)
+    sampler.observe(np.concatenate([d.obs for d in demos]))  # its input statistics, if kept
     per_iter = sampler.steps_per_iter
     n_iters = 0 if algo == "bc" else max(1, math.ceil(int(cfg["total_env_steps"]) / per_iter))
     parts = build_cost_parts(cfg, task, demos, heldout) if algo != "bc" else None

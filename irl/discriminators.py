@@ -25,47 +25,11 @@ from torch import Tensor, nn
 
 from irl import objectives as O
 from irl.buffer import WindowBatch
-from irl.nn import MLPCost
+from irl.nn import MLPCost, RunningNorm
 
 __all__ = ["ALGOS", "Discriminator", "RunningNorm"]
 
 ALGOS = ("gan_gcl", "gcl", "airl", "airl_state", "gail")
-
-
-class RunningNorm(nn.Module):
-    """Running mean/std of inputs (demos and samples), applied as (x − µ)/σ clipped to ±10."""
-
-    mean: Tensor
-    var: Tensor
-    count: Tensor
-
-    def __init__(self, dim: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
-        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.eps = eps
-
-    @torch.no_grad()
-    def update(self, x: Tensor) -> None:
-        """Fold a batch ``[N, dim]`` into the statistics (Chan et al. parallel update)."""
-        x = x.reshape(-1, x.shape[-1]).double()
-        n = float(x.shape[0])
-        if n == 0:
-            return
-        m, v = x.mean(0), x.var(0, unbiased=False)
-        total = self.count + n
-        delta = m - self.mean
-        self.mean += delta * n / total
-        self.var.copy_(
-            (self.var * self.count + v * n + delta.square() * self.count * n / total) / total
-        )
-        self.count.copy_(total)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Normalised input in the dtype of ``x``."""
-        std = (self.var + self.eps).sqrt().to(x.dtype)
-        return ((x - self.mean.to(x.dtype)) / std).clamp(-10.0, 10.0)
 
 
 class Discriminator(nn.Module):

@@ -1,4 +1,4 @@
-"""Cost networks c_θ(x, u) and small torch utilities shared by the trainers."""
+"""Cost networks c_θ(x, u) and small torch utilities shared by the trainers and samplers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MLPCost", "frozen"]
+__all__ = ["MLPCost", "RunningNorm", "frozen"]
 
 
 @contextmanager
@@ -22,6 +22,44 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
     finally:
         for p, flag in zip(module.parameters(), flags, strict=True):
             p.requires_grad_(flag)
+
+
+class RunningNorm(nn.Module):
+    """Running mean/std of inputs (demos and samples), applied as (x − µ)/σ clipped to ±10.
+
+    The cost's input normalisation and, with ``sampler.obs_norm``, the PPO policy's."""
+
+    mean: Tensor
+    var: Tensor
+    count: Tensor
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.eps = eps
+
+    @torch.no_grad()
+    def update(self, x: Tensor) -> None:
+        """Fold a batch ``[N, dim]`` into the statistics (Chan et al. parallel update)."""
+        x = x.reshape(-1, x.shape[-1]).double()
+        n = float(x.shape[0])
+        if n == 0:
+            return
+        m, v = x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        delta = m - self.mean
+        self.mean += delta * n / total
+        self.var.copy_(
+            (self.var * self.count + v * n + delta.square() * self.count * n / total) / total
+        )
+        self.count.copy_(total)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalised input in the dtype of ``x``."""
+        std = (self.var + self.eps).sqrt().to(x.dtype)
+        return ((x - self.mean.to(x.dtype)) / std).clamp(-10.0, 10.0)
 
 
 class MLPCost(nn.Module):

@@ -207,13 +207,13 @@ def build_policy(artifacts: Mapping[str, Any]) -> Any:
     net_arch = list(artifacts.get("net_arch") or [64, 64])
     if artifacts["sampler"] == "sac":
         return SACPolicy(obs_space, act_space, lambda _: 0.0, net_arch=net_arch)
-    if artifacts.get("squashed_ppo"):
-        from irl.sb3_adapter import SquashedActorCriticPolicy
+    from irl.sb3_adapter import ObsNormExtractor, SquashedActorCriticPolicy
 
-        cls: type = SquashedActorCriticPolicy
-    else:
-        cls = ActorCriticPolicy
-    return cls(obs_space, act_space, lambda _: 0.0, net_arch={"pi": net_arch, "vf": net_arch})
+    cls: type = SquashedActorCriticPolicy if artifacts.get("squashed_ppo") else ActorCriticPolicy
+    kwargs: dict[str, Any] = {"net_arch": {"pi": net_arch, "vf": net_arch}}
+    if artifacts.get("obs_norm"):  # its statistics are buffers in policy.safetensors
+        kwargs["features_extractor_class"] = ObsNormExtractor
+    return cls(obs_space, act_space, lambda _: 0.0, **kwargs)
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -269,6 +269,7 @@ def save_artifacts(trainer: Any, cfg: Mapping[str, Any], demo_file: Path, digest
         "sampler": sampler.kind,
         "net_arch": list(cfg["sampler"].get("net_arch") or [64, 64]),
         "squashed_ppo": bool(sampler.squashed and sampler.kind == "ppo"),
+        "obs_norm": bool(cfg["sampler"].get("obs_norm", False)),
         "observation_space": describe_space(env.observation_space),
         "action_space": describe_space(env.action_space),
         "obs_dim": int(env.observation_space.shape[0]),

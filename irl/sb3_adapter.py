@@ -3,7 +3,8 @@
 IRL needs log π(u|x) of *given* actions (demos, replayed rollouts), in the units the environment
 sees. SB3's SAC samples u ~ N(µ, σ²), squashes a = tanh(u) and rescales a to the action bounds;
 its PPO samples a Gaussian directly in env units (clipped by the env, not squashed), unless it
-uses :class:`SquashedActorCriticPolicy`, which squashes and rescales like SAC.
+uses :class:`SquashedActorCriticPolicy`, which squashes and rescales like SAC. With
+:class:`ObsNormExtractor` a policy standardises its own observations.
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
 from torch.distributions import Normal
 
+from irl.nn import RunningNorm
+
 __all__ = [
+    "ObsNormExtractor",
     "SquashedActorCriticPolicy",
     "action_log_prob",
     "action_log_scale",
     "is_squashed_ppo",
     "scale_actions",
     "squashed_gaussian_log_prob",
+    "update_obs_norm",
 ]
 
 
@@ -83,6 +89,33 @@ class SquashedActorCriticPolicy(ActorCriticPolicy):
         _box(self.action_space)
         self.action_dist = SquashedDiagGaussianDistribution(get_action_dim(self.action_space))
         super()._build(lr_schedule)
+
+
+class ObsNormExtractor(BaseFeaturesExtractor):
+    """A policy's input: observations standardised by running statistics, clipped to ±10.
+
+    VecNormalize's observation scaling, but inside the policy: its snapshots, weight average,
+    checkpoints and saved weights then carry the statistics, and the rollouts (and the cost)
+    keep the raw observations. The statistics start from the demos and take in every rollout
+    (:func:`update_obs_norm`).
+    """
+
+    def __init__(self, observation_space: spaces.Space) -> None:
+        super().__init__(observation_space, get_flattened_obs_dim(observation_space))
+        self.norm = RunningNorm(self.features_dim)
+
+    def forward(self, observations: Tensor) -> Tensor:
+        """Standardised, flattened observations ``[B, obs_dim]``."""
+        return self.norm(observations.flatten(1))
+
+
+def update_obs_norm(policy: torch.nn.Module, obs: np.ndarray) -> bool:
+    """Fold observations ``[..., obs_dim]`` into every :class:`ObsNormExtractor` of ``policy``;
+    False when it has none."""
+    norms = [m.norm for m in policy.modules() if isinstance(m, ObsNormExtractor)]
+    for norm in norms:
+        norm.update(torch.as_tensor(np.asarray(obs)))
+    return bool(norms)
 
 
 def is_squashed_ppo(model: BaseAlgorithm) -> bool:

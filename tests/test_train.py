@@ -18,10 +18,12 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
 import irl
-from irl.build import build_trainer, file_digest
+from irl.build import build_trainer, config_digest, file_digest
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
+from irl.nn import RunningNorm
 from irl.run import Run, load_run, save_artifacts
+from irl.sb3_adapter import ObsNormExtractor
 from irl.trainer import DIAGNOSTICS, Trainer, diagnostics_series
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +127,7 @@ def test_every_trainer_and_sampler_runs_two_iterations(
                 "sampler.policy_ema=null",
                 "experimental.ppo_squash=true",
                 "algo.absorbing_floor=0.5",
+                "sampler.obs_norm=true",
             ),
         ),
     ],
@@ -531,6 +534,58 @@ def test_policy_ema_of_one_or_more_is_refused(tmp_path: Path) -> None:
     """A decay of 1 would freeze the recovered policy at its first weights: refused by name."""
     with pytest.raises(ValueError, match=r"sampler\.policy_ema=1\.0"):
         make_trainer(tmp_path, "debug=tiny", "sampler.policy_ema=1.0")
+
+
+def _obs_norm(policy: torch.nn.Module) -> RunningNorm:
+    (norm,) = [m.norm for m in policy.modules() if isinstance(m, ObsNormExtractor)]
+    return norm
+
+
+def test_obs_norm_standardises_the_policy_input_from_the_demos_then_every_rollout(
+    tmp_path: Path,
+) -> None:
+    """sampler.obs_norm: the statistics start as the training demos' and take in each rollout;
+    the policy's weight average carries the latest statistics, not an average of them; the
+    saved run's policy has them and acts as the recovered policy does."""
+    cfg = make_cfg("debug=tiny", "sampler.obs_norm=true", "sampler.policy_ema=0.5")
+    trainer = build_trainer(cfg, tmp_path, log=False)
+    norm = _obs_norm(trainer.sampler.model.policy)
+    demo_obs = np.concatenate([d.obs for d in trainer.demos]).astype(np.float64)
+    assert float(norm.count) == len(demo_obs)
+    np.testing.assert_allclose(norm.mean.numpy(), demo_obs.mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(norm.var.numpy(), demo_obs.var(0), rtol=1e-9, atol=1e-12)
+    x = torch.as_tensor(demo_obs[:5], dtype=torch.float32)
+    want = ((x.double() - norm.mean) / (norm.var + 1e-6).sqrt()).clamp(-10, 10).float()
+    torch.testing.assert_close(trainer.sampler.model.policy.extract_features(x), want)
+
+    rollout_obs = []
+    for _ in range(2):
+        trainer.iterate()
+        rollout_obs.append(trainer.sampler.recorder.stacked()["obs"].reshape(-1, demo_obs.shape[1]))
+    seen = np.concatenate([demo_obs, *rollout_obs])
+    assert float(norm.count) == len(seen)
+    np.testing.assert_allclose(norm.mean.numpy(), seen.mean(0), rtol=1e-6, atol=1e-9)
+    ema = trainer.sampler.ema_state
+    assert ema is not None
+    for k, v in trainer.sampler.model.policy.state_dict().items():
+        if k.endswith(("norm.mean", "norm.var", "norm.count")):
+            torch.testing.assert_close(ema[k], v)  # copied: the sampler's latest statistics
+
+    run = save_run(trainer, cfg)
+    assert run.artifacts["obs_norm"] is True
+    torch.testing.assert_close(_obs_norm(run.policy.sb3).mean, norm.mean)
+    with trainer.sampler.recovered_policy() as model:
+        expect = model.predict(demo_obs[:5].astype(np.float32), deterministic=True)[0]
+    np.testing.assert_allclose(run.policy(demo_obs[:5].astype(np.float32)), expect, rtol=1e-6)
+
+
+def test_obs_norm_is_refused_for_sac_and_leaves_older_digests_alone(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="obs_norm applies to the PPO sampler only"):
+        make_trainer(tmp_path, "debug=tiny", "sampler=sac", "+sampler.obs_norm=true")
+    off = make_cfg("debug=tiny")
+    before = {**off, "sampler": {k: v for k, v in off["sampler"].items() if k != "obs_norm"}}
+    assert config_digest(off) == config_digest(before)  # checkpoints from before the key resume
+    assert config_digest(make_cfg("debug=tiny", "sampler.obs_norm=true")) != config_digest(off)
 
 
 def test_result_carries_the_drift_diagnostics_at_each_evaluation(tmp_path: Path) -> None:

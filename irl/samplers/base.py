@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from irl.reward import LearnedReward
 from irl.samplers.recorder import RolloutRecorder
 from irl.samplers.sb3 import policy_log_prob_fn
-from irl.sb3_adapter import action_log_prob, is_squashed_ppo
+from irl.sb3_adapter import action_log_prob, is_squashed_ppo, update_obs_norm
 from irl.types import Trajectory, flatten_trajectories
 
 __all__ = ["LogProbFn", "Sampler"]
@@ -96,7 +96,14 @@ class Sampler:
         self.model._last_episode_starts = np.ones(self.n_envs, dtype=bool)
         self.recorder.reset(self.n_envs)
         self._collect_rollouts()
-        return self.recorder.stacked()
+        data = self.recorder.stacked()
+        self.observe(data["obs"])
+        return data
+
+    def observe(self, obs: np.ndarray) -> None:
+        """Fold observations ``[..., obs_dim]`` into the policy's input normalisation, if it
+        has one (``sampler.obs_norm``): the demos' before training, then every rollout's."""
+        update_obs_norm(self.model.policy, obs)
 
     def _collect_rollouts(self) -> None:
         raise NotImplementedError
@@ -179,8 +186,10 @@ class Sampler:
         if self.ema_state is None:
             self.ema_state = {k: v.detach().clone() for k, v in state.items()}
             return
+        # Weights are averaged; buffers (the input statistics) are the sampler's latest.
+        weights = {k for k, _ in self.model.policy.named_parameters()}
         for k, v in state.items():
-            if v.is_floating_point():
+            if k in weights and v.is_floating_point():
                 self.ema_state[k].mul_(self.policy_ema).add_(v.detach(), alpha=1 - self.policy_ema)
             else:
                 self.ema_state[k].copy_(v)

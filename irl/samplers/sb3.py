@@ -21,7 +21,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from irl.sb3_adapter import SquashedActorCriticPolicy, action_log_prob
+from irl.sb3_adapter import ObsNormExtractor, SquashedActorCriticPolicy, action_log_prob
 
 __all__ = ["RelabelingReplayBuffer", "build_sampler", "policy_log_prob_fn"]
 
@@ -57,18 +57,24 @@ def build_sampler(
     """An SB3 PPO or SAC set up as a MaxEnt sampler (docs/math.md#the-generators-reward)."""
     params = dict(params)
     net_arch = list(params.pop("net_arch", [64, 64]))
+    obs_norm = bool(params.pop("obs_norm", False))
     if kind == "ppo":
         squash = bool(params.pop("squash", False))
+        policy_kwargs: dict[str, Any] = {"net_arch": {"pi": net_arch, "vf": net_arch}}
+        if obs_norm:
+            policy_kwargs["features_extractor_class"] = ObsNormExtractor
         return PPO(
             SquashedActorCriticPolicy if squash else "MlpPolicy",
             env,
             seed=seed,
             ent_coef=0.0,  # entropy is in the reward as −α log π; never count it twice
-            policy_kwargs={"net_arch": {"pi": net_arch, "vf": net_arch}},
+            policy_kwargs=policy_kwargs,
             device="cpu",
             verbose=0,
             **params,
         )
+    if obs_norm:
+        raise ValueError("sampler.obs_norm applies to the PPO sampler only (set it false for sac)")
     if kind == "sac":
         return SAC(
             "MlpPolicy",
