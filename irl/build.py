@@ -63,10 +63,8 @@ def config_digest(cfg: Mapping[str, Any]) -> str:
     ``demo_episodes`` joins the digest only when it is not "all" (``sampler.obs_norm`` only when
     it is on), so that checkpoints written before the key existed still resume."""
     keys = {k: cfg.get(k) for k in DIGEST_KEYS}
-    sampler = dict(keys.get("sampler") or {})
-    if not sampler.get("obs_norm", True):
-        del sampler["obs_norm"]  # likewise sampler.obs_norm, only when it is on
-        keys["sampler"] = sampler
+    if not cfg["sampler"].get("obs_norm", False):  # likewise sampler.obs_norm, only when on
+        keys["sampler"] = {k: v for k, v in cfg["sampler"].items() if k != "obs_norm"}
     if demo_episodes(cfg) != "all":
         keys["demo_episodes"] = demo_episodes(cfg)
     return json.dumps(keys, sort_keys=True, default=str)

@@ -55,6 +55,7 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
     "algo.absorbing_floor": ("gan_gcl", "gcl", "airl", "airl_state"),  # refused for gail
     "sampler.cost_action": ("ppo",),  # SAC's actions are inside the box
     "sampler.normalize_reward": ("ppo",),  # refused for sac
+    "sampler.obs_norm": ("ppo",),  # refused for sac
     "sampler.gradient_steps_per_env_step": ("sac",),  # PPO takes its own epochs
 }
 
