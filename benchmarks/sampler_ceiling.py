@@ -7,9 +7,11 @@ returns when the config sets ``sampler.normalize_reward``, as VecNormalize does)
 true reward, with no demos, no warm start and no learned cost, for the same env-step budget. It is
 evaluated as ``irl-train`` evaluates (deterministic policy, ``eval.episodes`` episodes every
 ``eval.every_iters`` iterations from the same evaluation seeds, ``eval.final_episodes`` at the
-end) and scored against the demo file's expert and random returns. One JSON line per run goes to
-``benchmarks/results/ceiling.jsonl`` (suite ``sampler-ceiling``); ``report_mujoco.py`` puts it
-beside GAN-GCL.
+end) and scored against the demo file's expert and random returns. Like the loop's recovered
+policy, the evaluated policy is the EMA of the weights over updates when the config sets
+``sampler.policy_ema`` (records carry ``policy_ema``; those without it evaluated PPO's own
+weights). One JSON line per run goes to ``benchmarks/results/ceiling.jsonl`` (suite
+``sampler-ceiling``); ``report_mujoco.py`` puts it beside GAN-GCL.
 
     python benchmarks/sampler_ceiling.py --env walker2d --seed 0 total_env_steps=1000000
 """
@@ -17,9 +19,11 @@ beside GAN-GCL.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,49 @@ class Evaluations(BaseCallback):
         self.cfg, self.meta, self.every = cfg, meta, every
         self.next_at = every
         self.evals: list[dict[str, float]] = []
+        ema = cfg["sampler"].get("policy_ema")
+        self.decay = None if ema is None else float(ema)
+        self.ema: dict[str, torch.Tensor] | None = None
+        self.updates = 0
+
+    def _on_rollout_start(self) -> None:
+        # SB3 trains between rollouts: fold each update into the weight average, as the loop's
+        # sampler.update_recovered_policy does after every improve.
+        if self.updates < self.model._n_updates:
+            self.updates = self.model._n_updates
+            self.fold()
+
+    def _on_training_end(self) -> None:
+        self._on_rollout_start()
+
+    def fold(self) -> None:
+        """The recovered policy's EMA: weights averaged (first: copied), buffers copied."""
+        if self.decay is None:
+            return
+        policy = self.model.policy
+        state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
+        if self.ema is None:
+            self.ema = state
+            return
+        weights = {k for k, _ in policy.named_parameters()}
+        for k, v in state.items():
+            if k in weights:
+                self.ema[k].mul_(self.decay).add_(v, alpha=1 - self.decay)
+            else:
+                self.ema[k].copy_(v)
+
+    @contextlib.contextmanager
+    def recovered(self) -> Iterator[None]:
+        """Within the block the policy holds the EMA weights (when kept)."""
+        if self.ema is None:
+            yield
+            return
+        live = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
+        self.model.policy.load_state_dict(self.ema)
+        try:
+            yield
+        finally:
+            self.model.policy.load_state_dict(live)
 
     def obs_in(self, obs: Any) -> Any:
         """``obs`` as the policy sees it in training (VecNormalize's running statistics, which
@@ -55,15 +102,17 @@ class Evaluations(BaseCallback):
         return env.normalize_obs(obs) if isinstance(env, VecNormalize) and env.norm_obs else obs
 
     def score(self, episodes: int) -> dict[str, float]:
-        """True return (mean, std) and expert-normalised score of the deterministic policy."""
+        """True return (mean, std) and expert-normalised score of the deterministic recovered
+        policy (the EMA of the weights when ``sampler.policy_ema`` is set)."""
         env = self.cfg["env"]
-        rets = evaluate(
-            env["id"],
-            lambda obs: self.model.predict(self.obs_in(obs), deterministic=True)[0],
-            episodes,
-            eval_seed(int(self.cfg["seed"])),
-            dict(env.get("kwargs") or {}),
-        )
+        with self.recovered():
+            rets = evaluate(
+                env["id"],
+                lambda obs: self.model.predict(self.obs_in(obs), deterministic=True)[0],
+                episodes,
+                eval_seed(int(self.cfg["seed"])),
+                dict(env.get("kwargs") or {}),
+            )
         mean = float(rets.mean())
         return {
             "return_mean": mean,
@@ -140,6 +189,7 @@ def main() -> None:
             "evals": callback.evals,
             "normalize_reward": bool(s.get("normalize_reward")),
             "norm_obs": norm_obs,
+            "policy_ema": callback.decay,
             "overrides": list(args.overrides),
             "wall_clock_s": wall,
             "steps_per_s": model.num_timesteps / wall,
