@@ -590,14 +590,25 @@ def _recipe_cell(
     return f"{mean_std(r['normalized_return'] for r in groups[key])} ({len(groups[key])})"
 
 
+def _best_eval(rec: Record) -> str:
+    """A run's best periodic evaluation, ``0.90 at 760k``."""
+    best = max(rec.get("evals") or [], key=lambda e: e["normalized_return"], default=None)
+    return (
+        "–" if best is None else f"{best['normalized_return']:.2f} at {best['env_steps'] // 1000}k"
+    )
+
+
 def ceiling_table(records: list[Record]) -> Table:
     """Per task: the IRL loop's sampler trained on the true reward (sampler_ceiling.py) beside
     GAN-GCL's recipe at the same env-step budgets."""
     table = Table(["env", "sampler", "seeds"] + [f"{b:,} steps" for b in CEILING_BUDGETS])
+    table.head.append("best evaluation, per seed")
     table.head += [f"GAN-GCL recipe, {b:,} steps" for b in CEILING_BUDGETS]
     ceiling: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in read_records(RESULTS / "ceiling.jsonl"):
         label = r["sampler"] + (" + observation normalisation" if r.get("norm_obs") else "")
+        if "policy_ema" not in r:  # before the script evaluated the loop's weight average
+            label += ", PPO's own weights evaluated"
         ceiling[(r["env"], label)].append(r)
     groups = train_groups(records)
     for (env, sampler), recs in sorted(
@@ -612,6 +623,7 @@ def ceiling_table(records: list[Record]) -> Table:
                 sampler,
                 ", ".join(str(r["seed"]) for r in recs),
                 *(mean_std(_ceiling_score(r, b) for r in recs) for b in CEILING_BUDGETS),
+                " / ".join(_best_eval(r) for r in recs),
                 *ours,
             ],
             recs,
@@ -625,6 +637,8 @@ CEILING_NOTE = (
     "batch 50, 10 epochs, 64×64, the reward divided by the running std of the discounted returns), "
     "trained on the task's true reward with no demos and no warm start. At 1,000,000 steps the "
     "score is the final 25-episode evaluation; at 300,000 the 5-episode evaluation of that step. "
+    "The evaluated policy is the EMA of the weights (`sampler.policy_ema`), as the loop's "
+    "recovered policy is, except in rows marked as evaluating PPO's own weights. "
     "With `--norm-obs` (a candidate, not the sampler's setting) the policy also sees observations "
     "normalised by their running mean and std. "
     "GAN-GCL's columns: its recipe runs at the same budget (seeds in brackets). An IRL run driving "
