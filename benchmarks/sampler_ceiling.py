@@ -38,6 +38,7 @@ from irl.demos import load_metadata, normalized_score
 from irl.paths import demo_file
 from irl.records import append_record, git_commit
 from irl.rollouts import evaluate
+from irl.samplers.base import fold_weight_average
 from irl.seeding import eval_seed
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ceiling.jsonl"
@@ -67,20 +68,9 @@ class Evaluations(BaseCallback):
         self._on_rollout_start()
 
     def fold(self) -> None:
-        """The recovered policy's EMA: weights averaged (first: copied), buffers copied."""
-        if self.decay is None:
-            return
-        policy = self.model.policy
-        state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
-        if self.ema is None:
-            self.ema = state
-            return
-        weights = {k for k, _ in policy.named_parameters()}
-        for k, v in state.items():
-            if k in weights:
-                self.ema[k].mul_(self.decay).add_(v, alpha=1 - self.decay)
-            else:
-                self.ema[k].copy_(v)
+        """The recovered policy's EMA, as the loop keeps it (first: a copy)."""
+        if self.decay is not None:
+            self.ema = fold_weight_average(self.ema, self.model.policy, self.decay)
 
     @contextlib.contextmanager
     def recovered(self) -> Iterator[None]:

@@ -25,10 +25,28 @@ from irl.samplers.sb3 import policy_log_prob_fn
 from irl.sb3_adapter import action_log_prob, is_squashed_ppo, update_obs_norm
 from irl.types import Trajectory, flatten_trajectories
 
-__all__ = ["LogProbFn", "Sampler"]
+__all__ = ["LogProbFn", "Sampler", "fold_weight_average"]
 
 # Scores per-step log π of (obs [T, d], acts [T, a]) under a frozen snapshot, float64 [T].
 LogProbFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def fold_weight_average(
+    ema: dict[str, torch.Tensor] | None, policy: torch.nn.Module, decay: float
+) -> dict[str, torch.Tensor]:
+    """One step of the recovered policy's weight average: ``ema ← decay·ema + (1 − decay)·w``
+    for the weights, the policy's own values for its buffers (input statistics); the first
+    step (``ema`` None) copies the policy."""
+    state = policy.state_dict()
+    if ema is None:
+        return {k: v.detach().clone() for k, v in state.items()}
+    weights = {k for k, _ in policy.named_parameters()}
+    for k, v in state.items():
+        if k in weights and v.is_floating_point():
+            ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+        else:
+            ema[k].copy_(v)
+    return ema
 
 
 class Sampler:
@@ -180,19 +198,8 @@ class Sampler:
     # ------------------------------------------------------------------ the recovered policy
     def update_recovered_policy(self) -> None:
         """Fold the sampler's weights into the recovered policy's EMA (if one is kept)."""
-        if self.policy_ema is None:
-            return
-        state = self.model.policy.state_dict()
-        if self.ema_state is None:
-            self.ema_state = {k: v.detach().clone() for k, v in state.items()}
-            return
-        # Weights are averaged; buffers (the input statistics) are the sampler's latest.
-        weights = {k for k, _ in self.model.policy.named_parameters()}
-        for k, v in state.items():
-            if k in weights and v.is_floating_point():
-                self.ema_state[k].mul_(self.policy_ema).add_(v.detach(), alpha=1 - self.policy_ema)
-            else:
-                self.ema_state[k].copy_(v)
+        if self.policy_ema is not None:
+            self.ema_state = fold_weight_average(self.ema_state, self.model.policy, self.policy_ema)
 
     @contextlib.contextmanager
     def recovered_policy(self) -> Iterator[Any]:
