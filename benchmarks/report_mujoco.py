@@ -571,22 +571,37 @@ def _ceiling_score(rec: Record, budget: int) -> float | None:
     return at[0] if at else None
 
 
+def _recipe_key(
+    groups: dict[tuple[Any, ...], list[Record]],
+    env: str,
+    where: Callable[[tuple[Any, ...]], bool] = lambda _k: True,
+) -> tuple[Any, ...] | None:
+    """GAN-GCL's preferred recipe group of ``env`` among the keys ``where`` admits: the
+    recipe-default group first, then the one with most seeds (ablation rows never)."""
+    keys = [
+        k
+        for k, recs in groups.items()
+        if k[1] == env
+        and k[2] == "gan_gcl"
+        and k[0] != "mujoco-ablation"
+        and all(is_recipe(r) for r in recs)
+        and where(k)
+    ]
+    return max(
+        keys,
+        key=lambda k: (all(recipe_default(r) for r in groups[k]), len(groups[k])),
+        default=None,
+    )
+
+
 def _recipe_cell(
     groups: dict[tuple[Any, ...], list[Record]], env: str, sampler: str, budget: int
 ) -> str:
-    """GAN-GCL's recipe runs of ``env`` at ``budget`` steps, ``mean ± std (seeds)``; the
-    recipe-default group first, then the one with most seeds."""
-    keys = [
-        k
-        for k, g in groups.items()
-        if k[1:4] == (env, "gan_gcl", sampler)
-        and k[5] == budget
-        and k[0] != "mujoco-ablation"
-        and all(is_recipe(r) for r in g)
-    ]
-    if not keys:
+    """GAN-GCL's recipe runs of ``env`` with ``sampler`` at ``budget`` steps,
+    ``mean ± std (seeds)``."""
+    key = _recipe_key(groups, env, lambda k: k[3] == sampler and k[5] == budget)
+    if key is None:
         return "–"
-    key = max(keys, key=lambda k: (all(recipe_default(r) for r in groups[k]), len(groups[k])))
     return f"{mean_std(r['normalized_return'] for r in groups[key])} ({len(groups[key])})"
 
 
@@ -684,16 +699,8 @@ def _peer_groups(env: str) -> list[tuple[str, list[Record]]]:
 def _ours(env: str, groups: dict[tuple[Any, ...], list[Record]]) -> tuple[str, tuple[Any, ...]]:
     """GAN-GCL's headline group of ``env``: its recipe runs (those since issue 19 first, then
     the most seeds), else the quick suite's default runs. Returns a settings label and the key."""
-    keys = [
-        k
-        for k, recs in groups.items()
-        if k[1] == env
-        and k[2] == "gan_gcl"
-        and k[0] != "mujoco-ablation"
-        and all(is_recipe(r) for r in recs)
-    ]
-    if keys:
-        key = max(keys, key=lambda k: (all(recipe_default(r) for r in groups[k]), len(groups[k])))
+    key = _recipe_key(groups, env)
+    if key is not None:
         return f"recipe, {key[5]:,} steps", key
     keys = [k for k in groups if k[1] == env and k[2] == "gan_gcl" and k[4] == "default"]
     if not keys:

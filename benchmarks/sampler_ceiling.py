@@ -19,11 +19,9 @@ weights). One JSON line per run goes to ``benchmarks/results/ceiling.jsonl`` (su
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ from irl.demos import load_metadata, normalized_score
 from irl.paths import demo_file
 from irl.records import append_record, git_commit
 from irl.rollouts import evaluate
-from irl.samplers.base import fold_weight_average
+from irl.samplers.base import fold_weight_average, holding_weights
 from irl.seeding import eval_seed
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ceiling.jsonl"
@@ -72,19 +70,6 @@ class Evaluations(BaseCallback):
         if self.decay is not None:
             self.ema = fold_weight_average(self.ema, self.model.policy, self.decay)
 
-    @contextlib.contextmanager
-    def recovered(self) -> Iterator[None]:
-        """Within the block the policy holds the EMA weights (when kept)."""
-        if self.ema is None:
-            yield
-            return
-        live = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
-        self.model.policy.load_state_dict(self.ema)
-        try:
-            yield
-        finally:
-            self.model.policy.load_state_dict(live)
-
     def obs_in(self, obs: Any) -> Any:
         """``obs`` as the policy sees it in training (VecNormalize's running statistics, which
         an evaluation reads without updating)."""
@@ -95,7 +80,7 @@ class Evaluations(BaseCallback):
         """True return (mean, std) and expert-normalised score of the deterministic recovered
         policy (the EMA of the weights when ``sampler.policy_ema`` is set)."""
         env = self.cfg["env"]
-        with self.recovered():
+        with holding_weights(self.model.policy, self.ema):
             rets = evaluate(
                 env["id"],
                 lambda obs: self.model.predict(self.obs_in(obs), deterministic=True)[0],

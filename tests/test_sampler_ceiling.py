@@ -16,6 +16,7 @@ from overhead import compose_cfg, plain_sampler  # noqa: E402
 
 from irl.demos import load_metadata  # noqa: E402
 from irl.paths import demo_file  # noqa: E402
+from irl.samplers.base import holding_weights  # noqa: E402
 
 
 def test_evaluated_policy_is_the_ema_of_the_weights_over_updates() -> None:
@@ -37,7 +38,7 @@ def test_evaluated_policy_is_the_ema_of_the_weights_over_updates() -> None:
     live = {k: v.clone() for k, v in model.policy.state_dict().items()}
     for k, v in cb.ema.items():
         torch.testing.assert_close(v, 0.5 * snapshots[0][k] + 0.5 * snapshots[1][k])
-    with cb.recovered():
+    with holding_weights(model.policy, cb.ema):
         inside = model.policy.state_dict()
         assert all(torch.equal(inside[k], cb.ema[k]) for k in live)
     assert all(torch.equal(model.policy.state_dict()[k], v) for k, v in live.items())

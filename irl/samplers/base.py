@@ -25,7 +25,7 @@ from irl.samplers.sb3 import policy_log_prob_fn
 from irl.sb3_adapter import action_log_prob, is_squashed_ppo, update_obs_norm
 from irl.types import Trajectory, flatten_trajectories
 
-__all__ = ["LogProbFn", "Sampler", "fold_weight_average"]
+__all__ = ["LogProbFn", "Sampler", "fold_weight_average", "holding_weights"]
 
 # Scores per-step log π of (obs [T, d], acts [T, a]) under a frozen snapshot, float64 [T].
 LogProbFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -47,6 +47,23 @@ def fold_weight_average(
         else:
             ema[k].copy_(v)
     return ema
+
+
+@contextlib.contextmanager
+def holding_weights(
+    policy: torch.nn.Module, state: dict[str, torch.Tensor] | None
+) -> Iterator[None]:
+    """Within the block ``policy`` holds ``state`` (e.g. the weight average); its own weights
+    come back after it. ``state`` None: the policy as it is."""
+    if state is None:
+        yield
+        return
+    live = {k: v.detach().clone() for k, v in policy.state_dict().items()}
+    policy.load_state_dict(state)
+    try:
+        yield
+    finally:
+        policy.load_state_dict(live)
 
 
 class Sampler:
@@ -204,15 +221,8 @@ class Sampler:
     @contextlib.contextmanager
     def recovered_policy(self) -> Iterator[Any]:
         """Within the block the SB3 model holds the recovered (EMA, if kept) weights."""
-        if self.ema_state is None:
+        with holding_weights(self.model.policy, self.ema_state):
             yield self.model
-            return
-        live = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
-        self.model.policy.load_state_dict(self.ema_state)
-        try:
-            yield self.model
-        finally:
-            self.model.policy.load_state_dict(live)
 
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic action of the live model."""
