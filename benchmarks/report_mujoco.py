@@ -486,6 +486,85 @@ def reopt_table() -> Table:
     return table
 
 
+def _command_value(rec: Record, key: str) -> str | None:
+    """The value of ``key=…`` in a record's command (None when it is not there)."""
+    m = re.search(rf"(?<![\w.]){re.escape(key)}=(\S+)", rec.get("command", ""))
+    return m.group(1) if m else None
+
+
+def _reopt_score(rec: Record) -> float:
+    """A re-optimisation's score: the mean of its last evaluations where it has them, else its
+    final evaluation (expert-normalised)."""
+    last = rec.get("reoptimized_normalized_return_last3_mean")
+    return float(rec["reoptimized_normalized_return"] if last is None else last)
+
+
+def source_reopt_table() -> Table:
+    """Learned reward against the true-reward control, re-optimised in the run's own task by the
+    same optimiser, budget and seed: pairs of ``irl-eval`` records of one run."""
+    pairs: dict[tuple[Any, ...], dict[str, Record]] = defaultdict(dict)
+    for r in read_records(RESULTS / "mujoco_eval.jsonl"):
+        algo = r.get("reoptimized_algo")
+        if algo not in ("ppo", "ars", "sac") or r.get("reoptimized_normalized_return") is None:
+            continue
+        run_dir = _command_value(r, "run_dir")
+        steps = _command_value(r, "reopt_steps")
+        paid = str(r.get("reoptimized_reward", "learned"))
+        pairs[(r["env"], run_dir, algo, steps)][paid] = r
+        if paid == "learned":
+            floor = r.get("termination_floor")
+            pairs[(r["env"], run_dir, algo, steps)][f"learned:{floor}"] = r
+    table = Table(
+        [
+            "env",
+            "run",
+            "seed",
+            "optimiser",
+            "steps",
+            "termination priced",
+            "learned reward",
+            "true reward (control)",
+            "learned ÷ control",
+        ]
+    )
+    for (env, _run_dir, algo, steps), got in sorted(pairs.items(), key=lambda kv: str(kv[0])):
+        control = got.get("true")
+        if control is None:
+            continue
+        learned_recs = [v for k, v in got.items() if k.startswith("learned:")]
+        for rec in sorted(learned_recs, key=lambda r: r.get("termination_floor") or -1.0):
+            floor = rec.get("termination_floor")
+            score, ceiling = _reopt_score(rec), _reopt_score(control)
+            table.add(
+                [
+                    env,
+                    short_variant(_variant(rec)),
+                    str(rec["seed"]),
+                    algo.upper(),
+                    steps or "–",
+                    "c_abs as learned" if floor is None else f"≥ {floor:.2f} (demo ceiling)",
+                    f"{score:.2f}",
+                    f"{ceiling:.2f}",
+                    f"{score / ceiling:.2f}" if ceiling > 0 else "n/a",
+                ],
+                [rec, control],
+            )
+    return table
+
+
+SOURCE_REOPT_NOTE = (
+    "A reward tested on its own task: a fresh optimiser trained from scratch on the "
+    "run's learned reward, and the same optimiser, budget and seed on the true reward (the "
+    "control), both scored by the true reward, expert-normalised: the mean of the last "
+    "3 periodic evaluations where the record has them, else the final evaluation. "
+    "Termination priced: what a fall costs in the learned reward (`irl-eval "
+    "termination_price`): the absorbing state's learned cost, or that cost floored at the "
+    "costliest step of the run's training demos (docs/math.md#the-termination-floor; records "
+    "from before the floor priced it as learned). PPO: SB3's defaults, 256×256; ARS: a linear "
+    "policy."
+)
+
+
 def ranking_table() -> Table:
     """Per run: true / learned return of each behaviour and how well the two orders agree."""
     latest = {r["run_dir"]: r for r in read_records(RESULTS / "cost_ranking.jsonl")}
@@ -1132,6 +1211,12 @@ def _sections(
             "on to a larger budget resumes its SAC from its checkpoint.",
             "RO",
             reopt_table,
+        ),
+        (
+            "Re-optimisation in the run's own task: learned reward against the true reward",
+            SOURCE_REOPT_NOTE,
+            "RS",
+            source_reopt_table,
         ),
         (
             "Reward transfer (irl-eval reopt_env=…)",

@@ -127,9 +127,19 @@ class Discriminator(nn.Module):
             return n
         return (1.0 - gamma**n) / (1.0 - gamma)
 
-    def _absorbing_value(self, n: Tensor, gamma: float | None = None) -> Tensor:
-        """Discounted cost of n absorbing steps, Σ_{i<n} γ^i c_abs."""
-        return self.absorbing_cost().double() * self._discount_sum(n, gamma)
+    def absorbing_price(self, floor: float | None = None) -> Tensor:
+        """The absorbing cost a reward pays per step: c_abs, raised to ``floor`` when given
+        (`irl.reward.LearnedReward.termination_floor`); float64 scalar."""
+        c = self.absorbing_cost().double()
+        if floor is None:
+            return c
+        return torch.clamp(c, min=float(floor))
+
+    def _absorbing_value(
+        self, n: Tensor, gamma: float | None = None, floor: float | None = None
+    ) -> Tensor:
+        """Discounted cost of n absorbing steps, Σ_{i<n} γ^i c_abs (c_abs floored at ``floor``)."""
+        return self.absorbing_price(floor) * self._discount_sum(n, gamma)
 
     # ------------------------------------------------------------------ windows
     def energy(self, batch: WindowBatch) -> tuple[Tensor, Tensor]:
@@ -305,12 +315,14 @@ class Discriminator(nn.Module):
         absorbing_steps: Tensor,
         shaping: bool = True,
         tail_gamma: float | None = None,
+        termination_floor: float | None = None,
     ) -> Tensor:
         """Per-step policy reward without the entropy term, ``[N]`` float64.
 
         ``tail_gamma``: the discount of the absorbing tail (default: the cost's own γ). An
         optimiser that discounts by γ' sees the tail as the absorbing state it stands for only
-        when the tail is discounted by γ' too.
+        when the tail is discounted by γ' too. ``termination_floor``: the absorbing step is
+        priced at no less than this cost (None: c_abs as learned; `irl.reward`).
 
         −c_θ(x,u) (GAIL: log D) plus, at a terminated step, the discounted value of the
         absorbing steps up to the horizon, and with a potential the shaping γh(s') − h(s)
@@ -321,7 +333,7 @@ class Discriminator(nn.Module):
             r = O.gail_reward(self.step_cost(obs, acts).neg().double())
             if self.absorbing:
                 # log D of the absorbing state for each step left to the horizon (DAC).
-                log_d_abs = O.gail_reward(self.absorbing_cost().neg().double())
+                log_d_abs = O.gail_reward(self.absorbing_price(termination_floor).neg())
                 r = r + torch.where(
                     terminated.bool(),
                     g * log_d_abs * self._discount_sum(absorbing_steps.double(), g),
@@ -333,7 +345,7 @@ class Discriminator(nn.Module):
         if self.absorbing:
             r = r - torch.where(
                 term,
-                g * self._absorbing_value(absorbing_steps.double(), g),
+                g * self._absorbing_value(absorbing_steps.double(), g, termination_floor),
                 torch.zeros((), dtype=torch.float64),
             )
         if self.h is not None and shaping:

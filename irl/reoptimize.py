@@ -313,8 +313,10 @@ def _reoptimize_sb3(
     """`reoptimize` with SB3's SAC or PPO (``run``'s reward already shaped as it is paid)."""
     tail = _tail_gamma(tail_gamma, gamma)
     sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo, task)
-    shaped = None if run.reward is None or reward == "true" else run.reward.shaping
-    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed, task, shaped)
+    paid = None if reward == "true" else run.reward  # the learned reward, if that is paid
+    shaped = None if paid is None else paid.shaping
+    floor = None if paid is None else paid.termination_floor
+    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed, task, shaped, floor)
     done, wall = _resume(sac, checkpoint_dir if resume else None, settings, steps)
     evals = PeriodicEval(task, eval_every, eval_episodes, seed, evals_path, resume_at=done)
     curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
@@ -397,10 +399,12 @@ def _reopt_settings(
     seed: int,
     task: ReoptTask | None = None,
     shaping: bool | None = True,
+    termination_floor: float | None = None,
 ) -> str:
     """What a checkpoint must agree on to be carried on (the budget may grow); a transfer
     target's id is part of it (the run's own task is not, as before targets existed), and so is
-    a learned reward paid without its shaping (with it, as before the option, it is not)."""
+    a learned reward paid without its shaping (with it, as before the option, it is not) or
+    with a termination floor (`irl.reward.LearnedReward.termination_floor`)."""
     settings: dict[str, Any] = {
         "reward": reward,
         "ent_coef": str(ent_coef),
@@ -413,6 +417,8 @@ def _reopt_settings(
         settings["env"] = task.env_id
     if shaping is False:
         settings["shaping"] = False
+    if termination_floor is not None:
+        settings["termination_floor"] = termination_floor
     return json.dumps(settings, sort_keys=True)
 
 

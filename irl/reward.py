@@ -9,12 +9,25 @@ A trained cost model (:class:`irl.discriminators.Discriminator`) scores a transi
 
 where n is the number of steps left to the horizon after a termination: an episode that stops
 early is charged the cost of sitting in the absorbing state until the horizon, so the reward does
-not pay an optimiser to end episodes. The sampler of the MaxEnt RL objective also receives
+not pay an optimiser to end episodes.
+
+A termination's price: c_abs is learned only from the sampler's terminations. When the expert
+never terminates, the MaxEnt likelihood raises c_abs without bound (∂ log L/∂c_abs =
+N·E_pθ[absorbing steps] ≥ 0), and a sampler warm-started on the demos falls too rarely to
+take it there: the default recipe's Hopper runs end with c_abs below the cost of an average
+demo step, so a fresh optimiser paid that reward learns to fall at once. The reward a run
+hands out (:func:`irl.load_run`) therefore prices the absorbing step at no less than the
+costliest step of its training demos (``termination_floor``, :func:`demo_cost_ceiling`): no
+termination is worth more than anything the expert did. Demos that do terminate (Ant's falls)
+price the absorbing state themselves, and get no floor. The training loop pays c_abs as
+learned. The sampler of the MaxEnt RL objective also receives
 −α log π(u|x) (:meth:`LearnedReward.with_entropy`); a fresh optimiser such as SAC adds its own.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +36,9 @@ from torch import Tensor
 
 from irl.discriminators import Discriminator
 from irl.objectives import generator_reward
+from irl.types import Trajectory
 
-__all__ = ["LearnedReward"]
+__all__ = ["LearnedReward", "demo_cost_ceiling", "termination_floor"]
 
 
 @dataclass
@@ -42,6 +56,9 @@ class LearnedReward:
             scores them (``cost_action=executed``: the cost prices what the env received).
         alpha: entropy weight of the sampler's −α log π term (0 for GAIL, whose log D already
             is the reward).
+        termination_floor: the absorbing step is priced at no less than this cost (None: c_abs
+            as learned, as the training loop pays it); :func:`irl.load_run` sets it to
+            :func:`demo_cost_ceiling` of the run's training demos.
     """
 
     cost: Discriminator
@@ -51,6 +68,7 @@ class LearnedReward:
     action_low: np.ndarray | None = None
     action_high: np.ndarray | None = None
     alpha: float = 1.0
+    termination_floor: float | None = None
 
     def __call__(
         self,
@@ -101,7 +119,14 @@ class LearnedReward:
             steps_left,
             shaping=self.shaping,
             tail_gamma=self.tail_gamma,
+            termination_floor=self.termination_floor,
         )
+
+    def absorbing_price(self) -> float:
+        """The cost this reward charges per absorbing step: c_abs, or ``termination_floor`` when
+        that is higher."""
+        with torch.no_grad():
+            return float(self.cost.absorbing_price(self.termination_floor))
 
     def cost_actions(self, acts: Tensor) -> Tensor:
         """The actions the cost scores: clipped to the action box when one is set."""
@@ -128,3 +153,34 @@ class LearnedReward:
     def steps_left(self, t_next: int, terminated: bool) -> int:
         """Absorbing steps after a step that ends at episode step ``t_next`` (1-based)."""
         return max(self.horizon - t_next, 0) if terminated else 0
+
+
+@torch.no_grad()
+def demo_cost_ceiling(reward: LearnedReward, demos: Sequence[Trajectory]) -> float:
+    """The highest step cost c_θ(x, u) over the steps of ``demos`` (actions as ``reward``'s cost
+    scores them): the floor of a termination's price (``LearnedReward.termination_floor``)."""
+    if not demos:
+        raise ValueError("demo_cost_ceiling needs at least one demo")
+    highest = -math.inf
+    for tr in demos:
+        steps = np.asarray(tr.acts).shape[0]
+        obs = torch.tensor(np.asarray(tr.obs[:steps]), dtype=torch.float64)
+        acts = reward.cost_actions(torch.tensor(np.asarray(tr.acts), dtype=torch.float64))
+        highest = max(highest, float(reward.cost.step_cost(obs, acts).max()))
+    return highest
+
+
+def termination_floor(reward: LearnedReward, demos: Sequence[Trajectory]) -> float | None:
+    """The floor of a termination's price for ``reward`` learned from ``demos``: their
+    :func:`demo_cost_ceiling` when none of them terminated, else None (a demo that ends in a
+    termination makes the absorbing state a demo state, priced by the data itself)."""
+    if not reward.cost.absorbing or any(_terminated(tr) for tr in demos):
+        return None
+    return demo_cost_ceiling(reward, demos)
+
+
+def _terminated(tr: Trajectory) -> bool:
+    """Whether an episode (a `Trajectory` or a stored `irl.buffer.Episode`) ended in a
+    termination."""
+    flag = np.asarray(tr.terminated)
+    return bool(flag.reshape(-1)[-1]) if flag.size else False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,14 @@ import torch
 from gymnasium import spaces
 from safetensors.torch import load_file, save_file
 
-from irl.demos import describe_space, eligible_episodes, load_demos_with_metadata
+from irl.demos import (
+    DemoFileError,
+    describe_space,
+    eligible_episodes,
+    load_demos_with_metadata,
+)
 from irl.discriminators import Discriminator
-from irl.reward import LearnedReward
+from irl.reward import LearnedReward, termination_floor
 from irl.types import Trajectory
 
 __all__ = ["Policy", "Run", "RunDirError", "load_run", "save_artifacts", "train"]
@@ -247,7 +253,37 @@ def load_run(run_dir: str | Path) -> Run:
         _load_weights(d / "cost.safetensors", cost)
         reward = build_reward(cfg, cost, horizon, act_space)
     result = _read_json(d / "result.json") if (d / "result.json").is_file() else {}
-    return Run(d, cfg, art, reward, Policy(policy_module), cost, result)
+    run = Run(d, cfg, art, reward, Policy(policy_module), cost, result)
+    if reward is not None and cost is not None and cost.absorbing:
+        reward.termination_floor = _saved_termination_floor(run)
+    return run
+
+
+def _saved_termination_floor(run: Run) -> float | None:
+    """The run's termination floor: from ``artifacts.json``, or (runs trained before it was
+    saved) `irl.reward.termination_floor` of its training demos; None, with a warning, when
+    neither is available (the reward then pays c_abs as learned)."""
+    if "termination_floor" in run.artifacts:
+        saved = run.artifacts["termination_floor"]
+        if saved is None:  # saved as none: the demos terminate
+            return None
+        if (
+            isinstance(saved, bool)
+            or not isinstance(saved, (int, float))
+            or not math.isfinite(saved)
+        ):
+            raise RunDirError(f"{run.dir / ARTIFACTS}: invalid termination_floor {saved!r}")
+        return float(saved)
+    assert run.reward is not None
+    try:
+        return termination_floor(run.reward, run.demos.train)
+    except (RunDirError, DemoFileError) as exc:
+        warnings.warn(
+            f"{run.dir}: no termination floor saved and its demos cannot be read ({exc}); its "
+            "reward prices a termination at the absorbing cost as learned",
+            stacklevel=3,
+        )
+        return None
 
 
 def save_artifacts(trainer: Any, cfg: Mapping[str, Any], demo_file: Path, digest: str) -> None:
@@ -281,9 +317,19 @@ def save_artifacts(trainer: Any, cfg: Mapping[str, Any], demo_file: Path, digest
         "iteration": trainer.iteration,
         "env_steps": sampler.num_timesteps,
         "policy_ema": sampler.policy_ema,  # policy.safetensors holds this EMA when set
+        # The floor of a termination's price in the reward load_run hands out (irl.reward).
+        "termination_floor": _termination_floor(trainer.reward, trainer.store),
     }
     text = json.dumps(info, indent=1, allow_nan=False, default=_finite)
     (run_dir / ARTIFACTS).write_text(text)
+
+
+def _termination_floor(reward: LearnedReward | None, store: Any) -> float | None:
+    """`irl.reward.termination_floor` of the training demos in ``store`` (None: no learned
+    reward)."""
+    if reward is None or store is None or not store.demos:
+        return None
+    return termination_floor(reward, store.demos)
 
 
 def _finite(x: Any) -> Any:

@@ -157,6 +157,11 @@ def validate_eval_config(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"config: reopt_shaping={shaping!r} is not allowed; use auto, true or false"
         )
+    present, price = _lookup(cfg, "termination_price")
+    if present and price not in ("demos", "learned"):
+        raise ConfigError(
+            f"config: termination_price={price!r} is not allowed; use demos or learned"
+        )
     present, figures = _lookup(cfg, "figures")
     if present and not isinstance(figures, bool):
         raise ConfigError(f"config: figures={figures!r} is not allowed; use true or false")

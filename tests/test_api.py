@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import irl
 from irl.demos import DemoFileError
+from irl.reward import termination_floor
 from irl.run import Run, RunDirError
 from irl.wrappers import LearnedRewardWrapper, RewardVecEnvWrapper
 
@@ -162,7 +163,7 @@ def test_reward_is_minus_the_cost_plus_shaping_minus_the_absorbing_tail(
     (the default n is horizon − 1); a tail discounted by g pays −3 g Σ_{i<n} g^i."""
     _, run_dir = trained
     run = irl.load_run(run_dir)  # a fresh copy: its cost is changed below
-    reward = run.learned_reward
+    reward = dataclasses.replace(run.learned_reward, termination_floor=None)  # c_abs as learned
     _constant_cost(run, step=1.0, absorbing=3.0, h=0.5)
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(4, 4)).astype(np.float32)
@@ -180,6 +181,61 @@ def test_reward_is_minus_the_cost_plus_shaping_minus_the_absorbing_tail(
     half = dataclasses.replace(reward, tail_gamma=0.5)
     r = half(obs[1:2], acts[1:2], next_obs[1:2], np.array([True]), np.array([10.0]))
     assert r[0] == pytest.approx(-1.5 - 3 * 0.5 * (1 - 0.5**10) / (1 - 0.5), rel=1e-12)
+
+
+def test_a_termination_is_priced_no_better_than_the_costliest_training_demo_step(
+    trained: tuple[Run, Path], tmp_path: Path
+) -> None:
+    """The reward a run hands out floors the absorbing cost at the highest step cost of its
+    training demos, saved in artifacts.json (and computed from the demos for a run saved
+    without it); no floor when a demo terminates; with c ≡ 1, c_abs = 3 a floor of 5 makes a
+    termination with n absorbing steps left pay −1 − h(x) − 5n, a floor of 2 leaves c_abs; a
+    run whose floor cannot be known warns and pays c_abs as learned."""
+    run, run_dir = trained
+    assert run.cost is not None and run.cost.absorbing
+    with torch.no_grad():
+        highest = max(
+            float(run.cost.step_cost(torch.tensor(d.obs[:-1], dtype=torch.float64),
+                                     torch.tensor(d.acts, dtype=torch.float64)).max())
+            for d in run.demos.train
+        )  # fmt: skip
+    floor = run.learned_reward.termination_floor
+    assert floor == pytest.approx(highest, rel=1e-12)
+    artifacts = json.loads((run_dir / "artifacts.json").read_text())
+    assert artifacts["termination_floor"] == pytest.approx(highest, rel=1e-12)
+    learned = float(run.cost.absorbing_cost().detach())
+    assert run.learned_reward.absorbing_price() == max(highest, learned)
+
+    fell = run.demos.train[0]  # a demo that ends in a termination prices the absorbing state
+    term = np.zeros(len(fell), bool)
+    term[-1] = True
+    fell = dataclasses.replace(fell, terminated=term, truncated=np.zeros(len(fell), bool))
+    assert termination_floor(run.learned_reward, [fell, *run.demos.train[1:]]) is None
+
+    old = tmp_path / "old"  # a run saved before the floor was: the demos give the same one
+    shutil.copytree(run_dir, old)
+    del artifacts["termination_floor"]
+    (old / "artifacts.json").write_text(json.dumps(artifacts))
+    assert irl.load_run(old).learned_reward.termination_floor == pytest.approx(highest, 1e-12)
+
+    fresh = irl.load_run(run_dir)
+    _constant_cost(fresh, step=1.0, absorbing=3.0, h=0.5)
+    obs, next_obs = np.zeros((1, 4), np.float32), np.ones((1, 4), np.float32)
+    acts, term = np.zeros((1, 1), np.float32), np.array([True])
+    for floor, price in ((5.0, 5.0), (2.0, 3.0)):
+        r = dataclasses.replace(fresh.learned_reward, termination_floor=floor)
+        assert r.absorbing_price() == pytest.approx(price, rel=1e-12)
+        got = r(obs, acts, next_obs, term, np.array([10.0]))
+        assert got[0] == pytest.approx(-1.5 - price * 10, rel=1e-12)
+
+    artifacts["demo_path"] = str(tmp_path / "gone.npz")
+    (old / "artifacts.json").write_text(json.dumps(artifacts))
+    with pytest.warns(UserWarning, match="no termination floor saved and its demos cannot"):
+        assert irl.load_run(old).learned_reward.termination_floor is None
+    artifacts["termination_floor"] = "high"
+    (old / "artifacts.json").write_text(json.dumps(artifacts))
+    with pytest.raises(RunDirError, match="invalid termination_floor 'high'"):
+        irl.load_run(old)
 
 
 def test_reward_composes_the_trained_cost_its_shaping_and_its_tail(
@@ -200,7 +256,9 @@ def test_reward_composes_the_trained_cost_its_shaping_and_its_tail(
     with torch.no_grad():
         c = cost.step_cost(t(obs), t(acts)).numpy()
         h, h_next = cost.potential(t(obs)).numpy(), cost.potential(t(next_obs)).numpy()
-        c_abs = float(cost.absorbing_cost())
+        floor = run.learned_reward.termination_floor
+        assert floor is not None
+        c_abs = max(float(cost.absorbing_cost()), floor)  # the termination's price
     want = -c + np.where(term, 0.0, h_next) - h - np.where(term, c_abs * left, 0.0)
     np.testing.assert_allclose(r, want, rtol=1e-10, atol=1e-10)
 
@@ -239,9 +297,7 @@ def test_gym_wrapper_pays_the_learned_reward_and_the_tail_at_a_termination(
     no_tail = run.learned_reward(
         ep["obs"][-1:], ep["acts"][-1:], ep["next"][-1:], np.array([True]), np.array([0])
     )[0]
-    assert run.cost is not None
-    with torch.no_grad():
-        c_abs = float(run.cost.absorbing_cost())
+    c_abs = run.learned_reward.absorbing_price()
     assert ep["r"][-1] - no_tail == pytest.approx(-c_abs * (h - END), rel=1e-9)
     assert ep["info"]["episode_returns"] == {
         "length": END,

@@ -191,7 +191,7 @@ def test_the_planner_re_optimises_both_rows_exactly_without_env_steps(
     # A transfer target pays the learned reward without its potential (reopt_shaping=auto).
     assert record["reoptimized_shaping"] is False and record["control_shaping"] is None
     assert record["reopt_steps"] == 0
-    assert record["record_key"].endswith(f":planner:unshaped:{TARGET}")
+    assert record["record_key"].endswith(f":planner:unshaped:termination-floor:{TARGET}")
     assert record["defaults"] == "recipe"  # from the run's result.json: joins its train record
     assert record["control_return_mean"] > -7.0  # the maze's optimum, around the right end
     assert math.isfinite(record["reoptimized_return_mean"])

@@ -236,6 +236,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
     run = load_run(run_dir)
+    if run.reward is not None and cfg.get("termination_price", "demos") == "learned":
+        run.reward.termination_floor = None  # c_abs as the training loop paid it
     import_env_module(run.env_module)  # the run's own env.module, if its env needs one
     rets = evaluate(
         run.env_id, run.policy, int(cfg.episodes), run_eval_seed(int(cfg.seed)), run.env_kwargs
@@ -256,6 +258,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         "normalized_return": normalized_score(float(rets.mean()), run.demos.meta),
         "eval_episodes": int(cfg.episodes),
         "reoptimized_normalized_return": None,
+        # The floor of a termination's price in the reward evaluated (irl.reward; null: none).
+        "termination_floor": None if run.reward is None else run.reward.termination_floor,
     }
     target = _target(cfg, run)
     if target is not None:
@@ -278,6 +282,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
             key += f":{cfg.reopt_algo}"
         if result.get("reoptimized_shaping") is False:  # ... and those before the option
             key += ":unshaped"
+        if result["termination_floor"] is not None and cfg.reopt_reward == "learned":
+            key += ":termination-floor"  # ... and those before the floor
         append_record(
             cfg.record.path,
             {"suite": cfg.record.suite or ("transfer" if target else "eval"), **result},
