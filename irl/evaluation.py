@@ -9,6 +9,8 @@ it; :class:`irl.wrappers.LearnedRewardWrapper`), scored by the true reward; it i
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -133,15 +135,17 @@ def learned_episode_returns(run: Run, trajs: Sequence[Trajectory]) -> np.ndarray
 
 
 def absorbing_step_reward(run: Run) -> float | None:
-    """Learned reward of one step in the absorbing state (None without absorbing states)."""
-    # Compared with a demo step's reward it says whether a fresh optimiser of the learned reward
-    # (the re-optimisation) is paid to end episodes early: it is when this one is higher.
+    """Learned reward of one step in the absorbing state, c_abs as learned (before the reward's
+    termination floor, `irl.reward`), None without absorbing states."""
+    # Compared with a demo step's reward it says whether the training loop's reward pays an
+    # optimiser to end episodes early: it does when this one is higher.
     if run.cost is None or not run.cost.absorbing:
         return None
+    as_learned = dataclasses.replace(run.learned_reward, termination_floor=None)
     # One demo transition, ended by a termination with 0 and with 1 absorbing step after it.
     t = flatten_trajectories(run.demos.train[:1])
     with torch.no_grad():
-        r = run.learned_reward.torch(
+        r = as_learned.torch(
             torch.as_tensor(t.obs[:1], dtype=torch.float64).expand(2, -1),
             torch.as_tensor(t.acts[:1], dtype=torch.float64).expand(2, -1),
             torch.as_tensor(t.next_obs[:1], dtype=torch.float64).expand(2, -1),

@@ -78,6 +78,7 @@ def constant_cost_run(tmp_path: Path, absorbing: float | None = None) -> Run:
         last.bias.fill_(1.0)
     if absorbing is not None:
         run.cost.set_absorbing_floor(absorbing)
+    run.reward.termination_floor = None  # saved from the weights before they were set
     return run
 
 

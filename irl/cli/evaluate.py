@@ -220,6 +220,13 @@ def print_table(result: dict[str, Any], reopt_steps: int, title: str) -> None:
                 f"{result['learned_reward_absorbing_step']:.3f}",
             )
         )
+    if result.get("termination_floor") is not None:
+        rows.append(
+            (
+                "termination priced at no less than (demo ceiling)",
+                f"{result['termination_floor']:.3f} per absorbing step",
+            )
+        )
     rows.extend(_more_rows(result))
     width = max(len(r[0]) for r in rows)
     print(f"\n{result['algo']}/{result['sampler']} on {title}")
