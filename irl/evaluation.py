@@ -10,7 +10,6 @@ it; :class:`irl.wrappers.LearnedRewardWrapper`), scored by the true reward; it i
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Sequence
 
 import numpy as np
