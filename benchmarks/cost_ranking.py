@@ -72,9 +72,17 @@ def behaviours(run: Run, episodes: int, seed: int) -> dict[str, list[Trajectory]
         env.close()
 
 
-def rank_costs(run_dir: Path, episodes: int, seed: int = 0) -> dict[str, Any]:
-    """True and learned return of each behaviour and how well the two orders agree."""
+def rank_costs(
+    run_dir: Path, episodes: int, seed: int = 0, termination_price: str = "demos"
+) -> dict[str, Any]:
+    """True and learned return of each behaviour and how well the two orders agree.
+
+    ``termination_price``: ``"demos"``, the reward as `irl.load_run` hands it out (a
+    termination priced at no less than the costliest training-demo step), or ``"learned"``
+    (the absorbing state's cost as the training loop paid it)."""
     run = load_run(run_dir)
+    if run.reward is not None and termination_price == "learned":
+        run.reward.termination_floor = None
     rec: dict[str, Any] = {
         "env": run.env_id,
         "algo": run.artifacts["algo"],
@@ -83,6 +91,7 @@ def rank_costs(run_dir: Path, episodes: int, seed: int = 0) -> dict[str, Any]:
         "run_dir": str(run_dir),
         # The training run's overrides: what tells variants of one cell apart in the report.
         "overrides": _train_overrides(run_dir),
+        "termination_floor": None if run.reward is None else run.reward.termination_floor,
     }
     true_all, learned_all = [], []
     for name, trajs in behaviours(run, episodes, seed).items():
@@ -115,6 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--suite", default="cost-ranking")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument(
+        "--termination-price",
+        choices=("demos", "learned"),
+        default="demos",
+        help="a termination's price in the learned return: demos (no less than the costliest "
+        "training-demo step, the reward irl.load_run hands out) or learned (c_abs as trained)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -122,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["python benchmarks/cost_ranking.py", *(argv or sys.argv[1:])])
     for run_dir in args.run_dirs:
         start = time.perf_counter()
-        rec = rank_costs(run_dir, args.episodes)
+        rec = rank_costs(run_dir, args.episodes, termination_price=args.termination_price)
         rec.update(suite=args.suite, episodes=args.episodes)
         rec["wall_clock_s"] = time.perf_counter() - start
         append_record(args.out, rec, command=command, commit=commit)

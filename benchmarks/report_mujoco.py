@@ -567,13 +567,17 @@ SOURCE_REOPT_NOTE = (
 
 def ranking_table() -> Table:
     """Per run: true / learned return of each behaviour and how well the two orders agree."""
-    latest = {r["run_dir"]: r for r in read_records(RESULTS / "cost_ranking.jsonl")}
+    latest = {
+        (r["run_dir"], r.get("termination_floor") is None): r
+        for r in read_records(RESULTS / "cost_ranking.jsonl")
+    }
     table = Table(
         [
             "env",
             "algo",
             "variant",
             "seed",
+            "termination priced",
             "held-out demos",
             "recovered policy",
             "standing still (PD)",
@@ -583,16 +587,22 @@ def ranking_table() -> Table:
             "episode Spearman",
         ]
     )
-    for r in sorted(latest.values(), key=lambda r: (r["env"], r["algo"], _variant(r), r["seed"])):
+
+    def order(r: Record) -> tuple[Any, ...]:
+        return (r["env"], r["algo"], _variant(r), r.get("termination_floor") is not None, r["seed"])
+
+    for r in sorted(latest.values(), key=order):
         cells = [
             f"{r[f'true_return_{b}']:.0f} / {r[f'learned_return_{b}']:.0f}" for b in BEHAVIOURS
         ]
+        floor = r.get("termination_floor")
         table.add(
             [
                 r["env"],
                 r["algo"],
                 short_variant(_variant(r)),
                 str(r["seed"]),
+                "as learned" if floor is None else f"≥ {floor:.2f}",
                 *cells,
                 f"{r['pairs_in_true_order']:.1f}",
                 f"{r['episode_spearman']:.2f}",

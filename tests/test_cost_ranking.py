@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from irl.rollouts import rollout
 from irl_envs import make_env
@@ -50,3 +51,24 @@ def test_a_cost_that_prices_the_stop_ranks_behaviours_by_survival(
     assert rec["learned_return_demos"] == pytest.approx(-1000.0)
     assert rec["episode_spearman"] == pytest.approx(1.0)
     assert rec["pairs_in_true_order"] == 1.0
+
+
+def test_the_termination_floor_turns_a_cost_that_pays_the_stop_into_one_that_charges_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """c ≡ 1 per step, c_abs = 0.25: as learned, dropping the pole early collects more learned
+    return than the demos' −1000; priced at a floor of 2 (the reward load_run hands out when
+    its demos' costliest step costs 2), the order is the true one again."""
+    run = constant_cost_run(tmp_path)
+    assert run.cost is not None and run.reward is not None
+    monkeypatch.setattr(run.cost, "absorbing_cost", lambda: torch.tensor(0.25, dtype=torch.float64))
+    run.reward.termination_floor = 2.0
+    monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: run)
+    floored = cost_ranking.rank_costs(tmp_path, episodes=2)
+    assert floored["termination_floor"] == 2.0
+    assert floored["learned_return_zero"] < floored["learned_return_demos"] == -1000.0
+    assert floored["pairs_in_true_order"] == 1.0
+    learned = cost_ranking.rank_costs(tmp_path, episodes=2, termination_price="learned")
+    assert learned["termination_floor"] is None
+    assert learned["learned_return_zero"] > learned["learned_return_demos"] == -1000.0
+    assert learned["pairs_in_true_order"] < 1.0
