@@ -188,9 +188,9 @@ def test_a_termination_is_priced_no_better_than_the_costliest_training_demo_step
 ) -> None:
     """The reward a run hands out floors the absorbing cost at the highest step cost of its
     training demos, saved in artifacts.json (and computed from the demos for a run saved
-    without it); no floor when a demo terminates; with c ≡ 1, c_abs = 3 a floor of 5 makes a
-    termination with n absorbing steps left pay −1 − h(x) − 5n, a floor of 2 leaves c_abs; a
-    run whose floor cannot be known warns and pays c_abs as learned."""
+    without it), a demo that falls counting with its living steps; with c ≡ 1, c_abs = 3 a
+    floor of 5 makes a termination with n absorbing steps left pay −1 − h(x) − 5n, a floor of
+    2 leaves c_abs; a run whose floor cannot be known warns and pays c_abs as learned."""
     run, run_dir = trained
     assert run.cost is not None and run.cost.absorbing
     with torch.no_grad():
@@ -206,11 +206,11 @@ def test_a_termination_is_priced_no_better_than_the_costliest_training_demo_step
     learned = float(run.cost.absorbing_cost().detach())
     assert run.learned_reward.absorbing_price() == max(highest, learned)
 
-    fell = run.demos.train[0]  # a demo that ends in a termination prices the absorbing state
+    fell = run.demos.train[0]  # a demo that ends in a fall counts with its living steps
     term = np.zeros(len(fell), bool)
     term[-1] = True
     fell = dataclasses.replace(fell, terminated=term, truncated=np.zeros(len(fell), bool))
-    assert termination_floor(run.learned_reward, [fell, *run.demos.train[1:]]) is None
+    assert termination_floor(run.learned_reward, [fell, *run.demos.train[1:]]) == floor
 
     old = tmp_path / "old"  # a run saved before the floor was: the demos give the same one
     shutil.copytree(run_dir, old)

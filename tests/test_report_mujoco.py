@@ -179,21 +179,28 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
 
 
 def test_ranking_rows_keep_the_latest_record_of_each_run(results: Path) -> None:
-    """A run ranked twice is one row with the later figures, labelled by its own variant."""
+    """A run ranked twice at one termination price is one row with the later figures, labelled
+    by its own variant; ranked at the other price it is a second row, after the first."""
 
-    def rank(run: str, extra: list[str], learned_demos: float) -> dict[str, Any]:
+    def rank(run: str, extra: list[str], learned_demos: float, floor: float | None = None) -> Any:
         rec = {k: v for k, v in _train(0, extra, 0.0).items() if k != "normalized_return"}
         for b in report_mujoco.BEHAVIOURS:
             rec[f"true_return_{b}"], rec[f"learned_return_{b}"] = 10.0, -20.0
-        rec |= {"run_dir": run, "learned_return_demos": learned_demos}
+        rec |= {"run_dir": run, "learned_return_demos": learned_demos, "termination_floor": floor}
         return rec | {"pairs_in_true_order": 0.5, "episode_spearman": 0.25}
 
-    recs = [rank("a", [], -1.0), rank("b", ["cost.state_only=true"], -2.0), rank("a", [], -3.0)]
+    recs = [
+        rank("a", [], -1.0),
+        rank("b", ["cost.state_only=true"], -2.0),
+        rank("a", [], -4.0, floor=9.5),
+        rank("a", [], -3.0),
+    ]
     _write(results / "cost_ranking.jsonl", recs)
     rows = _rows(report_mujoco.ranking_table().markdown())
-    assert [r[2:5] for r in rows] == [
-        ["cost.state_only=true", "0", "10 / -2"],
-        ["default", "0", "10 / -3"],
+    assert [r[2:6] for r in rows] == [
+        ["cost.state_only=true", "0", "as learned", "10 / -2"],
+        ["default", "0", "as learned", "10 / -3"],
+        ["default", "0", "≥ 9.50", "10 / -4"],
     ]
     assert rows[1][-4:] == ["10 / -20", "10 / -20", "0.5", "0.25"]
 
