@@ -560,8 +560,8 @@ SOURCE_REOPT_NOTE = (
     "Termination priced: what a fall costs in the learned reward (`irl-eval "
     "termination_price`): the absorbing state's learned cost, or that cost floored at the "
     "costliest step of the run's training demos (docs/math.md#the-termination-floor; records "
-    "from before the floor priced it as learned). PPO: SB3's defaults, 256×256; ARS: a linear "
-    "policy."
+    "from before the floor priced it as learned; HalfCheetah never terminates, so there the "
+    "price changes nothing). PPO: SB3's defaults, 256×256; ARS: a linear policy."
 )
 
 
