@@ -501,19 +501,21 @@ def _reopt_score(rec: Record) -> float:
 
 def source_reopt_table() -> Table:
     """Learned reward against the true-reward control, re-optimised in the run's own task by the
-    same optimiser, budget and seed: pairs of ``irl-eval`` records of one run."""
-    pairs: dict[tuple[Any, ...], dict[str, Record]] = defaultdict(dict)
+    same optimiser, budget and seed: ``irl-eval`` records paired by task, optimiser, budget and
+    ``irl-eval``'s seed (the control reads no learned reward, so one control serves every run of
+    the task; the run's own control when it has one)."""
+    learned: dict[tuple[Any, ...], Record] = {}
+    controls: dict[tuple[Any, ...], dict[str | None, Record]] = defaultdict(dict)
     for r in read_records(RESULTS / "mujoco_eval.jsonl"):
         algo = r.get("reoptimized_algo")
         if algo not in ("ppo", "ars", "sac") or r.get("reoptimized_normalized_return") is None:
             continue
         run_dir = _command_value(r, "run_dir")
-        steps = _command_value(r, "reopt_steps")
-        paid = str(r.get("reoptimized_reward", "learned"))
-        pairs[(r["env"], run_dir, algo, steps)][paid] = r
-        if paid == "learned":
-            floor = r.get("termination_floor")
-            pairs[(r["env"], run_dir, algo, steps)][f"learned:{floor}"] = r
+        task = (r["env"], algo, _command_value(r, "reopt_steps"), _command_value(r, "seed") or "0")
+        if r.get("reoptimized_reward", "learned") == "true":
+            controls[task][run_dir] = r
+        else:  # the latest record of each run and termination price
+            learned[(*task, run_dir, r.get("termination_floor") is None)] = r
     table = Table(
         [
             "env",
@@ -527,35 +529,41 @@ def source_reopt_table() -> Table:
             "learned ÷ control",
         ]
     )
-    for (env, _run_dir, algo, steps), got in sorted(pairs.items(), key=lambda kv: str(kv[0])):
-        control = got.get("true")
+
+    def order(key: tuple[Any, ...]) -> tuple[str, ...]:
+        rec = learned[key]
+        return (rec["env"], key[1], str(key[2]), str(rec["seed"]), str(not key[5]))
+
+    for key in sorted(learned, key=order):
+        rec, (env, algo, steps, eval_seed, run_dir, _) = learned[key], key
+        task = controls.get((env, algo, steps, eval_seed), {})
+        control = task.get(run_dir) or next(iter(task.values()), None)
         if control is None:
             continue
-        learned_recs = [v for k, v in got.items() if k.startswith("learned:")]
-        for rec in sorted(learned_recs, key=lambda r: r.get("termination_floor") or -1.0):
-            floor = rec.get("termination_floor")
-            score, ceiling = _reopt_score(rec), _reopt_score(control)
-            table.add(
-                [
-                    env,
-                    short_variant(_variant(rec)),
-                    str(rec["seed"]),
-                    algo.upper(),
-                    steps or "–",
-                    "c_abs as learned" if floor is None else f"≥ {floor:.2f} (demo ceiling)",
-                    f"{score:.2f}",
-                    f"{ceiling:.2f}",
-                    f"{score / ceiling:.2f}" if ceiling > 0 else "n/a",
-                ],
-                [rec, control],
-            )
+        floor = rec.get("termination_floor")
+        score, ceiling = _reopt_score(rec), _reopt_score(control)
+        table.add(
+            [
+                env,
+                short_variant(_variant(rec)),
+                str(rec["seed"]),
+                algo.upper(),
+                steps or "–",
+                "c_abs as learned" if floor is None else f"≥ {floor:.2f} (demo ceiling)",
+                f"{score:.2f}",
+                f"{ceiling:.2f}",
+                f"{score / ceiling:.2f}" if ceiling > 0 else "n/a",
+            ],
+            [rec, control],
+        )
     return table
 
 
 SOURCE_REOPT_NOTE = (
     "A reward tested on its own task: a fresh optimiser trained from scratch on the "
     "run's learned reward, and the same optimiser, budget and seed on the true reward (the "
-    "control), both scored by the true reward, expert-normalised: the mean of the last "
+    "control; it reads no learned reward, so one control serves every run of a task), both "
+    "scored by the true reward, expert-normalised: the mean of the last "
     "3 periodic evaluations where the record has them, else the final evaluation. "
     "Termination priced: what a fall costs in the learned reward (`irl-eval "
     "termination_price`): the absorbing state's learned cost, or that cost floored at the "

@@ -340,3 +340,36 @@ def test_headline_bc_is_the_one_with_gan_gcls_number_of_demos(results: Path) -> 
     _write(results / "mujoco.jsonl", records)
     rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
     assert [r[3] for r in rows] == ["0.80 ± 0.00 (2 seeds)"]
+
+
+def test_own_task_reopt_rows_pair_each_learned_reward_with_the_task_control(results: Path) -> None:
+    """Each run's learned-reward re-optimisation, one row per termination price (the latest
+    record of each), beside the true-reward control of the same task, optimiser, budget and
+    irl-eval seed, the run's own where it has one; learned ÷ control on the last-3 means."""
+
+    def reopt(run: str, seed: int, reward: str, score: float, **fields: Any) -> dict[str, Any]:
+        rec = _train(seed, [], 0.9) | {"suite": "reopt-source", "reoptimized_algo": "ppo"}
+        command = f"irl-eval run_dir={run} reopt_reward={reward} reopt_algo=ppo reopt_steps=300000"
+        return rec | {
+            "command": command,
+            "reoptimized_reward": reward,
+            "reoptimized_normalized_return": score + 0.5,  # the final one: not the score
+            "reoptimized_normalized_return_last3_mean": score,
+            **fields,
+        }
+
+    recs = [
+        reopt("r0", 0, "learned", 0.1),
+        reopt("r0", 0, "learned", 0.0),  # a later record of the same run and price
+        reopt("r0", 0, "true", 0.25),
+        reopt("r0", 0, "learned", 0.3, termination_floor=9.5),
+        reopt("r1", 1, "learned", 0.2, termination_floor=9.0),  # r1 has no control of its own
+        reopt("r2", 2, "learned", 0.2, termination_floor=9.0) | {"env": "Walker2d-v5"},  # none
+    ]
+    _write(results / "mujoco_eval.jsonl", recs)
+    rows = _rows(report_mujoco.source_reopt_table().markdown())
+    assert [r[2:] for r in rows] == [
+        ["0", "PPO", "300000", "c_abs as learned", "0.00", "0.25", "0.00"],
+        ["0", "PPO", "300000", "≥ 9.50 (demo ceiling)", "0.30", "0.25", "1.20"],
+        ["1", "PPO", "300000", "≥ 9.00 (demo ceiling)", "0.20", "0.25", "0.80"],
+    ]
