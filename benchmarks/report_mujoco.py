@@ -294,12 +294,17 @@ def load() -> tuple[list[Record], dict[tuple[Any, ...], Record]]:
     return list(latest.values()), evals
 
 
+def _command_value(rec: Record, key: str) -> str | None:
+    """The value of ``key=…`` in a record's command (None when it is not there)."""
+    m = re.search(rf"(?<![\w.]){re.escape(key)}=(\S+)", rec.get("command", ""))
+    return m.group(1) if m else None
+
+
 def reopt_ent_coef(rec: Record) -> str:
     """SAC's temperature in a re-optimisation (records before the field: from the command)."""
     if "reoptimized_ent_coef" in rec:
         return str(rec["reoptimized_ent_coef"])
-    m = re.search(r"reopt_ent_coef=(\S+)", rec.get("command", ""))
-    return m.group(1) if m else "auto"
+    return _command_value(rec, "reopt_ent_coef") or "auto"
 
 
 def _reopt_scores(recs: list[Record], evals: dict[tuple[Any, ...], Record]) -> list[float | None]:
@@ -484,12 +489,6 @@ def reopt_table() -> Table:
             [r],
         )
     return table
-
-
-def _command_value(rec: Record, key: str) -> str | None:
-    """The value of ``key=…`` in a record's command (None when it is not there)."""
-    m = re.search(rf"(?<![\w.]){re.escape(key)}=(\S+)", rec.get("command", ""))
-    return m.group(1) if m else None
 
 
 def _reopt_score(rec: Record) -> float:

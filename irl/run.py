@@ -265,7 +265,7 @@ def _saved_termination_floor(run: Run) -> float | None:
     neither is available (the reward then pays c_abs as learned)."""
     if "termination_floor" in run.artifacts:
         saved = run.artifacts["termination_floor"]
-        if saved is None:  # saved as none: the demos terminate
+        if saved is None:  # saved when training had no demos to take it from
             return None
         if (
             isinstance(saved, bool)
