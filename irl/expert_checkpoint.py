@@ -18,6 +18,12 @@ kill at any moment leaves the last whole checkpoint. Loading picks the newest wh
 and checks every key, type and shape against the live model; any problem raises one
 `CheckpointError` naming the file. SB3's own pickle-based ``checkpoint.zip`` and
 ``replay_buffer.pkl`` (written by older versions) are never opened.
+
+A *portable checkpoint* is ``state.pt`` alone, as one file (`save_portable_checkpoint`): the
+same state without the replay buffer, small enough to commit (a Humanoid expert's is about
+2 MB; its replay buffer grows to 0.4 GB). It carries a long run across machines or sessions
+whose run directory is lost; continuing from it is not exact, since the replay buffer starts
+empty (`irl.experts.train_sac` refills it with the policy's own steps before updating again).
 """
 
 from __future__ import annotations
@@ -391,17 +397,8 @@ def find_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-def load_checkpoint(model: Any, checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
-    """Restore ``model`` (built with the run's settings) from a checkpoint directory.
-
-    Returns:
-        The run's progress record stored with the checkpoint.
-
-    Raises:
-        CheckpointError: a file is missing, corrupt, hostile or does not fit ``model``.
-    """
-    directory = Path(checkpoint)
-    state_file = directory / STATE_FILE
+def _load_state(model: Any, state_file: Path) -> dict[str, Any]:
+    """Check ``state_file`` against ``model`` and load it; returns the progress record."""
     try:
         state = torch.load(state_file, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
@@ -413,7 +410,52 @@ def load_checkpoint(model: Any, checkpoint: str | os.PathLike[str]) -> dict[str,
         record = _apply_state(model, state)
     except (ValueError, TypeError, KeyError, RuntimeError, IndexError, AttributeError) as e:
         raise CheckpointError(f"{state_file}: corrupt or mismatched checkpoint ({e})") from e
+    return record
+
+
+def load_checkpoint(model: Any, checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
+    """Restore ``model`` (built with the run's settings) from a checkpoint directory.
+
+    Returns:
+        The run's progress record stored with the checkpoint.
+
+    Raises:
+        CheckpointError: a file is missing, corrupt, hostile or does not fit ``model``.
+    """
+    directory = Path(checkpoint)
+    record = _load_state(model, directory / STATE_FILE)
     if not (directory / BUFFER_FILE).exists():
         raise CheckpointError(f"{directory / BUFFER_FILE}: missing")
     _load_buffer(model.replay_buffer, directory / BUFFER_FILE)
     return record
+
+
+def save_portable_checkpoint(
+    model: Any, path: str | os.PathLike[str], record: dict[str, Any]
+) -> Path:
+    """Atomically write ``model``'s state without its replay buffer to the file ``path``.
+
+    Returns:
+        ``path``, as written.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("wb") as f:
+        torch.save(_model_state(model, record), f)
+        _flush(f)
+    os.replace(tmp, out)
+    fsync_dir(out.parent)
+    return out
+
+
+def load_portable_checkpoint(model: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Restore ``model`` from a portable checkpoint; its replay buffer is left as it is (empty).
+
+    Returns:
+        The run's progress record stored with the checkpoint.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, hostile or does not fit ``model``.
+    """
+    return _load_state(model, Path(path))

@@ -29,7 +29,9 @@ from irl.expert_checkpoint import (
     CheckpointError,
     find_checkpoint,
     load_checkpoint,
+    load_portable_checkpoint,
     save_checkpoint,
+    save_portable_checkpoint,
 )
 from irl.rollouts import evaluate
 from irl_envs import env_kwargs, make_env
@@ -100,6 +102,8 @@ class _Run:
         self.record["wall_clock_s"] = self.elapsed()
         save_actor(model, self.out / "last_actor", self.actor_info(model))
         save_checkpoint(model, self.out, self.record)
+        if self.s["portable_checkpoint"] is not None:
+            save_portable_checkpoint(model, self.s["portable_checkpoint"], self.record)
         write_progress(self.out, self.record)
 
     def evaluate(self, model: Any, n: int) -> None:
@@ -206,20 +210,54 @@ def _fresh_record(env_id: str, kw: dict[str, Any], seed: int, sac_kwargs: Any) -
     }
 
 
-def _resume(model: Any, out: Path, fresh: dict[str, Any]) -> dict[str, Any] | None:
-    """Restore ``model`` from ``out``'s newest checkpoint; None if there is none."""
+def _resume(
+    model: Any, out: Path, fresh: dict[str, Any], portable: Path | None, refill_steps: int
+) -> dict[str, Any] | None:
+    """Restore ``model`` from ``out``'s newest checkpoint, else from the portable checkpoint
+    ``portable`` (then refill the replay buffer); None if there is neither."""
     checkpoint = find_checkpoint(out)
+    if checkpoint is None and portable is not None and portable.exists():
+        record = load_portable_checkpoint(model, portable)
+        _check_same_run(record, fresh, portable)
+        step = int(model.num_timesteps)
+        tqdm.write(
+            f"continuing {record['env_id']} from step {step} ({portable}, a portable checkpoint: "
+            f"the replay buffer starts empty and is refilled with {refill_steps} policy steps)"
+        )
+        _refill_buffer(model, refill_steps)
+        carried = {"step": step, "refill_steps": refill_steps, "file": str(portable)}
+        record.setdefault("portable_resumes", []).append(carried)
+        return record
     if checkpoint is None:
         return None
     record = load_checkpoint(model, checkpoint)
+    _check_same_run(record, fresh, checkpoint)
+    tqdm.write(f"resuming {record['env_id']} from step {model.num_timesteps} ({checkpoint})")
+    return record
+
+
+def _check_same_run(record: dict[str, Any], fresh: dict[str, Any], source: Path) -> None:
+    """Raise `CheckpointError` unless ``record`` is a run of ``fresh``'s env and settings."""
     for key in ("env_id", "env_kwargs", "seed", "sac_kwargs"):
         if record.get(key) != fresh[key]:
             raise CheckpointError(
-                f"{checkpoint}: trained with {key}={record.get(key)!r}, not {fresh[key]!r}; "
+                f"{source}: trained with {key}={record.get(key)!r}, not {fresh[key]!r}; "
                 "resume with the run's settings or train with resume=false"
             )
-    tqdm.write(f"resuming {record['env_id']} from step {model.num_timesteps} ({checkpoint})")
-    return record
+
+
+def _refill_buffer(model: Any, steps: int) -> None:
+    """Step the env ``steps`` times with the current (stochastic) policy into the replay
+    buffer, without a gradient step: updates resume on the policy's own data, not on a
+    handful of transitions sampled over and over."""
+    if steps <= 0:
+        return
+    gradient_steps = model.gradient_steps
+    model.gradient_steps = 0
+    try:
+        model.learn(steps, reset_num_timesteps=False, progress_bar=False)
+    finally:
+        model.gradient_steps = gradient_steps
 
 
 def train_sac(
@@ -237,6 +275,8 @@ def train_sac(
     stop_at_return: float | None = None,
     resume: bool = True,
     command: str = "",
+    portable_checkpoint: str | os.PathLike[str] | None = None,
+    refill_steps: int = 10_000,
 ) -> dict[str, Any]:
     """Train (or resume) an SB3 SAC expert; keep the best actor by evaluation return.
 
@@ -246,6 +286,13 @@ def train_sac(
     ``total_steps``, after ``max_wall_clock_s`` (summed over resumes) or once an evaluation
     reaches ``stop_at_return``. A resume must use the run's env, env kwargs, seed and SAC
     settings (else `CheckpointError`). Returns the progress record.
+
+    With ``portable_checkpoint`` (a file path), every checkpoint is also written there without
+    the replay buffer (`irl.expert_checkpoint.save_portable_checkpoint`), and a run directory
+    without a checkpoint continues from that file: networks, optimizers, counters, RNGs and the
+    env's state as saved, the replay buffer refilled with ``refill_steps`` steps of the current
+    policy before updates resume. The record's ``portable_resumes`` lists each such
+    continuation (it is not an exact resume).
     """
     torch.set_num_threads(1)
     out = Path(run_dir)
@@ -257,7 +304,9 @@ def train_sac(
     env = make_env(env_id, max_episode_steps=max_episode_steps, **kw)
     try:
         model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sac_kwargs)
-        record = (_resume(model, out, fresh) if resume else None) or fresh
+        portable = None if portable_checkpoint is None else Path(portable_checkpoint)
+        resumed = _resume(model, out, fresh, portable, refill_steps) if resume else None
+        record = resumed or fresh
         record["commands"].append(command)
         settings = {
             "eval_every": eval_every,
@@ -267,6 +316,7 @@ def train_sac(
             "stop_at_return": stop_at_return,
             "max_episode_steps": max_episode_steps,
             "command": command,
+            "portable_checkpoint": portable,
         }
         run = _Run(out, env_id, kw, settings, record, int(model.num_timesteps))
         _learn(model, run, total_steps)

@@ -282,6 +282,51 @@ def test_train_resumes_from_checkpoint(tmp_path: Path) -> None:
         train_sac(total_steps=400, **{**common, "seed": 1})
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_portable_checkpoint_carries_a_run_whose_run_dir_is_lost(tmp_path: Path) -> None:
+    """A run continues from its portable checkpoint alone: networks, optimizers and counters as
+    saved, the replay buffer refilled by the saved policy (no update in between), the record
+    listing the continuation; hostile or mismatched files fail with one error naming them."""
+    portable = tmp_path / "carried" / "Pendulum-v1.portable.pt"
+    common = {**_tiny_run(tmp_path), "eval_episodes": 1, "portable_checkpoint": portable}
+    common["refill_steps"] = 30
+    train_sac(total_steps=200, command="first", **common)
+    saved = torch.load(portable, map_location="cpu", weights_only=True)
+    assert saved["num_timesteps"] == 200
+    assert [p.name for p in portable.parent.iterdir()] == [portable.name]  # no temp file left
+    assert portable.stat().st_size < 200_000  # the state alone: no replay buffer
+    shutil.rmtree(tmp_path / "run")
+
+    refilled = train_sac(total_steps=230, command="second", **common)
+    assert refilled["steps"] == 230 and refilled["commands"] == ["first", "second"]
+    carried = {"step": 200, "refill_steps": 30, "file": str(portable)}
+    assert refilled["portable_resumes"] == [carried]
+    checkpoint = find_checkpoint(tmp_path / "run")
+    assert checkpoint is not None
+    state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
+    assert state["n_updates"] == saved["n_updates"]
+    assert all(torch.equal(state["policy"][k], v) for k, v in saved["policy"].items())
+    with np.load(checkpoint / "replay_buffer.npz", allow_pickle=False) as z:
+        assert int(z["pos"]) == 30 and z["observations"].shape == (30, 1, 3)
+
+    # From now on the run directory is the checkpoint again (an exact resume, no refill).
+    more = train_sac(total_steps=300, **common)
+    assert more["steps"] == 300 and len(more["portable_resumes"]) == 1
+    state = torch.load(portable, map_location="cpu", weights_only=True)
+    assert state["n_updates"] == saved["n_updates"] + 70
+    assert not torch.equal(state["policy"]["actor.mu.weight"], saved["policy"]["actor.mu.weight"])
+
+    shutil.rmtree(tmp_path / "run")
+    with pytest.raises(CheckpointError, match=rf"{portable.name}: trained with seed=0, not 1"):
+        train_sac(total_steps=400, **{**common, "seed": 1})
+    marker = tmp_path / "pwned"
+    for hostile in (pickle.dumps(_Payload(marker)), b"\x00" * 64):
+        portable.write_bytes(hostile)
+        with pytest.raises(CheckpointError, match=rf"{portable.name}: not a readable weights-only"):
+            train_sac(total_steps=400, **common)
+    assert not marker.exists()
+
+
 def test_resume_with_more_eval_episodes_reselects_the_best_actor(tmp_path: Path) -> None:
     """A best return measured on fewer episodes is not the bar for a resumed run's evaluations:
     its first evaluation becomes the best, whatever its return."""

@@ -54,6 +54,8 @@ def run(cfg: DictConfig) -> None:
         stop_at_return=cfg.stop_at_return,
         resume=bool(cfg.resume),
         command=command,
+        portable_checkpoint=cfg.portable_checkpoint,
+        refill_steps=int(cfg.refill_steps),
     )
     print(
         f"[{env.id}] trained {record['steps']} steps in {record['wall_clock_s']:.0f} s "
