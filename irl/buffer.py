@@ -84,6 +84,10 @@ class EpisodeStore:
     starts from sampler k). ``fusion`` picks which density scores a window: ``"fused"`` (the
     consistent choice), ``"own"`` (its generating snapshot only, as the reference code) or
     ``"current"`` (the newest snapshot).
+
+    Up to ``fixed_samplers`` further samplers are *fixed* (:meth:`add_sampler` with
+    ``fixed=True``): their rollouts are stored once, take part in the fusion like a snapshot's,
+    and are never evicted (`irl.coverage`: uniformly random episodes).
     """
 
     def __init__(
@@ -92,12 +96,18 @@ class EpisodeStore:
         fusion: str = "fused",
         horizon: int = 1000,
         absorbing: bool = True,
+        fixed_samplers: int = 0,
     ) -> None:
         if fusion not in ("fused", "own", "current"):
             raise ValueError(f"fusion must be fused, own or current, got {fusion!r}")
         if max_samplers < 1:
             raise ValueError("max_samplers must be at least 1")
+        if fixed_samplers < 0:
+            raise ValueError("fixed_samplers must be at least 0")
         self.max_samplers = max_samplers
+        self.fixed_samplers = fixed_samplers
+        self.n_slots = max_samplers + fixed_samplers  # columns of every episode's log_pi
+        self.fixed: set[int] = set()  # ids of the fixed samplers (never evicted)
         self.fusion = fusion
         self.horizon = horizon
         self.absorbing = absorbing
@@ -114,7 +124,7 @@ class EpisodeStore:
         return sorted(self.slot_of)
 
     def _empty_log_pi(self, t: int) -> np.ndarray:
-        return np.full((t, self.max_samplers), np.nan, dtype=np.float64)
+        return np.full((t, self.n_slots), np.nan, dtype=np.float64)
 
     def add_demos(self, trajectories: Sequence[Trajectory], heldout: bool = False) -> None:
         """Store demonstrations (owner -1); they are scored by every snapshot like rollouts.
@@ -133,21 +143,31 @@ class EpisodeStore:
                 )
             )
 
-    def add_sampler(self, log_prob: LogProbFn) -> int:
+    def add_sampler(self, log_prob: LogProbFn, fixed: bool = False) -> int:
         """Register a new snapshot: evict the oldest beyond ``max_samplers``, then score every
-        stored step under the new one. Returns its id."""
-        if len(self.slot_of) == self.max_samplers:
-            oldest = min(self.slot_of)
+        stored step under the new one. Returns its id. A ``fixed`` sampler evicts nothing and is
+        never evicted.
+
+        Raises:
+            ValueError: ``fixed`` and the store already holds ``fixed_samplers`` of them.
+        """
+        if fixed and len(self.fixed) >= self.fixed_samplers:
+            raise ValueError(f"the store holds at most {self.fixed_samplers} fixed samplers")
+        moving = [k for k in self.slot_of if k not in self.fixed]
+        if not fixed and len(moving) == self.max_samplers:
+            oldest = min(moving)
             slot = self.slot_of.pop(oldest)
             self.samples = [e for e in self.samples if e.owner != oldest]
             for e in self.demos + self.heldout + self.samples:
                 e.log_pi[:, slot] = np.nan
         else:
             used = set(self.slot_of.values())
-            slot = next(s for s in range(self.max_samplers) if s not in used)
+            slot = next(s for s in range(self.n_slots) if s not in used)
         sid = self.next_sampler
         self.next_sampler += 1
         self.slot_of[sid] = slot
+        if fixed:
+            self.fixed.add(sid)
         everything = self.demos + self.heldout + self.samples
         for e, lp in zip(everything, _score_all(log_prob, everything), strict=True):
             e.log_pi[:, slot] = lp
@@ -252,7 +272,8 @@ class EpisodeStore:
         if self.fusion == "own" and e.owner >= 0:
             return float(rows[:, self.slot_of[e.owner]].sum())
         if self.fusion == "current" or (self.fusion == "own" and e.owner < 0):
-            return float(rows[:, self.slot_of[max(self.slot_of)]].sum())
+            newest = max(k for k in self.slot_of if k not in self.fixed)
+            return float(rows[:, self.slot_of[newest]].sum())
         return math.nan  # fused: filled in by _collate with the counts
 
     def _collate(
@@ -274,7 +295,7 @@ class EpisodeStore:
         end_obs = np.zeros((b, d), np.float32)
         end_alive = np.zeros(b, bool)
         log_q = np.zeros(b, np.float64)
-        sums = np.zeros((b, self.max_samplers), np.float64)
+        sums = np.zeros((b, self.n_slots), np.float64)
         for i, (e, s) in enumerate(picks):
             stop = min(s + length, len(e))
             n = stop - s
@@ -329,6 +350,7 @@ class EpisodeStore:
         out["slot_ids"] = np.array(ids, np.int64)
         out["slot_cols"] = np.array([self.slot_of[i] for i in ids], np.int64)
         out["next_sampler"] = np.array(self.next_sampler, np.int64)
+        out["fixed_ids"] = np.array(sorted(self.fixed), np.int64)
         return out
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -361,3 +383,8 @@ class EpisodeStore:
             for i, c in zip(arrays["slot_ids"].tolist(), arrays["slot_cols"].tolist(), strict=True)
         }
         self.next_sampler = int(arrays["next_sampler"])
+        # Checkpoints from before fixed samplers existed hold none.
+        fixed = arrays.get("fixed_ids", np.zeros(0, np.int64))
+        self.fixed = {int(i) for i in fixed.tolist()}
+        if not self.fixed <= set(self.slot_of) or len(self.fixed) > self.fixed_samplers:
+            raise ValueError("fixed sampler ids do not match the store's samplers")

@@ -24,12 +24,13 @@ from stable_baselines3.common.monitor import Monitor
 
 from irl.buffer import EpisodeStore
 from irl.checkpoint import recover_checkpoint
+from irl.coverage import CoverageSet, random_episodes
 from irl.demos import load_demos_with_metadata, select_demos
 from irl.discriminators import Discriminator
 from irl.paths import demo_file
 from irl.reward import LearnedReward
 from irl.samplers import Sampler, make_sampler
-from irl.seeding import seed_everything
+from irl.seeding import coverage_seed, seed_everything
 from irl.trainer import CHECKPOINT, LoopSettings, Trainer
 from irl.types import Trajectory
 from irl.validate import ConfigError, validate_train_config
@@ -61,13 +62,31 @@ def config_digest(cfg: Mapping[str, Any]) -> str:
     """What a checkpoint must match to be resumed (task, algorithm, sampler, cost, seed, demos).
 
     ``demo_episodes`` joins the digest only when it is not "all" (``sampler.obs_norm`` only when
-    it is on), so that checkpoints written before the key existed still resume."""
+    it is on, ``experimental.coverage_episodes`` only when above 0), so that checkpoints written
+    before the key existed still resume."""
     keys = {k: cfg.get(k) for k in DIGEST_KEYS}
+    x = cfg.get("experimental")
+    if x is not None and not x.get("coverage_episodes", 0):  # likewise, only when above 0
+        keys["experimental"] = {k: v for k, v in x.items() if k != "coverage_episodes"}
     if not cfg["sampler"].get("obs_norm", False):  # likewise sampler.obs_norm, only when on
         keys["sampler"] = {k: v for k, v in cfg["sampler"].items() if k != "obs_norm"}
     if demo_episodes(cfg) != "all":
         keys["demo_episodes"] = demo_episodes(cfg)
     return json.dumps(keys, sort_keys=True, default=str)
+
+
+def coverage_episodes(cfg: Mapping[str, Any]) -> int:
+    """How many uniformly random episodes join the sampler mixture (`irl.coverage`; 0: none)."""
+    return int((cfg.get("experimental") or {}).get("coverage_episodes", 0))
+
+
+def build_coverage(cfg: Mapping[str, Any]) -> CoverageSet | None:
+    """The run's coverage episodes (seeded by `irl.seeding.coverage_seed`), or None."""
+    n = coverage_episodes(cfg)
+    if n <= 0 or str(cfg["algo"]["name"]) == "bc":
+        return None
+    seed = coverage_seed(int(cfg["seed"]))
+    return random_episodes(str(cfg["env"]["id"]), env_kwargs(cfg), n, seed)
 
 
 def env_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,6 +289,7 @@ def build_cost_parts(
         fusion=str(cfg["algo"].get("fusion", "fused")),
         horizon=task.horizon,
         absorbing=bool(cfg["env"].get("absorbing", True)),
+        fixed_samplers=1 if coverage_episodes(cfg) else 0,
     )
     store.add_demos(demos)
     store.add_demos(heldout[:HELDOUT_DIAGNOSTIC_DEMOS], heldout=True)
@@ -318,6 +338,7 @@ def build_trainer(
         store=parts.store if parts else None,
         reward=parts.reward if parts else None,
         run_dir=run_dir,
+        coverage=build_coverage(cfg) if parts else None,
     )
 
     def sink(stats: dict[str, float], step: int) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "coverage_seed",
     "eval_seed",
     "heldout_rng",
     "learned_return_seed",
@@ -73,3 +74,8 @@ def run_eval_seed(seed: int) -> int:
 def learned_return_seed(seed: int) -> int:
     """Policy episodes scored by the learned reward in ``irl-eval``."""
     return 6_000_000 + seed
+
+
+def coverage_seed(seed: int) -> int:
+    """First reset seed of the run's coverage episodes (`irl.coverage`)."""
+    return 7_000_000 + seed

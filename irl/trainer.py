@@ -39,6 +39,7 @@ from irl.checkpoint import (
     set_rng_state,
     write_checkpoint,
 )
+from irl.coverage import CoverageSet
 from irl.demos import normalized_score
 from irl.discriminators import Discriminator
 from irl.reward import LearnedReward
@@ -126,6 +127,7 @@ class Trainer:
         store: EpisodeStore | None,
         reward: LearnedReward | None,
         run_dir: Path,
+        coverage: CoverageSet | None = None,
     ) -> None:
         self.s = settings
         self.demos, self.heldout_demos, self.meta = demos, heldout_demos, meta
@@ -134,6 +136,9 @@ class Trainer:
         self.run_dir = run_dir
         # Live sampler snapshots by store id: (log-density scorer, weights for checkpoints).
         self.snapshots: dict[int, tuple[LogProbFn, dict[str, torch.Tensor]]] = {}
+        # Fixed samplers of the store by id (the coverage episodes' policy; irl.coverage).
+        self.coverage = coverage
+        self.fixed_scorers: dict[int, LogProbFn] = {}
         self.window_rng = window_rng(settings.seed)
         self.iteration = 0
         self.wall_clock = 0.0
@@ -154,7 +159,7 @@ class Trainer:
         with self._diverging("the sampler's rollout"):
             data = self.sampler.collect(rollout_seed(self.s.seed, self.iteration, n_envs))
         collect_s = time.perf_counter() - t_collect
-        scorers = {k: fn for k, (fn, _) in self.snapshots.items()}
+        scorers = {**self.fixed_scorers, **{k: fn for k, (fn, _) in self.snapshots.items()}}
         self.store.add_rollouts(self.sampler.recorder.episodes(), sid, scorers)
         heldout = self.heldout_diagnostics(sid) if self.store.heldout else {}
         if self.cost.obs_norm is not None:
@@ -194,6 +199,15 @@ class Trainer:
         if "disc/ess_frac" in stats and stats["disc/ess_frac"] < ESS_WARNING:
             stats["disc/ess_warning"] = 1.0
         return stats
+
+    def _add_coverage(self) -> None:
+        """Store the coverage episodes once, as a fixed sampler of the fusion."""
+        if self.coverage is None or self.store is None:
+            return
+        sid = self.store.add_sampler(self.coverage.log_prob, fixed=True)
+        self.fixed_scorers[sid] = self.coverage.log_prob
+        scorers = {**self.fixed_scorers, **{k: fn for k, (fn, _) in self.snapshots.items()}}
+        self.store.add_rollouts(self.coverage.episodes, sid, scorers)
 
     def _register_snapshot(self) -> int:
         assert self.store is not None
@@ -382,6 +396,11 @@ class Trainer:
             self.snapshots = {
                 int(k): (self.sampler.scorer(sd), sd) for k, sd in state["snapshots"].items()
             }
+            if self.store.fixed and self.coverage is None:
+                raise ValueError("the checkpoint holds coverage episodes; the run has none")
+            self.fixed_scorers = {
+                sid: self.coverage.log_prob for sid in self.store.fixed if self.coverage
+            }
         set_rng_state(state["rng"])
         self.window_rng.bit_generator.state = json.loads(state["window_rng"])
 
@@ -405,6 +424,7 @@ class Trainer:
                     self.sampler.behaviour_clone(
                         self.demos, self.s.bc_warmstart_epochs, 256, 1e-3, self.s.seed
                     )
+                self._add_coverage()
                 # A first good checkpoint: a run that diverges at once can still be resumed.
                 self.save_checkpoint()
             self._loop(progress)

@@ -108,6 +108,7 @@ RULES: dict[str, Rule] = {
     "experimental.grad_penalty": NONNEG,
     "experimental.lambda_lcr": NONNEG,
     "experimental.lambda_mono": NONNEG,
+    "experimental.coverage_episodes": Rule(lo=0, integer=True),
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from irl.buffer import EpisodeStore
+from irl.coverage import random_episodes, uniform_log_prob
 from irl.types import Trajectory
 
 
@@ -198,3 +199,73 @@ def test_absorbing_fraction_counts_visits_up_to_the_horizon() -> None:
     off.add_sampler(s)
     off.add_rollouts(eps, 0, {0: s})
     assert off.absorbing_fraction(off.samples) == 0.0
+
+
+def test_a_fixed_sampler_is_fused_and_never_evicted() -> None:
+    """A fixed sampler's rollouts stay through evictions and weigh in the balance heuristic by
+    their window starts like a snapshot's; its id survives a state round trip."""
+    rng = np.random.default_rng(5)
+    store = EpisodeStore(max_samplers=2, horizon=50, fixed_samplers=1)
+    store.add_demos([demo(rng, 10)])
+    scorers = {0: gaussian_scorer(0.7)}
+    assert store.add_sampler(scorers[0], fixed=True) == 0
+    store.add_rollouts([episode(rng, 12)], 0, scorers)
+    with pytest.raises(ValueError, match="at most 1 fixed"):
+        store.add_sampler(scorers[0], fixed=True)
+    for k in (1, 2, 3):
+        scorers[k] = gaussian_scorer(0.1 * k)
+        store.add_sampler(scorers[k])
+        store.add_rollouts([episode(rng, 5 + k)], k, {j: scorers[j] for j in store.slot_of})
+    assert store.live_samplers == [0, 2, 3] and store.fixed == {0}
+    assert {e.owner for e in store.samples} == {0, 2, 3}
+    # Window starts of length-3 windows: fixed 10, snapshot 2 5, snapshot 3 6.
+    weights = {0: 10 / 21, 2: 5 / 21, 3: 6 / 21}
+    batch = store.sample(2, 10, 3, np.random.default_rng(0))
+    for i in range(12):
+        m = batch.mask[i].numpy()
+        obs, acts = batch.obs[i].numpy()[m], batch.acts[i].numpy()[m]
+        terms = [math.log(w) + scorers[k](obs, acts).sum() for k, w in weights.items()]
+        assert batch.log_q[i].item() == pytest.approx(np.logaddexp.reduce(terms), abs=1e-9)
+    copy = EpisodeStore(max_samplers=2, horizon=50, fixed_samplers=1)
+    copy.load_state_arrays(store.state_arrays())
+    assert copy.fixed == {0} and copy.live_samplers == [0, 2, 3]
+    with pytest.raises(ValueError, match="fixed sampler ids"):
+        EpisodeStore(max_samplers=2, horizon=50).load_state_arrays(store.state_arrays())
+
+
+def test_uniform_policy_density_and_random_coverage_episodes() -> None:
+    """The uniform policy's log-density is −Σ log(high − low) on the box and −inf off it; the
+    coverage episodes are seeded, and a stored Gaussian step off the box leaves q finite."""
+    import gymnasium as gym
+
+    space = gym.spaces.Box(low=np.float32([-1.0, 0.0]), high=np.float32([1.0, 0.5]))
+    score = uniform_log_prob(space)
+    got = score(np.zeros((3, 4)), np.array([[0.0, 0.25], [1.0, 0.5], [1.01, 0.2]]))
+    assert got[:2].tolist() == pytest.approx([-math.log(2 * 0.5)] * 2)
+    assert got[2] == -np.inf
+    with pytest.raises(ValueError, match="bounded action box"):
+        uniform_log_prob(gym.spaces.Box(low=-np.inf, high=np.inf, shape=(2,)))
+
+    one = random_episodes("Pendulum-v1", {"max_episode_steps": 20}, 2, seed=3)
+    two = random_episodes("Pendulum-v1", {"max_episode_steps": 20}, 2, seed=3)
+    assert [len(a) for _, a, _, _ in one.episodes] == [20, 20]
+    assert all(
+        np.array_equal(a1, a2)
+        for (_, a1, _, _), (_, a2, _, _) in zip(one.episodes, two.episodes, strict=True)
+    )
+    # Pendulum's box is [-2, 2]: a Gaussian snapshot's steps off it have uniform density 0.
+    rng = np.random.default_rng(6)
+    store = EpisodeStore(max_samplers=1, horizon=20, fixed_samplers=1)
+    obs, acts, _, _ = one.episodes[0]
+    store.add_demos(
+        [Trajectory(obs, acts, np.zeros(20, np.float32), np.zeros(20, bool), np.arange(20) == 19)]
+    )
+    sid = store.add_sampler(one.log_prob, fixed=True)
+    store.add_rollouts(one.episodes, sid, {sid: one.log_prob})
+    wide = gaussian_scorer(0.0)
+    store.add_sampler(wide)
+    off_box = (obs, (3.0 * rng.normal(size=(20, 1))).astype(np.float32), False, 0.0)
+    assert np.isneginf(one.log_prob(obs[:-1], off_box[1])).any()
+    store.add_rollouts([off_box], 1, {sid: one.log_prob, 1: wide})
+    batch = store.sample(2, 20, 5, np.random.default_rng(1))
+    assert np.isfinite(batch.log_q.numpy()).all()

@@ -131,6 +131,7 @@ def test_every_trainer_and_sampler_runs_two_iterations(
                 "sampler.obs_norm=true",
             ),
         ),
+        ("ppo", ("experimental.coverage_episodes=2",)),  # a fixed sampler in the store
     ],
 )
 def test_resume_gives_the_same_next_iteration_metrics(
@@ -608,3 +609,24 @@ def test_result_carries_the_drift_diagnostics_at_each_evaluation(tmp_path: Path)
     assert diag["env_steps"] == [int(k) for k, _ in result["curve"]][: len(diag["env_steps"])]
     assert diag["env_steps"] and all(v is not None for v in diag["policy_std"])
     assert all(0.0 <= v <= 1.0 for v in diag["heldout_auc"] if v is not None)
+
+
+def test_coverage_episodes_join_the_store_as_a_fixed_sampler(tmp_path: Path) -> None:
+    """experimental.coverage_episodes=2: two uniformly random episodes are stored once, under
+    their exact uniform density, and stay through every iteration's eviction; the key joins
+    the checkpoint digest only when on, so older checkpoints still resume."""
+    over = ("debug=tiny", "algo.max_samplers=1", "total_env_steps=384")
+    trainer = make_trainer(tmp_path, *over, "experimental.coverage_episodes=2")
+    trainer.train(progress=False)
+    store = trainer.store
+    assert store is not None and store.fixed == {0} and trainer.iteration == 3
+    assert store.live_samplers == [0, 3]  # the coverage and the newest snapshot
+    coverage = [e for e in store.samples if e.owner == 0]
+    assert len(coverage) == 2
+    width = trainer.sampler.env.action_space.high - trainer.sampler.env.action_space.low
+    uniform = -np.log(width.astype(np.float64)).sum()
+    for e in coverage:
+        assert np.allclose(e.log_pi[:, store.slot_of[0]], uniform)
+        assert np.isfinite(e.log_pi[:, store.slot_of[3]]).all()
+    assert "coverage_episodes" not in config_digest(make_cfg(*over))
+    assert "coverage_episodes" in config_digest(make_cfg(*over, "experimental.coverage_episodes=2"))
