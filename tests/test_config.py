@@ -46,7 +46,14 @@ REMOVED = (
     "algo.lambda_mono",
     "algo.mono_margin",
 )
-EXPERIMENTAL = ("grad_penalty", "lambda_lcr", "lambda_mono", "mono_margin", "ppo_squash")
+EXPERIMENTAL = (
+    "grad_penalty",
+    "lambda_lcr",
+    "lambda_mono",
+    "mono_margin",
+    "ppo_squash",
+    "coverage_episodes",
+)
 # Keys build.py reads that apply to some options of a group only: the options whose YAML must
 # define them (every option of the group otherwise; algo keys: every cost algorithm).
 APPLIES_TO: dict[str, tuple[str, ...]] = {
@@ -135,6 +142,7 @@ def test_removed_options_are_gone_and_the_experimental_ones_grouped() -> None:
     assert sorted(cfg.experimental) == sorted(EXPERIMENTAL)
     x = cfg.experimental  # all off by default (mono_margin is lambda_mono's margin)
     assert (x.grad_penalty, x.lambda_lcr, x.lambda_mono, x.ppo_squash) == (0, 0, 0, False)
+    assert x.coverage_episodes == 0
     for key in REMOVED:
         with pytest.raises(ConfigCompositionException):
             compose_train(f"{key}=1")
