@@ -30,7 +30,7 @@ from irl.discriminators import Discriminator
 from irl.paths import demo_file
 from irl.reward import LearnedReward
 from irl.samplers import Sampler, make_sampler
-from irl.seeding import coverage_seed, seed_everything
+from irl.seeding import companion_seed, coverage_seed, seed_everything
 from irl.trainer import CHECKPOINT, LoopSettings, Trainer
 from irl.types import Trajectory
 from irl.validate import ConfigError, validate_train_config
@@ -62,12 +62,13 @@ def config_digest(cfg: Mapping[str, Any]) -> str:
     """What a checkpoint must match to be resumed (task, algorithm, sampler, cost, seed, demos).
 
     ``demo_episodes`` joins the digest only when it is not "all" (``sampler.obs_norm`` only when
-    it is on, ``experimental.coverage_episodes`` only when above 0), so that checkpoints written
-    before the key existed still resume."""
+    it is on, ``experimental.coverage_episodes`` and ``scratch_sampler`` only when on), so that
+    checkpoints written before the key existed still resume."""
     keys = {k: cfg.get(k) for k in DIGEST_KEYS}
     x = cfg.get("experimental")
-    if x is not None and not x.get("coverage_episodes", 0):  # likewise, only when above 0
-        keys["experimental"] = {k: v for k, v in x.items() if k != "coverage_episodes"}
+    if x is not None:  # likewise the experimental keys added later, only when on
+        off = {"coverage_episodes", "scratch_sampler"} - {k for k, v in x.items() if v}
+        keys["experimental"] = {k: v for k, v in x.items() if k not in off}
     if not cfg["sampler"].get("obs_norm", False):  # likewise sampler.obs_norm, only when on
         keys["sampler"] = {k: v for k, v in cfg["sampler"].items() if k != "obs_norm"}
     if demo_episodes(cfg) != "all":
@@ -87,6 +88,15 @@ def build_coverage(cfg: Mapping[str, Any]) -> CoverageSet | None:
         return None
     seed = coverage_seed(int(cfg["seed"]))
     return random_episodes(str(cfg["env"]["id"]), env_kwargs(cfg), n, seed)
+
+
+def build_companion(cfg: Mapping[str, Any], task: TaskInfo, run_dir: Path) -> Sampler | None:
+    """``experimental.scratch_sampler``: a second sampler of the run's kind, seeded apart
+    (`irl.seeding.companion_seed`) and never behaviour-cloned, or None when off."""
+    if not bool((cfg.get("experimental") or {}).get("scratch_sampler", False)):
+        return None
+    own = {**cfg, "seed": companion_seed(int(cfg["seed"]))}
+    return build_sampler_of(own, task, run_dir, log=False, resume=False)
 
 
 def env_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,6 +349,7 @@ def build_trainer(
         reward=parts.reward if parts else None,
         run_dir=run_dir,
         coverage=build_coverage(cfg) if parts else None,
+        companion=build_companion(cfg, task, run_dir) if parts else None,
     )
 
     def sink(stats: dict[str, float], step: int) -> None:

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 __all__ = [
+    "companion_rollout_seed",
+    "companion_seed",
     "coverage_seed",
     "eval_seed",
     "heldout_rng",
@@ -79,3 +81,13 @@ def learned_return_seed(seed: int) -> int:
 def coverage_seed(seed: int) -> int:
     """First reset seed of the run's coverage episodes (`irl.coverage`)."""
     return 7_000_000 + seed
+
+
+def companion_seed(seed: int) -> int:
+    """Seed of the companion sampler's weights (``experimental.scratch_sampler``)."""
+    return 8_000_000 + seed
+
+
+def companion_rollout_seed(seed: int, iteration: int, n_envs: int) -> int:
+    """Reset seed of the companion sampler's envs at an iteration (env i gets this + i)."""
+    return 9_000_000 + seed * 100_003 + iteration * n_envs

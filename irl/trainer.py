@@ -45,7 +45,13 @@ from irl.discriminators import Discriminator
 from irl.reward import LearnedReward
 from irl.rollouts import evaluate
 from irl.samplers import LogProbFn, Sampler
-from irl.seeding import eval_seed, heldout_rng, rollout_seed, window_rng
+from irl.seeding import (
+    companion_rollout_seed,
+    eval_seed,
+    heldout_rng,
+    rollout_seed,
+    window_rng,
+)
 from irl.types import Trajectory
 
 __all__ = ["CheckpointError", "LoopSettings", "Trainer", "TrainingDiverged"]
@@ -128,6 +134,7 @@ class Trainer:
         reward: LearnedReward | None,
         run_dir: Path,
         coverage: CoverageSet | None = None,
+        companion: Sampler | None = None,
     ) -> None:
         self.s = settings
         self.demos, self.heldout_demos, self.meta = demos, heldout_demos, meta
@@ -139,6 +146,9 @@ class Trainer:
         # Fixed samplers of the store by id (the coverage episodes' policy; irl.coverage).
         self.coverage = coverage
         self.fixed_scorers: dict[int, LogProbFn] = {}
+        # A second sampler started from scratch on the same learned reward (its rollouts only
+        # join the store: the cost is priced where a fresh optimiser goes); None: off.
+        self.companion = companion
         self.window_rng = window_rng(settings.seed)
         self.iteration = 0
         self.wall_clock = 0.0
@@ -153,14 +163,20 @@ class Trainer:
         """Run one IRL iteration; returns its metrics."""
         assert self.cost is not None and self.store is not None and self.reward is not None
         t0 = time.perf_counter()
-        sid = self._register_snapshot()
+        sid = self._register_snapshot(self.sampler)
+        cid = None if self.companion is None else self._register_snapshot(self.companion)
         t_collect = time.perf_counter()
         n_envs = self.sampler.n_envs
         with self._diverging("the sampler's rollout"):
             data = self.sampler.collect(rollout_seed(self.s.seed, self.iteration, n_envs))
+        if self.companion is not None:
+            with self._diverging("the companion sampler's rollout"):
+                self.companion.collect(companion_rollout_seed(self.s.seed, self.iteration, n_envs))
         collect_s = time.perf_counter() - t_collect
         scorers = {**self.fixed_scorers, **{k: fn for k, (fn, _) in self.snapshots.items()}}
         self.store.add_rollouts(self.sampler.recorder.episodes(), sid, scorers)
+        if self.companion is not None and cid is not None:
+            self.store.add_rollouts(self.companion.recorder.episodes(), cid, scorers)
         heldout = self.heldout_diagnostics(sid) if self.store.heldout else {}
         if self.cost.obs_norm is not None:
             self.cost.obs_norm.update(torch.as_tensor(data["obs"]))
@@ -172,6 +188,8 @@ class Trainer:
         t_train = time.perf_counter()
         with self._diverging("the sampler's update"):
             stats.update(self.sampler.improve(self.reward))
+        if self.companion is not None:
+            stats.update(self._improve_companion())
         self.sampler.update_recovered_policy()
         train_s = time.perf_counter() - t_train
         self.iteration += 1
@@ -209,9 +227,20 @@ class Trainer:
         scorers = {**self.fixed_scorers, **{k: fn for k, (fn, _) in self.snapshots.items()}}
         self.store.add_rollouts(self.coverage.episodes, sid, scorers)
 
-    def _register_snapshot(self) -> int:
+    def _improve_companion(self) -> dict[str, float]:
+        """The companion's policy update on the learned reward; its metrics as companion/*."""
+        assert self.companion is not None and self.reward is not None
+        with self._diverging("the companion sampler's update"):
+            stats = self.companion.improve(self.reward)
+        rets = self.companion.recorder.finished_returns()
+        out = {f"companion/{k}": v for k, v in stats.items() if k.startswith("rollout/")}
+        out["companion/true_return_mean"] = float(np.mean(rets)) if rets else float("nan")
+        out["companion/env_steps"] = float(self.companion.num_timesteps)
+        return out
+
+    def _register_snapshot(self, sampler: Sampler) -> int:
         assert self.store is not None
-        fn, state = self.sampler.snapshot()
+        fn, state = sampler.snapshot()
         sid = self.store.add_sampler(fn)
         self.snapshots[sid] = (fn, state)
         for old in [k for k in self.snapshots if k not in self.store.slot_of]:
@@ -357,6 +386,9 @@ class Trainer:
             state["disc_optim"] = self.cost_opt.state_dict()
             state["snapshots"] = {str(k): sd for k, (_, sd) in self.snapshots.items()}
             arrays.update({f"store/{k}": v for k, v in self.store.state_arrays().items()})
+        if self.companion is not None:
+            state["companion"] = self.companion.state()
+            arrays.update({f"companion/{k}": v for k, v in self.companion.arrays().items()})
         write_checkpoint(self.run_dir / CHECKPOINT, state, arrays)
 
     def load_checkpoint(self) -> bool:
@@ -383,6 +415,11 @@ class Trainer:
         self.sampler.load_arrays(
             {k[len("sampler/") :]: v for k, v in arrays.items() if k.startswith("sampler/")}
         )
+        if self.companion is not None:
+            self.companion.load_state(state["companion"])
+            self.companion.load_arrays(
+                {k[len("companion/") :]: v for k, v in arrays.items() if k.startswith("companion/")}
+            )
         self.iteration = int(state["iteration"])
         self.wall_clock = float(state["wall_clock"])
         self.history = json.loads(state["history"])
@@ -480,6 +517,8 @@ class Trainer:
             "expert_return": None if expert is None else float(expert),
             "random_return": float(self.meta["random_return_mean"]),
             "env_steps": steps,
+            # The companion's env steps come on top of env_steps (None: no companion).
+            "companion_env_steps": None if self.companion is None else self.companion.num_timesteps,
             "iterations": self.iteration,
             "return_mean": final["eval/return_mean"],
             "return_std": final["eval/return_std"],

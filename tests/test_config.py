@@ -53,6 +53,7 @@ EXPERIMENTAL = (
     "mono_margin",
     "ppo_squash",
     "coverage_episodes",
+    "scratch_sampler",
 )
 # Keys build.py reads that apply to some options of a group only: the options whose YAML must
 # define them (every option of the group otherwise; algo keys: every cost algorithm).
@@ -142,7 +143,7 @@ def test_removed_options_are_gone_and_the_experimental_ones_grouped() -> None:
     assert sorted(cfg.experimental) == sorted(EXPERIMENTAL)
     x = cfg.experimental  # all off by default (mono_margin is lambda_mono's margin)
     assert (x.grad_penalty, x.lambda_lcr, x.lambda_mono, x.ppo_squash) == (0, 0, 0, False)
-    assert x.coverage_episodes == 0
+    assert x.coverage_episodes == 0 and x.scratch_sampler is False
     for key in REMOVED:
         with pytest.raises(ConfigCompositionException):
             compose_train(f"{key}=1")

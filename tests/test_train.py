@@ -132,6 +132,7 @@ def test_every_trainer_and_sampler_runs_two_iterations(
             ),
         ),
         ("ppo", ("experimental.coverage_episodes=2",)),  # a fixed sampler in the store
+        ("ppo", ("experimental.scratch_sampler=true",)),  # a second sampler, checkpointed too
     ],
 )
 def test_resume_gives_the_same_next_iteration_metrics(
@@ -630,3 +631,34 @@ def test_coverage_episodes_join_the_store_as_a_fixed_sampler(tmp_path: Path) -> 
         assert np.isfinite(e.log_pi[:, store.slot_of[3]]).all()
     assert "coverage_episodes" not in config_digest(make_cfg(*over))
     assert "coverage_episodes" in config_digest(make_cfg(*over, "experimental.coverage_episodes=2"))
+
+
+def test_a_scratch_companion_trains_on_the_learned_reward_and_feeds_the_store(
+    tmp_path: Path,
+) -> None:
+    """experimental.scratch_sampler=true: a second sampler, never behaviour-cloned, collects as
+    many steps as the first each iteration; both snapshots score every stored step and both
+    rollouts join the store; the result counts the companion's env steps apart."""
+    over = ("debug=tiny", "total_env_steps=384", "algo.max_samplers=4")
+    trainer = make_trainer(tmp_path, *over, "experimental.scratch_sampler=true")
+    companion = trainer.companion
+    assert companion is not None
+    start = {k: v.clone() for k, v in companion.model.policy.state_dict().items()}
+    trainer.train(progress=False)
+    assert trainer.iteration == 3 and companion.num_timesteps == trainer.sampler.num_timesteps
+    store = trainer.store
+    assert store is not None and store.live_samplers == [2, 3, 4, 5]  # two per iteration
+    assert {e.owner for e in store.samples} == {2, 3, 4, 5}
+    assert all(np.isfinite(e.log_pi[:, list(store.slot_of.values())]).all() for e in store.samples)
+    moved = any(
+        not torch.equal(v, companion.model.policy.state_dict()[k]) for k, v in start.items()
+    )
+    assert moved  # it trained on the learned reward
+    last = trainer.history[-1]
+    assert last["companion/env_steps"] == 384 and "companion/rollout/learned_reward_mean" in last
+    result = trainer.result(trainer.evaluate(1))
+    assert result["env_steps"] == 384 and result["companion_env_steps"] == 384
+    # The BC warm start is the main sampler's alone: the companion starts from its own seed.
+    plain = make_trainer(tmp_path / "plain", *over)
+    assert plain.companion is None
+    assert "scratch_sampler" not in config_digest(make_cfg(*over))
