@@ -241,6 +241,7 @@ def reoptimize(
     eval_episodes: int = 5,
     evals_path: Path | None = None,
     shaping: str | bool = "auto",
+    normalize_reward: bool = False,
 ) -> dict[str, Any]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
@@ -263,7 +264,13 @@ def reoptimize(
     ``shaping``: pay the learned reward with its potential shaping (``"auto"``: in the run's own
     task only, `irl.reopt_eval.reopt_shaping`); recorded as ``reoptimized_shaping`` (None for
     the true reward).
+    ``normalize_reward`` (PPO only): the optimiser sees its reward divided by a running
+    estimate of the discounted return's std (SB3's ``VecNormalize``, rewards only, as RL Zoo's
+    MuJoCo PPO), which makes the protocol blind to the reward's scale; recorded as
+    ``reoptimized_normalize_reward``. The curves and scores stay in the env's units.
     """
+    if normalize_reward and algo != "ppo":
+        raise ValueError("reopt normalize_reward applies to reopt_algo=ppo only")
     _check_choices(reward, algo)
     task = reopt_task(run, env_id)
     shaped = reopt_shaping(task, shaping)
@@ -282,8 +289,10 @@ def reoptimize(
             tail_gamma, gamma, reward, save_dir, video_steps,
             None if algo == "ppo" else checkpoint_dir,  # PPO re-optimisations are short
             checkpoint_every, resume, algo, eval_every, eval_episodes, evals_path,
+            normalize_reward,
         )  # fmt: skip
     fields["reoptimized_shaping"] = shaped if reward == "learned" else None
+    fields["reoptimized_normalize_reward"] = normalize_reward
     return fields
 
 
@@ -309,10 +318,13 @@ def _reoptimize_sb3(
     eval_every: int,
     eval_episodes: int,
     evals_path: Path | None,
+    normalize_reward: bool = False,
 ) -> dict[str, Any]:
     """`reoptimize` with SB3's SAC or PPO (``run``'s reward already shaped as it is paid)."""
     tail = _tail_gamma(tail_gamma, gamma)
-    sac = _reopt_agent(run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo, task)
+    sac = _reopt_agent(
+        run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo, task, normalize_reward
+    )
     paid = None if reward == "true" else run.reward  # the learned reward, if that is paid
     shaped = None if paid is None else paid.shaping
     floor = None if paid is None else paid.termination_floor
@@ -484,10 +496,13 @@ def _reopt_agent(
     steps: int,
     algo: str = "sac",
     task: ReoptTask | None = None,
+    normalize_reward: bool = False,
 ) -> Any:
     """A fresh SB3 SAC (or PPO) on the task (``task``: another env, e.g. a transfer target),
-    paid the learned reward (or the true one: the control)."""
+    paid the learned reward (or the true one: the control); PPO's reward optionally divided by
+    a running std of its discounted return (``normalize_reward``)."""
     from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     env = LearnedRewardWrapper(
         run.make_env() if task is None else task.make(),
@@ -497,7 +512,10 @@ def _reopt_agent(
     if algo == "ppo":
         arch = list(net_arch)
         kwargs = {"net_arch": {"pi": arch, "vf": arch}}
-        return PPO("MlpPolicy", env, seed=seed, gamma=gamma, policy_kwargs=kwargs, device="cpu")
+        venv: Any = env
+        if normalize_reward:
+            venv = VecNormalize(DummyVecEnv([lambda: env]), norm_obs=False, gamma=gamma)
+        return PPO("MlpPolicy", venv, seed=seed, gamma=gamma, policy_kwargs=kwargs, device="cpu")
     return SAC(
         "MlpPolicy",
         env,

@@ -111,6 +111,7 @@ def _reoptimize(
         evals_path=out_dir / "reopt_evals.csv",
         # Hydra reads reopt_shaping=true / false as booleans, auto as a string.
         shaping=cfg.get("reopt_shaping", "auto"),
+        normalize_reward=bool(cfg.get("reopt_normalize_reward", False)),
     )
 
 
@@ -291,6 +292,8 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
             key += ":unshaped"
         if result["termination_floor"] is not None and cfg.reopt_reward == "learned":
             key += ":termination-floor"  # ... and those before the floor
+        if result.get("reoptimized_normalize_reward"):  # ... and those before the option
+            key += ":normalized-reward"
         append_record(
             cfg.record.path,
             {"suite": cfg.record.suite or ("transfer" if target else "eval"), **result},
