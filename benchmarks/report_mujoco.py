@@ -510,7 +510,13 @@ def source_reopt_table() -> Table:
         if algo not in ("ppo", "ars", "sac") or r.get("reoptimized_normalized_return") is None:
             continue
         run_dir = _command_value(r, "run_dir")
-        task = (r["env"], algo, _command_value(r, "reopt_steps"), _command_value(r, "seed") or "0")
+        task = (
+            r["env"],
+            algo,
+            _command_value(r, "reopt_steps"),
+            _command_value(r, "seed") or "0",
+            bool(r.get("reoptimized_normalize_reward")),
+        )
         if r.get("reoptimized_reward", "learned") == "true":
             controls[task][run_dir] = r
         else:  # the latest record of each run and termination price
@@ -531,11 +537,11 @@ def source_reopt_table() -> Table:
 
     def order(key: tuple[Any, ...]) -> tuple[str, ...]:
         rec = learned[key]
-        return (rec["env"], key[1], str(key[2]), str(rec["seed"]), str(not key[5]))
+        return (rec["env"], key[1], str(key[4]), str(key[2]), str(rec["seed"]), str(not key[6]))
 
     for key in sorted(learned, key=order):
-        rec, (env, algo, steps, eval_seed, run_dir, _) = learned[key], key
-        task = controls.get((env, algo, steps, eval_seed), {})
+        rec, (env, algo, steps, eval_seed, normalised, run_dir, _) = learned[key], key
+        task = controls.get((env, algo, steps, eval_seed, normalised), {})
         control = task.get(run_dir) or next(iter(task.values()), None)
         if control is None:
             continue
@@ -546,7 +552,7 @@ def source_reopt_table() -> Table:
                 env,
                 short_variant(_variant(rec)),
                 str(rec["seed"]),
-                algo.upper(),
+                algo.upper() + (", reward normalised" if normalised else ""),
                 steps or "–",
                 "c_abs as learned" if floor is None else f"≥ {floor:.2f} (demo ceiling)",
                 f"{score:.2f}",
@@ -568,7 +574,10 @@ SOURCE_REOPT_NOTE = (
     "termination_price`): the absorbing state's learned cost, or that cost floored at the "
     "costliest step of the run's training demos (docs/math.md#the-termination-floor; records "
     "from before the floor priced it as learned; HalfCheetah never terminates, so there the "
-    "price changes nothing). PPO: SB3's defaults, 256×256; ARS: a linear policy."
+    "price changes nothing). PPO: SB3's defaults, 256×256; reward normalised: its reward "
+    "divided by a running std of the discounted return (`irl-eval "
+    "reopt_normalize_reward=true`, SB3's VecNormalize on rewards only, as RL Zoo's MuJoCo PPO), "
+    "for the learned reward and its control alike; ARS: a linear policy."
 )
 
 

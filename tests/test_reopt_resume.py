@@ -186,3 +186,35 @@ def test_a_corrupt_or_mismatched_reopt_checkpoint_is_named(tmp_path: Path) -> No
     state.write_bytes(state.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=re.escape(f"{run / REOPT_CHECKPOINT}: cannot read")):
         _reopt(trained, run, 200)
+
+
+def test_reward_normalisation_divides_ppos_reward_by_its_return_std(tmp_path: Path) -> None:
+    """reopt_normalize_reward: PPO trains on VecNormalize's scaled rewards (observations as
+    they are), the curve and the score stay in the env's units; SAC refuses the option."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    trained = constant_cost_run(tmp_path)
+    agent = reopt_module._reopt_agent(
+        trained, 0.99, "learned", 0, 0.99, "auto", (16, 16), 256, "ppo", normalize_reward=True
+    )
+    venv = agent.get_env()
+    assert isinstance(venv, VecNormalize) and venv.norm_reward and not venv.norm_obs
+    plain = reopt_module._reopt_agent(
+        trained, 0.99, "learned", 0, 0.99, "auto", (16, 16), 256, "ppo"
+    )
+    assert not isinstance(plain.get_env(), VecNormalize)
+    curves = {}
+    for normalise in (False, True):
+        run = tmp_path / f"run-{normalise}"
+        run.mkdir()
+        out = reoptimize(
+            trained, 256, episodes=2, seed=0, progress=False, net_arch=(16, 16), algo="ppo",
+            curve_path=run / "reopt_curve.csv", normalize_reward=normalise,
+        )  # fmt: skip
+        assert out["reoptimized_normalize_reward"] is normalise
+        with (run / "reopt_curve.csv").open() as f:
+            curves[normalise] = list(csv.DictReader(f))
+    # One rollout of the same first policy: the same episodes, priced in the reward's units.
+    assert len(curves[True]) > 3 and curves[True] == curves[False]
+    with pytest.raises(ValueError, match="ppo only"):
+        reoptimize(trained, 64, episodes=1, seed=0, progress=False, normalize_reward=True)

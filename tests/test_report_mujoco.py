@@ -365,6 +365,9 @@ def test_own_task_reopt_rows_pair_each_learned_reward_with_the_task_control(resu
         reopt("r0", 0, "learned", 0.3, termination_floor=9.5),
         reopt("r1", 1, "learned", 0.2, termination_floor=9.0),  # r1 has no control of its own
         reopt("r2", 2, "learned", 0.2, termination_floor=9.0) | {"env": "Walker2d-v5"},  # none
+        # A reward-normalised re-optimisation pairs with the reward-normalised control only.
+        reopt("r1", 1, "learned", 0.4, termination_floor=9.0, reoptimized_normalize_reward=True),
+        reopt("r3", 0, "true", 0.5, reoptimized_normalize_reward=True),
     ]
     _write(results / "mujoco_eval.jsonl", recs)
     rows = _rows(report_mujoco.source_reopt_table().markdown())
@@ -372,4 +375,5 @@ def test_own_task_reopt_rows_pair_each_learned_reward_with_the_task_control(resu
         ["0", "PPO", "300000", "c_abs as learned", "0.00", "0.25", "0.00"],
         ["0", "PPO", "300000", "≥ 9.50 (demo ceiling)", "0.30", "0.25", "1.20"],
         ["1", "PPO", "300000", "≥ 9.00 (demo ceiling)", "0.20", "0.25", "0.80"],
+        ["1", "PPO, reward normalised", "300000", "≥ 9.00 (demo ceiling)", "0.40", "0.50", "0.80"],
     ]
