@@ -173,9 +173,9 @@ class Trainer:
             with self._diverging("the companion sampler's rollout"):
                 self.companion.collect(companion_rollout_seed(self.s.seed, self.iteration, n_envs))
         collect_s = time.perf_counter() - t_collect
-        scorers = {**self.fixed_scorers, **{k: fn for k, (fn, _) in self.snapshots.items()}}
+        scorers = self._scorers()
         self.store.add_rollouts(self.sampler.recorder.episodes(), sid, scorers)
-        if self.companion is not None and cid is not None:
+        if self.companion is not None and cid is not None:  # cid is set iff there is one
             self.store.add_rollouts(self.companion.recorder.episodes(), cid, scorers)
         heldout = self.heldout_diagnostics(sid) if self.store.heldout else {}
         if self.cost.obs_norm is not None:
@@ -218,13 +218,17 @@ class Trainer:
             stats["disc/ess_warning"] = 1.0
         return stats
 
+    def _scorers(self) -> dict[int, LogProbFn]:
+        """The log-density scorer of every live sampler of the store, fixed ones included."""
+        return {**self.fixed_scorers, **{k: fn for k, (fn, _) in self.snapshots.items()}}
+
     def _add_coverage(self) -> None:
         """Store the coverage episodes once, as a fixed sampler of the fusion."""
         if self.coverage is None or self.store is None:
             return
         sid = self.store.add_sampler(self.coverage.log_prob, fixed=True)
         self.fixed_scorers[sid] = self.coverage.log_prob
-        scorers = {**self.fixed_scorers, **{k: fn for k, (fn, _) in self.snapshots.items()}}
+        scorers = self._scorers()
         self.store.add_rollouts(self.coverage.episodes, sid, scorers)
 
     def _improve_companion(self) -> dict[str, float]:
