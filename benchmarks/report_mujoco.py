@@ -56,6 +56,9 @@ RECORDED_TASK_RECIPE = {"HalfCheetah-v5": ("sampler.learning_rate=1e-4",)}
 # Records written since issue 19 (the recipe is what `irl-train env=<task>` runs) carry
 # "defaults": "recipe"; records without the field ran under the earlier defaults.
 DEFAULTS_FIELD = "defaults"
+# Its value for runs whose task defaults include the companion sampler from scratch
+# (sampler.companion; irl.cli.train.defaults_era).
+COMPANION_DEFAULTS = "recipe+companion"
 HEADLINE_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "InvertedPendulum-v5")
 SUITE_ORDER = (
     "mujoco-quick",
@@ -182,13 +185,22 @@ def _extra_overrides(rec: Record) -> list[str]:
 
 
 def recipe_default(rec: Record) -> bool:
-    """Whether the record ran with the recipe as its defaults (written since issue 19)."""
-    return rec.get(DEFAULTS_FIELD) == "recipe"
+    """Whether the record ran with the recipe as its defaults (written since issue 19), with
+    or without the companion from scratch that later became some tasks' default."""
+    return rec.get(DEFAULTS_FIELD) in ("recipe", COMPANION_DEFAULTS)
+
+
+def companion_default(rec: Record) -> bool:
+    """Whether the record ran under the defaults that include the companion sampler from
+    scratch (HalfCheetah and Walker2d since it became their default)."""
+    return rec.get(DEFAULTS_FIELD) == COMPANION_DEFAULTS
 
 
 def _variant(rec: Record) -> str:
     """Overrides beyond env/algo/sampler/seed/budget: what a row changes against the defaults."""
     extra = _extra_overrides(rec)
+    if companion_default(rec):
+        return " ".join(["recipe + companion (default)", *extra])
     if recipe_default(rec):
         return " ".join(["recipe (default)", *extra])
     return " ".join(extra) or "default"
@@ -682,7 +694,8 @@ def _recipe_key(
     where: Callable[[tuple[Any, ...]], bool] = lambda _k: True,
 ) -> tuple[Any, ...] | None:
     """GAN-GCL's preferred recipe group of ``env`` among the keys ``where`` admits: the
-    recipe-default group first, then the one with most seeds (ablation rows never)."""
+    recipe-default group first (the companion's defaults before the earlier ones), then the one
+    with most seeds (ablation rows never)."""
     keys = [
         k
         for k, recs in groups.items()
@@ -694,7 +707,11 @@ def _recipe_key(
     ]
     return max(
         keys,
-        key=lambda k: (all(recipe_default(r) for r in groups[k]), len(groups[k])),
+        key=lambda k: (
+            all(recipe_default(r) for r in groups[k]),
+            all(companion_default(r) for r in groups[k]),
+            len(groups[k]),
+        ),
         default=None,
     )
 

@@ -62,15 +62,16 @@ def config_digest(cfg: Mapping[str, Any]) -> str:
     """What a checkpoint must match to be resumed (task, algorithm, sampler, cost, seed, demos).
 
     ``demo_episodes`` joins the digest only when it is not "all" (``sampler.obs_norm`` only when
-    it is on, ``experimental.coverage_episodes`` and ``scratch_sampler`` only when on), so that
-    checkpoints written before the key existed still resume."""
+    it is on, ``sampler.companion``, ``experimental.coverage_episodes`` and ``scratch_sampler``
+    only when on), so that checkpoints written before the key existed still resume."""
     keys = {k: cfg.get(k) for k in DIGEST_KEYS}
     x = cfg.get("experimental")
     if x is not None:  # likewise the experimental keys added later, only when on
         off = {"coverage_episodes", "scratch_sampler"} - {k for k, v in x.items() if v}
         keys["experimental"] = {k: v for k, v in x.items() if k not in off}
-    if not cfg["sampler"].get("obs_norm", False):  # likewise sampler.obs_norm, only when on
-        keys["sampler"] = {k: v for k, v in cfg["sampler"].items() if k != "obs_norm"}
+    off = {k for k in ("obs_norm", "companion") if not cfg["sampler"].get(k, False)}
+    if off:  # likewise sampler.obs_norm and sampler.companion, only when on
+        keys["sampler"] = {k: v for k, v in cfg["sampler"].items() if k not in off}
     if demo_episodes(cfg) != "all":
         keys["demo_episodes"] = demo_episodes(cfg)
     return json.dumps(keys, sort_keys=True, default=str)
@@ -90,10 +91,17 @@ def build_coverage(cfg: Mapping[str, Any]) -> CoverageSet | None:
     return random_episodes(str(cfg["env"]["id"]), env_kwargs(cfg), n, seed)
 
 
+def has_companion(cfg: Mapping[str, Any]) -> bool:
+    """Whether the run trains a companion sampler from scratch: ``sampler.companion`` (per task,
+    from the env config), or its older name ``experimental.scratch_sampler``."""
+    legacy = (cfg.get("experimental") or {}).get("scratch_sampler", False)
+    return bool(cfg["sampler"].get("companion", False) or legacy)
+
+
 def build_companion(cfg: Mapping[str, Any], task: TaskInfo, run_dir: Path) -> Sampler | None:
-    """``experimental.scratch_sampler``: a second sampler of the run's kind, seeded apart
+    """The companion (`has_companion`): a second sampler of the run's kind, seeded apart
     (`irl.seeding.companion_seed`) and never behaviour-cloned, or None when off."""
-    if not bool((cfg.get("experimental") or {}).get("scratch_sampler", False)):
+    if not has_companion(cfg):
         return None
     own = {**cfg, "seed": companion_seed(int(cfg["seed"]))}
     return build_sampler_of(own, task, run_dir, log=False, resume=False)
@@ -176,6 +184,7 @@ def _sampler_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "cost_action",
         "normalize_reward",
         "policy_ema",
+        "companion",
     )
     params = {k: v for k, v in dict(cfg["sampler"]).items() if k not in own}
     if cfg["sampler"]["name"] == "ppo":

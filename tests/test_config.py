@@ -249,3 +249,25 @@ def test_build_reads_no_key_that_the_yaml_lacks() -> None:
     assert not missing, "keys irl/build.py reads with a default, absent from the YAML: " + (
         ", ".join(missing)
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "on"),
+    [
+        ("hopper", False),
+        ("halfcheetah", True),
+        ("walker2d", True),
+        ("ant", False),
+        ("humanoid", False),
+        ("inverted_pendulum", False),
+        ("point_maze_left", False),
+    ],
+)
+def test_the_companion_from_scratch_is_a_per_task_default_of_the_ppo_sampler(
+    env: str, on: bool
+) -> None:
+    """sampler.companion follows the env config (on where the rewards were measured to
+    re-optimise with it); the SAC sampler's stays off (never measured) unless asked for."""
+    assert compose_train(f"env={env}").sampler.companion is on
+    assert compose_train(f"env={env}", "sampler=sac").sampler.companion is False
+    assert compose_train(f"env={env}", "sampler.companion=true").sampler.companion is True

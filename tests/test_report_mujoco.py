@@ -245,6 +245,22 @@ def test_headline_prefers_recipe_default_records_and_names_the_best_other_algori
     ]
 
 
+def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) -> None:
+    """Runs under the defaults that include the companion from scratch ("recipe+companion")
+    are the task's headline, before more seeds of the earlier recipe defaults, and their
+    variant says so."""
+    records = [
+        _train(0, [], 0.9, defaults="recipe"), _train(1, [], 0.8, defaults="recipe"),
+        _train(0, [], 0.6, defaults="recipe+companion"),
+    ]  # fmt: skip
+    _write(results / "mujoco.jsonl", records)
+    rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
+    assert rows[0][2] == "0.60 (1 seeds)"
+    assert report_mujoco._variant(records[2]) == "recipe + companion (default)"
+    assert report_mujoco._variant(records[0]) == "recipe (default)"
+    assert report_mujoco.is_recipe(records[2]) and report_mujoco.recipe_default(records[2])
+
+
 def test_generation_writes_every_file_and_check_fails_when_records_change(
     results: Path,
     tmp_path: Path,

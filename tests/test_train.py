@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
 import irl
-from irl.build import build_trainer, config_digest, file_digest
+from irl.build import build_trainer, config_digest, file_digest, has_companion
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.nn import RunningNorm
@@ -589,6 +589,23 @@ def test_obs_norm_is_refused_for_sac_and_leaves_older_digests_alone(tmp_path: Pa
     before = {**off, "sampler": {k: v for k, v in off["sampler"].items() if k != "obs_norm"}}
     assert config_digest(off) == config_digest(before)  # checkpoints from before the key resume
     assert config_digest(make_cfg("debug=tiny", "sampler.obs_norm=true")) != config_digest(off)
+
+
+def test_sampler_companion_and_its_older_name_turn_the_companion_on(tmp_path: Path) -> None:
+    """sampler.companion (the per-task default) and experimental.scratch_sampler (its older
+    name, in recorded commands) build the same companion; off, the digest is the one from
+    before the key existed, so older checkpoints resume."""
+    over = ("debug=tiny", "total_env_steps=128")
+    on, legacy = (
+        make_cfg(*over, "sampler.companion=true"),
+        make_cfg(*over, "experimental.scratch_sampler=true"),
+    )
+    assert has_companion(on) and has_companion(legacy) and not has_companion(make_cfg(*over))
+    assert make_trainer(tmp_path / "on", *over, "sampler.companion=true").companion is not None
+    off = make_cfg(*over)
+    before = {**off, "sampler": {k: v for k, v in off["sampler"].items() if k != "companion"}}
+    assert config_digest(off) == config_digest(before)
+    assert config_digest(on) != config_digest(off) != config_digest(legacy)
 
 
 def test_result_carries_the_drift_diagnostics_at_each_evaluation(tmp_path: Path) -> None:

@@ -67,13 +67,14 @@ def _train_overrides(run_dir: Path) -> list[str]:
 
 
 def _train_defaults(run_dir: Path) -> dict[str, str]:
-    """``{"defaults": "recipe"}`` when the run's result.json says it ran under the recipe
-    defaults (runs trained since it records that), so its eval record joins its train record."""
+    """``{"defaults": "recipe"}`` (or "recipe+companion") when the run's result.json says it ran
+    under those defaults (runs trained since it records that), so its eval record joins its
+    train record."""
     try:
         defaults = json.loads((run_dir / "result.json").read_text()).get("defaults")
     except (OSError, ValueError, RecursionError, AttributeError):
         return {}
-    return {"defaults": defaults} if defaults == "recipe" else {}
+    return {"defaults": defaults} if defaults in ("recipe", "recipe+companion") else {}
 
 
 def _reoptimize(

@@ -35,6 +35,13 @@ from irl.validate import ConfigError
 LOADED_COMMIT = git_commit()
 
 
+def defaults_era(cfg: DictConfig) -> str:
+    """Which defaults a run ran under, for the records: "recipe+companion" on a task whose env
+    config turns the companion sampler from scratch on (``env.companion``; since the companion
+    became those tasks' default), "recipe" elsewhere (the defaults since the redesign)."""
+    return "recipe+companion" if bool(cfg["env"].get("companion", False)) else "recipe"
+
+
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
     """Eval/rollout return, discriminator ESS and accuracy against env steps, as a PNG."""
     import matplotlib
@@ -202,7 +209,7 @@ def run_training(
         raise
     save_artifacts(trainer, container, trainer.demo_file, digest)
     result["overrides"] = overrides  # what irl-eval's records tell variants apart by
-    result["defaults"] = "recipe"  # the defaults it ran under (the train record's field too)
+    result["defaults"] = defaults_era(cfg)  # the defaults it ran under (the train record's too)
     (run_dir / "result.json").write_text(json.dumps(result, indent=1))
     title = f"{result['algo']} / {result['sampler']} on {result['env']}"
     if trainer.history:
@@ -217,8 +224,9 @@ def run_training(
                 "suite": cfg.record.suite or "train",
                 **result,
                 # Runs of the redesigned defaults (the measured recipe), told apart from records
-                # whose defaults were the plain sampler.
-                "defaults": "recipe",
+                # whose defaults were the plain sampler (and, on the tasks whose default it is,
+                # from runs before the companion from scratch was: see defaults_era).
+                "defaults": defaults_era(cfg),
                 "reoptimized_normalized_return": None,
                 "overrides": overrides,
             },
