@@ -245,6 +245,40 @@ def test_headline_prefers_recipe_default_records_and_names_the_best_other_algori
     ]
 
 
+def test_the_per_task_reopt_summary_holds_default_runs_against_the_bar(results: Path) -> None:
+    """The summary keeps the default configuration's runs (no override but the seed, the
+    termination priced at the demo ceiling), one row per task, defaults era and optimiser; the
+    mean of the seeds' learned ÷ control decides the 70 % bar."""
+
+    def reopt(run: str, seed: int, reward: str, score: float, *extra: str, **f: Any) -> Any:
+        rec = _train(seed, list(extra), 0.9, defaults="recipe", suite="reopt-source")
+        command = f"irl-eval run_dir={run} reopt_reward={reward} reopt_algo=ppo reopt_steps=9"
+        return rec | {
+            "command": command, "reoptimized_algo": "ppo", "reoptimized_reward": reward,
+            "reoptimized_normalized_return": score, "termination_floor": 5.0, **f,
+        }  # fmt: skip
+
+    norm = {"reoptimized_normalize_reward": True}
+    recs = [
+        reopt("c", 0, "true", 0.5), reopt("c", 0, "true", 0.8, **norm),
+        reopt("a0", 0, "learned", 0.4), reopt("a1", 1, "learned", 0.2),
+        reopt("a2", 2, "learned", 0.6, termination_floor=None),  # priced as learned: not it
+        reopt("b0", 0, "learned", 0.9, "cost.state_only=true"),  # an override: not the default
+        reopt("a0", 0, "learned", 0.6, **norm),
+        reopt("n0", 0, "learned", 0.6, defaults="recipe+companion", **norm),
+    ]  # fmt: skip
+    _write(results / "mujoco_eval.jsonl", recs)
+    rows = _rows(report_mujoco.source_reopt_summary_table().markdown())
+    assert [r[2:] for r in rows] == [
+        ["PPO", "9", "2", "0.40 / 0.20", "0.50", "0.80 / 0.40", "0.60", "no"],
+        ["PPO, reward normalised", "9", "1", "0.60", "0.80", "0.75", "0.75", "yes"],
+        ["PPO, reward normalised", "9", "1", "0.60", "0.80", "0.75", "0.75", "yes"],
+    ]
+    assert [r[1] for r in rows] == [
+        "recipe (default)", "recipe (default)", "recipe + companion (default)"
+    ]  # fmt: skip
+
+
 def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) -> None:
     """Runs under the defaults that include the companion from scratch ("recipe+companion")
     are the task's headline, before more seeds of the earlier recipe defaults, and their
