@@ -1480,6 +1480,7 @@ def recipe_blocks(records: list[Record], evals: dict[tuple[Any, ...], Record]) -
         "recipe-ceiling": ceiling_table(records).markdown(),
         "recipe-step-rewards": step_reward_table().markdown(),
         "recipe-reopt-budgets": reopt_budget_table().markdown(),
+        "recipe-reopt-summary": source_reopt_summary_table().markdown(),
         "recipe-ranking": ranking_table().markdown(),
     }
 
