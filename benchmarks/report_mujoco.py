@@ -655,7 +655,8 @@ SOURCE_REOPT_SUMMARY_NOTE = (
     "Issue 22's bar on the source tasks: the reward of `irl-train env=<task> seed=<seed>` (no "
     "override but the seed) re-optimised from scratch by `irl-eval run_dir=… "
     "reopt_reward=learned reopt_algo=ppo reopt_steps=300000` (termination priced at the demo "
-    "ceiling, irl-eval's default), against the same PPO on the true reward (the control), "
+    "ceiling, irl-eval's default; its reward normalised, irl-eval's default for PPO since "
+    "`reopt_normalize_reward=auto`), against the same PPO on the true reward (the control), "
     "scores as in the table below (the mean of the last 3 evaluations, expert-normalised). "
     "Defaults: `recipe + companion (default)` are today's defaults of HalfCheetah and "
     "Walker2d (`sampler.companion` on); `recipe (default)` rows ran before the companion "
@@ -676,8 +677,9 @@ SOURCE_REOPT_NOTE = (
     "from before the floor priced it as learned; HalfCheetah never terminates, so there the "
     "price changes nothing). PPO: SB3's defaults, 256×256; reward normalised: its reward "
     "divided by a running std of the discounted return (`irl-eval "
-    "reopt_normalize_reward=true`, SB3's VecNormalize on rewards only, as RL Zoo's MuJoCo PPO), "
-    "for the learned reward and its control alike; ARS: a linear policy."
+    "reopt_normalize_reward`, SB3's VecNormalize on rewards only, as RL Zoo's MuJoCo PPO), "
+    "for the learned reward and its control alike: irl-eval's default for PPO since "
+    "`reopt_normalize_reward=auto`, opt-in (`=true`) before; ARS: a linear policy."
 )
 
 

@@ -158,6 +158,11 @@ def validate_eval_config(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"config: reopt_shaping={shaping!r} is not allowed; use auto, true or false"
         )
+    present, normalise = _lookup(cfg, "reopt_normalize_reward")
+    if present and normalise != "auto" and not isinstance(normalise, bool):
+        raise ConfigError(
+            f"config: reopt_normalize_reward={normalise!r} is not allowed; use auto, true or false"
+        )
     present, price = _lookup(cfg, "termination_price")
     if present and price not in ("demos", "learned"):
         raise ConfigError(

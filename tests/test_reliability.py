@@ -168,6 +168,7 @@ def _eval_cfg(*overrides: str) -> dict:
         ("reopt_reward=bogus", "reopt_reward"),
         ("reopt_net_arch=[0]", "reopt_net_arch"),
         ("random_episodes=0", "random_episodes"),
+        ("reopt_normalize_reward=sometimes", "reopt_normalize_reward"),
     ],
 )
 def test_bad_irl_eval_values_get_one_clear_error(override: str, key: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from test_train import constant_cost_run
 
+import irl
 from irl import reoptimize as reopt_module
 from irl.checkpoint import CheckpointError, read_checkpoint
 from irl.reoptimize import REOPT_CHECKPOINT, reoptimize
@@ -218,3 +219,21 @@ def test_reward_normalisation_divides_ppos_reward_by_its_return_std(tmp_path: Pa
     assert len(curves[True]) > 3 and curves[True] == curves[False]
     with pytest.raises(ValueError, match="ppo only"):
         reoptimize(trained, 64, episodes=1, seed=0, progress=False, normalize_reward=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "algo", "on"),
+    [("auto", "ppo", True), ("auto", "sac", False), ("auto", "ars", False),
+     (False, "ppo", False), (True, "ppo", True)],
+)  # fmt: skip
+def test_reward_normalisation_is_on_by_default_for_ppo(value: Any, algo: str, on: bool) -> None:
+    """irl-eval's reopt_normalize_reward=auto (the default) normalises the PPO re-optimisation
+    only: the other optimisers have no such option (true with them is refused)."""
+    from omegaconf import OmegaConf
+
+    from irl.cli.evaluate import reopt_normalize_reward
+
+    cfg = OmegaConf.create({"reopt_normalize_reward": value, "reopt_algo": algo})
+    assert reopt_normalize_reward(cfg) is on
+    default = OmegaConf.load(Path(irl.__file__).parent / "conf" / "eval.yaml")
+    assert default.reopt_normalize_reward == "auto"

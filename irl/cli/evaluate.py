@@ -112,7 +112,7 @@ def _reoptimize(
         evals_path=out_dir / "reopt_evals.csv",
         # Hydra reads reopt_shaping=true / false as booleans, auto as a string.
         shaping=cfg.get("reopt_shaping", "auto"),
-        normalize_reward=bool(cfg.get("reopt_normalize_reward", False)),
+        normalize_reward=reopt_normalize_reward(cfg),
     )
 
 
@@ -120,6 +120,15 @@ def _target(cfg: DictConfig, run: Run) -> str | None:
     """The transfer target of ``reopt_env`` (None: none, or the run's own env)."""
     target = cfg.get("reopt_env")
     return None if target is None or str(target) == run.env_id else str(target)
+
+
+def reopt_normalize_reward(cfg: DictConfig) -> bool:
+    """``reopt_normalize_reward``: true or false as given; ``auto`` (the default) on for the
+    PPO re-optimisation and off for the optimisers that have no such option."""
+    value = cfg.get("reopt_normalize_reward", False)
+    if value == "auto":
+        return str(cfg.get("reopt_algo", "sac")) == "ppo"
+    return bool(value)
 
 
 def _reopt_budget(cfg: DictConfig) -> int:
