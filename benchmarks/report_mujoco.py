@@ -532,8 +532,9 @@ def source_reopt_pairs() -> list[ReoptPair]:
     """Learned reward against the true-reward control, re-optimised in the run's own task by the
     same optimiser, budget and seed: ``irl-eval`` records paired by task, optimiser, budget and
     ``irl-eval``'s seed (the control reads no learned reward, so one control serves every run of
-    the task; the run's own control when it has one). The latest learned record of each run and
-    termination price; ordered by task, optimiser, budget, run seed and price."""
+    the task; the run's own control when it has one). The latest learned record of each run,
+    termination price and shaping (``reopt_shaping=false`` rows apart); ordered by task,
+    optimiser, budget, run seed, price and shaping."""
     learned: dict[tuple[Any, ...], Record] = {}
     controls: dict[tuple[Any, ...], dict[str | None, Record]] = defaultdict(dict)
     for r in read_records(RESULTS / "mujoco_eval.jsonl"):
@@ -550,20 +551,25 @@ def source_reopt_pairs() -> list[ReoptPair]:
         )
         if r.get("reoptimized_reward", "learned") == "true":
             controls[task][run_dir] = r
-        else:  # the latest record of each run and termination price
-            learned[(*task, run_dir, r.get("termination_floor") is None)] = r
+        else:  # the latest record of each run, termination price and shaping
+            unshaped = r.get("reoptimized_shaping") is False
+            learned[(*task, run_dir, r.get("termination_floor") is None, unshaped)] = r
 
     def order(key: tuple[Any, ...]) -> tuple[str, ...]:
         rec = learned[key]
-        return (rec["env"], key[1], str(key[4]), str(key[2]), str(rec["seed"]), str(not key[6]))
+        return (
+            rec["env"], key[1], str(key[4]), str(key[2]), str(rec["seed"]), str(not key[6]),
+            str(key[7]),
+        )  # fmt: skip
 
     pairs = []
     for key in sorted(learned, key=order):
-        rec, (env, algo, steps, eval_seed, normalised, run_dir, _) = learned[key], key
+        rec, (env, algo, steps, eval_seed, normalised, run_dir, _, unshaped) = learned[key], key
         task = controls.get((env, algo, steps, eval_seed, normalised), {})
         control = task.get(run_dir) or next(iter(task.values()), None)
         if control is not None:
             optimiser = algo.upper() + (", reward normalised" if normalised else "")
+            optimiser += ", no shaping" if unshaped else ""
             pairs.append(ReoptPair(env, optimiser, steps or "–", run_dir, rec, control))
     return pairs
 

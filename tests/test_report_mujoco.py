@@ -265,6 +265,7 @@ def test_the_per_task_reopt_summary_holds_default_runs_against_the_bar(results: 
         reopt("a2", 2, "learned", 0.6, termination_floor=None),  # priced as learned: not it
         reopt("b0", 0, "learned", 0.9, "cost.state_only=true"),  # an override: not the default
         reopt("a0", 0, "learned", 0.6, **norm),
+        reopt("a0", 0, "learned", 0.2, reoptimized_shaping=False, **norm),  # a row of its own
         reopt("n0", 0, "learned", 0.6, defaults="recipe+companion", **norm),
     ]  # fmt: skip
     _write(results / "mujoco_eval.jsonl", recs)
@@ -272,10 +273,11 @@ def test_the_per_task_reopt_summary_holds_default_runs_against_the_bar(results: 
     assert [r[2:] for r in rows] == [
         ["PPO", "9", "2", "0.40 / 0.20", "0.50", "0.80 / 0.40", "0.60", "no"],
         ["PPO, reward normalised", "9", "1", "0.60", "0.80", "0.75", "0.75", "yes"],
+        ["PPO, reward normalised, no shaping", "9", "1", "0.20", "0.80", "0.25", "0.25", "no"],
         ["PPO, reward normalised", "9", "1", "0.60", "0.80", "0.75", "0.75", "yes"],
     ]
     assert [r[1] for r in rows] == [
-        "recipe (default)", "recipe (default)", "recipe + companion (default)"
+        "recipe (default)", "recipe (default)", "recipe (default)", "recipe + companion (default)"
     ]  # fmt: skip
 
 
