@@ -34,7 +34,7 @@ from irl_envs import make_env
 
 RESULTS = Path(__file__).resolve().parent / "results" / "overhead.jsonl"
 # Sampler keys of the IRL loop, not of SB3 (the plain learner has no learned reward to use them).
-LOOP_KEYS = ("cost_action", "normalize_reward", "policy_ema", "obs_norm")
+LOOP_KEYS = ("cost_action", "normalize_reward", "policy_ema", "obs_norm", "companion")
 
 
 def compose_cfg(overrides: list[str]) -> dict[str, Any]:
