@@ -919,7 +919,9 @@ def _ours(env: str, groups: dict[tuple[Any, ...], list[Record]]) -> tuple[str, t
     the most seeds), else the quick suite's default runs. Returns a settings label and the key."""
     key = _recipe_key(groups, env)
     if key is not None:
-        return f"recipe, {key[5]:,} steps", key
+        companion = max((r.get("companion_env_steps") or 0 for r in groups[key]), default=0)
+        extra = f" + {companion:,} of its companion" if companion else ""
+        return f"recipe, {key[5]:,} steps{extra}", key
     keys = [k for k in groups if k[1] == env and k[2] == "gan_gcl" and k[4] == "default"]
     if not keys:
         return "", ()

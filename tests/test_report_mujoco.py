@@ -287,11 +287,11 @@ def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) 
     variant says so."""
     records = [
         _train(0, [], 0.9, defaults="recipe"), _train(1, [], 0.8, defaults="recipe"),
-        _train(0, [], 0.6, defaults="recipe+companion"),
+        _train(0, [], 0.6, defaults="recipe+companion", companion_env_steps=1000),
     ]  # fmt: skip
     _write(results / "mujoco.jsonl", records)
     rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
-    assert rows[0][2] == "0.60 (1 seeds)"
+    assert rows[0][1:3] == ["recipe, 1,000 steps + 1,000 of its companion", "0.60 (1 seeds)"]
     assert report_mujoco._variant(records[2]) == "recipe + companion (default)"
     assert report_mujoco._variant(records[0]) == "recipe (default)"
     assert report_mujoco.is_recipe(records[2]) and report_mujoco.recipe_default(records[2])
