@@ -32,7 +32,7 @@ from irl.build import read_run_overrides
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.cli.train import NOT_TASK_OVERRIDES, format_score
+from irl.cli.train import DEFAULTS_ERAS, NOT_TASK_OVERRIDES, format_score
 from irl.demos import DemoFileError, normalized_score
 from irl.evaluation import learned_returns, reward_correlations
 from irl.figures import reward_figures
@@ -74,7 +74,7 @@ def _train_defaults(run_dir: Path) -> dict[str, str]:
         defaults = json.loads((run_dir / "result.json").read_text()).get("defaults")
     except (OSError, ValueError, RecursionError, AttributeError):
         return {}
-    return {"defaults": defaults} if defaults in ("recipe", "recipe+companion") else {}
+    return {"defaults": defaults} if defaults in DEFAULTS_ERAS else {}
 
 
 def _reoptimize(

@@ -35,11 +35,16 @@ from irl.validate import ConfigError
 LOADED_COMMIT = git_commit()
 
 
+# The "defaults" values a record can carry: the recipe since the redesign, and the recipe with
+# the companion sampler on the tasks whose env config turns it on.
+DEFAULTS_ERAS = ("recipe", "recipe+companion")
+
+
 def defaults_era(cfg: DictConfig) -> str:
     """Which defaults a run ran under, for the records: "recipe+companion" on a task whose env
     config turns the companion sampler from scratch on (``env.companion``; since the companion
     became those tasks' default), "recipe" elsewhere (the defaults since the redesign)."""
-    return "recipe+companion" if bool(cfg["env"].get("companion", False)) else "recipe"
+    return DEFAULTS_ERAS[1] if bool(cfg["env"].get("companion", False)) else DEFAULTS_ERAS[0]
 
 
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
