@@ -237,3 +237,33 @@ def test_reward_normalisation_is_on_by_default_for_ppo(value: Any, algo: str, on
     assert reopt_normalize_reward(cfg) is on
     default = OmegaConf.load(Path(irl.__file__).parent / "conf" / "eval.yaml")
     assert default.reopt_normalize_reward == "auto"
+
+
+def test_the_control_keeps_its_files_apart_from_the_learned_rewards(tmp_path: Path) -> None:
+    """irl-eval's control (reopt_reward=true) in the run's own env writes its actor and curves
+    (and SAC's checkpoint) under <run_dir>/reopt_control: the learned reward's stay as they
+    were."""
+    from hydra import compose, initialize_config_dir
+
+    from irl.cli import CONF_DIR
+    from irl.cli.evaluate import REOPT_CONTROL_DIR, evaluate_run
+
+    run_dir = constant_cost_run(tmp_path).dir
+
+    def evaluate(reward: str) -> dict[str, Any]:
+        overrides = [
+            f"run_dir={run_dir}", f"reopt_reward={reward}", "reopt_algo=ppo", "reopt_steps=256",
+            "reopt_net_arch=[16,16]", "episodes=1", "random_episodes=1",
+            "learned_return_episodes=1", "figures=false", "progress_bar=false",
+        ]  # fmt: skip
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return evaluate_run(compose("eval", overrides=overrides))
+
+    learned = evaluate("learned")
+    files = ("reopt_actor.safetensors", "reopt_curve.csv", "reopt_evals.csv")
+    kept = {name: (run_dir / name).read_bytes() for name in files}
+    control = evaluate("true")
+    assert learned["reoptimized_reward"] == "learned" and control["reoptimized_reward"] == "true"
+    for name in files:
+        assert (run_dir / name).read_bytes() == kept[name], name
+        assert (run_dir / REOPT_CONTROL_DIR / name).stat().st_size > 0, name

@@ -116,6 +116,16 @@ def _reoptimize(
     )
 
 
+REOPT_CONTROL_DIR = "reopt_control"
+
+
+def reopt_dir(run_dir: Path, reward: str) -> Path:
+    """Where an in-place re-optimisation keeps its files: the run directory for the learned
+    reward, ``<run_dir>/reopt_control`` for the control on the true reward, so a control never
+    overwrites the learned reward's actor, curves or checkpoint (nor the reverse)."""
+    return run_dir if reward == "learned" else run_dir / REOPT_CONTROL_DIR
+
+
 def _target(cfg: DictConfig, run: Run) -> str | None:
     """The transfer target of ``reopt_env`` (None: none, or the run's own env)."""
     target = cfg.get("reopt_env")
@@ -284,7 +294,11 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
         result.update(_transfer(run, cfg, run_dir, target))
     if run.cost is not None:
         if target is None and _wants_reopt(cfg):
-            result.update(_reoptimize(run, cfg, run_dir))
+            # Hydra reads reopt_reward=true as a boolean.
+            reward = str(cfg.get("reopt_reward", "learned")).lower()
+            out_dir = reopt_dir(run_dir, reward)
+            out_dir.mkdir(exist_ok=True)
+            result.update(_reoptimize(run, cfg, out_dir, reward))
         result.update(_reward_scores(run, cfg, run_dir))
     print_table(result, _reopt_budget(cfg), f"{run.env_id}, seed {result['seed']} ({run_dir})")
     result["wall_clock_s"] = time.perf_counter() - start  # this call's, all evaluations
