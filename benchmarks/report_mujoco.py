@@ -192,7 +192,8 @@ def recipe_default(rec: Record) -> bool:
 
 def companion_default(rec: Record) -> bool:
     """Whether the record ran under the defaults that include the companion sampler from
-    scratch (HalfCheetah and Walker2d since it became their default)."""
+    scratch (Hopper, HalfCheetah and Walker2d since it became their default; on Hopper with the
+    state-only cost)."""
     return rec.get(DEFAULTS_FIELD) == COMPANION_DEFAULTS
 
 

@@ -254,7 +254,7 @@ def test_build_reads_no_key_that_the_yaml_lacks() -> None:
 @pytest.mark.parametrize(
     ("env", "on"),
     [
-        ("hopper", False),
+        ("hopper", True),
         ("halfcheetah", True),
         ("walker2d", True),
         ("ant", False),
@@ -271,3 +271,16 @@ def test_the_companion_from_scratch_is_a_per_task_default_of_the_ppo_sampler(
     assert compose_train(f"env={env}").sampler.companion is on
     assert compose_train(f"env={env}", "sampler=sac").sampler.companion is False
     assert compose_train(f"env={env}", "sampler.companion=true").sampler.companion is True
+
+
+@pytest.mark.parametrize(
+    ("env", "on"),
+    [("hopper", True), ("halfcheetah", False), ("walker2d", False), ("ant", False),
+     ("humanoid", False), ("inverted_pendulum", False), ("point_maze_left", False)],
+)  # fmt: skip
+def test_the_state_only_cost_is_a_per_task_default(env: str, on: bool) -> None:
+    """cost.state_only follows env.cost_state_only (Hopper: its state-action reward's fresh PPO
+    stood still), whichever sampler; an override wins either way."""
+    assert compose_train(f"env={env}").cost.state_only is on
+    assert compose_train(f"env={env}", "sampler=sac").cost.state_only is on
+    assert compose_train(f"env={env}", f"cost.state_only={not on}").cost.state_only is (not on)
