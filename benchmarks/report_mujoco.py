@@ -1039,11 +1039,15 @@ def recipe_algorithms_table(records: list[Record]) -> Table:
 
 
 def reopt_budget_table() -> Table:
-    """Re-optimised score by SAC budget, one row per (run, reward SAC was paid, SAC α)."""
+    """Re-optimised score by SAC budget, one row per (run, reward SAC was paid, SAC α): SAC
+    re-optimisations of the shaped reward only (the PPO ones, and those without the shaping,
+    are rows of the RS table, which pairs each with its control)."""
     cells: dict[tuple[Any, ...], dict[int, float]] = defaultdict(dict)
     recs: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
     for r in read_records(RESULTS / "mujoco_eval.jsonl"):
         if r.get("reoptimized_normalized_return") is None or not r.get("reoptimized_steps"):
+            continue
+        if r.get("reoptimized_algo", "sac") != "sac" or r.get("reoptimized_shaping") is False:
             continue
         key = (
             r["env"],

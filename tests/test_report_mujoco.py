@@ -429,3 +429,15 @@ def test_own_task_reopt_rows_pair_each_learned_reward_with_the_task_control(resu
         ["1", "PPO", "300000", "≥ 9.00 (demo ceiling)", "0.20", "0.25", "0.80"],
         ["1", "PPO, reward normalised", "300000", "≥ 9.00 (demo ceiling)", "0.40", "0.50", "0.80"],
     ]
+
+
+def test_the_sac_budget_table_holds_shaped_sac_re_optimisations_only(results: Path) -> None:
+    """A PPO re-optimisation and an unshaped SAC one of the same run are not SAC budget cells
+    (they would replace the shaped SAC score of that budget); the shaped SAC score stays."""
+    base = _train(0, [], 0.9)
+    sac = {**base, "reoptimized_steps": 300000, "reoptimized_normalized_return": 0.4}
+    ppo = {**sac, "reoptimized_algo": "ppo", "reoptimized_normalized_return": 0.8}
+    unshaped = {**sac, "reoptimized_shaping": False, "reoptimized_normalized_return": 0.1}
+    _write(results / "mujoco_eval.jsonl", [sac, ppo, unshaped])
+    rows = _rows(report_mujoco.reopt_budget_table().markdown())
+    assert len(rows) == 1 and rows[0][-1] == "0.40"
