@@ -81,11 +81,12 @@ def _reoptimize(
     run: Run,
     cfg: DictConfig,
     out_dir: Path,
-    reward: str | None = None,
+    reward: str,
     env_id: str | None = None,
 ) -> dict[str, Any]:
     """``irl-eval``'s re-optimisation settings passed to :func:`irl.reoptimize.reoptimize`, its
-    files in ``out_dir`` (``reward``, ``env_id``: a transfer's learned run or control)."""
+    files in ``out_dir``: ``reward`` "learned" or "true" (the control), in the run's env or in
+    ``env_id`` (a transfer's target)."""
     every = cfg.get("reopt_eval_every")
     return reoptimize(
         run,
@@ -97,8 +98,7 @@ def _reoptimize(
         tuple(cfg.get("reopt_net_arch", (256, 256))),
         out_dir / "reopt_curve.csv",
         cfg.get("reopt_tail_gamma", "sac"),
-        # Hydra reads reopt_reward=true as a boolean.
-        reward=reward or str(cfg.get("reopt_reward", "learned")).lower(),
+        reward=reward,
         save_dir=out_dir,
         video_steps=int(cfg.get("reopt_video_steps", 0)),
         checkpoint_dir=out_dir / REOPT_CHECKPOINT,
