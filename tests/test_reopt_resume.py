@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -240,9 +241,9 @@ def test_reward_normalisation_is_on_by_default_for_ppo(value: Any, algo: str, on
 
 
 def test_the_control_keeps_its_files_apart_from_the_learned_rewards(tmp_path: Path) -> None:
-    """irl-eval's control (reopt_reward=true) in the run's own env writes its actor and curves
-    (and SAC's checkpoint) under <run_dir>/reopt_control: the learned reward's stay as they
-    were."""
+    """irl-eval's control (reopt_reward=true) in the run's own env writes its actor, curves and
+    eval.json (and SAC's checkpoint) under <run_dir>/reopt_control: the learned reward's stay as
+    they were."""
     from hydra import compose, initialize_config_dir
 
     from irl.cli import CONF_DIR
@@ -260,10 +261,12 @@ def test_the_control_keeps_its_files_apart_from_the_learned_rewards(tmp_path: Pa
             return evaluate_run(compose("eval", overrides=overrides))
 
     learned = evaluate("learned")
-    files = ("reopt_actor.safetensors", "reopt_curve.csv", "reopt_evals.csv")
+    files = ("reopt_actor.safetensors", "reopt_curve.csv", "reopt_evals.csv", "eval.json")
     kept = {name: (run_dir / name).read_bytes() for name in files}
     control = evaluate("true")
     assert learned["reoptimized_reward"] == "learned" and control["reoptimized_reward"] == "true"
     for name in files:
         assert (run_dir / name).read_bytes() == kept[name], name
         assert (run_dir / REOPT_CONTROL_DIR / name).stat().st_size > 0, name
+    on_disk = json.loads((run_dir / REOPT_CONTROL_DIR / "eval.json").read_text())
+    assert on_disk["reoptimized_reward"] == "true"

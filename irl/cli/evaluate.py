@@ -292,6 +292,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     target = _target(cfg, run)
     if target is not None:
         result.update(_transfer(run, cfg, run_dir, target))
+    eval_dir = run_dir  # where eval.json goes: the control's own folder when it ran
     if run.cost is not None:
         if target is None and _wants_reopt(cfg):
             # Hydra reads reopt_reward=true as a boolean.
@@ -299,6 +300,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
             out_dir = reopt_dir(run_dir, reward)
             out_dir.mkdir(exist_ok=True)
             result.update(_reoptimize(run, cfg, out_dir, reward))
+            eval_dir = out_dir
         result.update(_reward_scores(run, cfg, run_dir))
     print_table(result, _reopt_budget(cfg), f"{run.env_id}, seed {result['seed']} ({run_dir})")
     result["wall_clock_s"] = time.perf_counter() - start  # this call's, all evaluations
@@ -307,7 +309,7 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
     result = {
         k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in result.items()
     }
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=1, allow_nan=False))
+    (eval_dir / "eval.json").write_text(json.dumps(result, indent=1, allow_nan=False))
     if cfg.record.path:
         key = f"irl-eval:{run_dir.resolve()}:{cfg.reopt_steps}:{cfg.reopt_reward}:{cfg.seed}"
         if cfg.reopt_algo != "sac":  # records before other optimisers keep their keys
