@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_ebm, side_by_side
 
@@ -785,6 +786,16 @@ def _ceiling_score(rec: Record, budget: int) -> float | None:
     return at[0] if at else None
 
 
+def task_budgets(conf_dir: Path = ROOT / "irl" / "conf" / "env") -> dict[str, int]:
+    """Each task's configured env-step budget (``total_env_steps`` of its env config), by env id."""
+    budgets = {}
+    for path in sorted(conf_dir.glob("*.yaml")):
+        conf = yaml.safe_load(path.read_text()) or {}
+        if isinstance(conf.get("total_env_steps"), int) and conf.get("id"):
+            budgets[str(conf["id"])] = int(conf["total_env_steps"])
+    return budgets
+
+
 def _recipe_key(
     groups: dict[tuple[Any, ...], list[Record]],
     env: str,
@@ -792,7 +803,8 @@ def _recipe_key(
 ) -> tuple[Any, ...] | None:
     """GAN-GCL's preferred recipe group of ``env`` among the keys ``where`` admits: the
     recipe-default group first (the companion's defaults before the earlier ones), then the one
-    with most seeds (ablation rows never)."""
+    at the task's configured budget (what ``irl-train env=<task>`` runs), then the one with most
+    seeds (ablation rows never)."""
     keys = [
         k
         for k, recs in groups.items()
@@ -802,11 +814,13 @@ def _recipe_key(
         and all(is_recipe(r) for r in recs)
         and where(k)
     ]
+    budget = task_budgets().get(env)
     return max(
         keys,
         key=lambda k: (
             all(recipe_default(r) for r in groups[k]),
             all(companion_default(r) for r in groups[k]),
+            k[5] == budget,
             len(groups[k]),
         ),
         default=None,

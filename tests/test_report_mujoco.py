@@ -297,6 +297,20 @@ def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) 
     assert report_mujoco.is_recipe(records[2]) and report_mujoco.recipe_default(records[2])
 
 
+def test_headline_prefers_the_tasks_configured_budget_to_more_seeds(results: Path) -> None:
+    """Of two default groups of a task, the headline is the one at the budget that
+    ``irl-train env=<task>`` runs (its env config's total_env_steps), even with fewer seeds."""
+    budget = report_mujoco.task_budgets()["Hopper-v5"]
+    assert budget == 300_000  # irl/conf/env/hopper.yaml
+    other = budget // 3
+    records = [
+        _train(s, [], 0.5, defaults="recipe+companion", env_steps=other) for s in range(3)
+    ] + [_train(0, [], 0.9, defaults="recipe+companion", env_steps=budget)]
+    _write(results / "mujoco.jsonl", records)
+    rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
+    assert rows[0][1:3] == [f"recipe, {budget:,} steps", "0.90 (1 seeds)"]
+
+
 def test_generation_writes_every_file_and_check_fails_when_records_change(
     results: Path,
     tmp_path: Path,
