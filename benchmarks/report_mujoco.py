@@ -615,13 +615,15 @@ REOPT_BAR = 0.7  # the share of the control a default reward must reach on its o
 
 def source_reopt_summary_table() -> Table:
     """The default configuration's rewards per task: the runs trained with no override beyond
-    the seed (either defaults era), their termination priced at the demo ceiling (irl-eval's
-    default), each re-optimised and paired with its control; the seeds' learned ÷ control."""
+    the seed and the budget (either defaults era; a row per training budget), their termination
+    priced at the demo ceiling (irl-eval's default), each re-optimised and paired with its
+    control; the seeds' learned ÷ control."""
     groups: dict[tuple[str, str, str, str], list[ReoptPair]] = defaultdict(list)
     for pair in source_reopt_pairs():
         rec = pair.learned
         if is_recipe(rec) and recipe_default(rec) and rec.get("termination_floor") is not None:
-            groups[(pair.env, _variant(rec), pair.optimiser, pair.steps)].append(pair)
+            trained = f"{_variant(rec)}, trained {rec['env_steps']:,} steps"
+            groups[(pair.env, trained, pair.optimiser, pair.steps)].append(pair)
     table = Table(
         [
             "env",
@@ -666,10 +668,11 @@ SOURCE_REOPT_SUMMARY_NOTE = (
     "ceiling, irl-eval's default; its reward normalised, irl-eval's default for PPO since "
     "`reopt_normalize_reward=auto`), against the same PPO on the true reward (the control), "
     "scores as in the table below (the mean of the last 3 evaluations, expert-normalised). "
-    "Defaults: `recipe + companion (default)` are today's defaults of HalfCheetah and "
-    "Walker2d (`sampler.companion` on); `recipe (default)` rows ran before the companion "
-    "became their default (they are still Hopper's defaults). A row per task, defaults, "
-    "optimiser and budget; the bar asks ≥ 70 % of the control for the mean of the seeds."
+    "Defaults: `recipe + companion (default)` are today's defaults of Hopper, HalfCheetah "
+    "and Walker2d (`sampler.companion` on; on Hopper with the state-only cost); `recipe "
+    "(default)` rows ran before the companion became the task's default. Trained: the "
+    "training run's env-step budget. A row per task, defaults, training budget, optimiser and "
+    "re-optimisation budget; the bar asks ≥ 70 % of the control for the mean of the seeds."
 )
 
 

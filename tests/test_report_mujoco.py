@@ -246,9 +246,10 @@ def test_headline_prefers_recipe_default_records_and_names_the_best_other_algori
 
 
 def test_the_per_task_reopt_summary_holds_default_runs_against_the_bar(results: Path) -> None:
-    """The summary keeps the default configuration's runs (no override but the seed, the
-    termination priced at the demo ceiling), one row per task, defaults era and optimiser; the
-    mean of the seeds' learned ÷ control decides the 70 % bar."""
+    """The summary keeps the default configuration's runs (no override but the seed and the
+    budget, the termination priced at the demo ceiling), one row per task, defaults era,
+    training budget and optimiser; the mean of the seeds' learned ÷ control decides the 70 %
+    bar."""
 
     def reopt(run: str, seed: int, reward: str, score: float, *extra: str, **f: Any) -> Any:
         rec = _train(seed, list(extra), 0.9, defaults="recipe", suite="reopt-source")
@@ -267,6 +268,7 @@ def test_the_per_task_reopt_summary_holds_default_runs_against_the_bar(results: 
         reopt("a0", 0, "learned", 0.6, **norm),
         reopt("a0", 0, "learned", 0.2, reoptimized_shaping=False, **norm),  # a row of its own
         reopt("n0", 0, "learned", 0.6, defaults="recipe+companion", **norm),
+        reopt("m0", 0, "learned", 0.72, defaults="recipe+companion", env_steps=2000, **norm),
     ]  # fmt: skip
     _write(results / "mujoco_eval.jsonl", recs)
     rows = _rows(report_mujoco.source_reopt_summary_table().markdown())
@@ -275,10 +277,13 @@ def test_the_per_task_reopt_summary_holds_default_runs_against_the_bar(results: 
         ["PPO, reward normalised", "9", "1", "0.60", "0.80", "0.75", "0.75", "yes"],
         ["PPO, reward normalised, no shaping", "9", "1", "0.20", "0.80", "0.25", "0.25", "no"],
         ["PPO, reward normalised", "9", "1", "0.60", "0.80", "0.75", "0.75", "yes"],
+        ["PPO, reward normalised", "9", "1", "0.72", "0.80", "0.90", "0.90", "yes"],
     ]
     assert [r[1] for r in rows] == [
-        "recipe (default)", "recipe (default)", "recipe (default)", "recipe + companion (default)"
-    ]  # fmt: skip
+        *["recipe (default), trained 1,000 steps"] * 3,
+        "recipe + companion (default), trained 1,000 steps",
+        "recipe + companion (default), trained 2,000 steps",  # a longer training run: its own row
+    ]
 
 
 def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) -> None:
