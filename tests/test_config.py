@@ -257,7 +257,7 @@ def test_build_reads_no_key_that_the_yaml_lacks() -> None:
         ("hopper", True),
         ("halfcheetah", True),
         ("walker2d", True),
-        ("ant", False),
+        ("ant", True),
         ("humanoid", False),
         ("inverted_pendulum", False),
         ("point_maze_left", False),
@@ -275,7 +275,7 @@ def test_the_companion_from_scratch_is_a_per_task_default_of_the_ppo_sampler(
 
 @pytest.mark.parametrize(
     ("env", "on"),
-    [("hopper", True), ("halfcheetah", False), ("walker2d", False), ("ant", False),
+    [("hopper", True), ("halfcheetah", False), ("walker2d", False), ("ant", True),
      ("humanoid", False), ("inverted_pendulum", False), ("point_maze_left", False)],
 )  # fmt: skip
 def test_the_state_only_cost_is_a_per_task_default(env: str, on: bool) -> None:
@@ -284,3 +284,23 @@ def test_the_state_only_cost_is_a_per_task_default(env: str, on: bool) -> None:
     assert compose_train(f"env={env}").cost.state_only is on
     assert compose_train(f"env={env}", "sampler=sac").cost.state_only is on
     assert compose_train(f"env={env}", f"cost.state_only={not on}").cost.state_only is (not on)
+
+
+@pytest.mark.parametrize(
+    ("env", "episodes", "alpha"),
+    [("ant", "not_terminated", 0.03), ("hopper", "all", 1.0), ("halfcheetah", "all", 1.0),
+     ("walker2d", "all", 1.0), ("humanoid", "all", 1.0), ("point_maze_left", "all", 1.0)],
+)  # fmt: skip
+def test_ants_demo_episodes_and_gan_gcl_entropy_weight_are_per_task_defaults(
+    env: str, episodes: str, alpha: float
+) -> None:
+    """demo_episodes follows env.demo_episodes (Ant: the expert's falls left out) for every
+    algorithm; GAN-GCL's algo.alpha follows env.gan_gcl_alpha (Ant: 0.03), the other
+    algorithms keep their own; overrides win."""
+    cfg = compose_train(f"env={env}")
+    assert cfg.demo_episodes == episodes and cfg.algo.alpha == alpha
+    assert compose_train(f"env={env}", "algo=bc").demo_episodes == episodes
+    assert compose_train(f"env={env}", "algo=airl").algo.alpha == 1.0
+    assert compose_train(f"env={env}", "algo=gail").algo.alpha == 0.0
+    assert compose_train(f"env={env}", "algo.alpha=0.5").algo.alpha == 0.5
+    assert compose_train(f"env={env}", "demo_episodes=all").demo_episodes == "all"
