@@ -14,6 +14,7 @@ and ebm.jsonl (irl-ebm, tabulated by benchmarks/report_ebm.py). Nothing here is 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -789,9 +790,11 @@ def _ceiling_score(rec: Record, budget: int) -> float | None:
     return at[0] if at else None
 
 
+@functools.cache
 def task_budgets(conf_dir: Path = ROOT / "irl" / "conf" / "env") -> dict[str, int]:
-    """Each task's configured env-step budget (``total_env_steps`` of its env config), by env id."""
-    budgets = {}
+    """Each task's configured env-step budget (``total_env_steps`` of its env config), by env id;
+    read once per process (every headline and recipe lookup asks)."""
+    budgets: dict[str, int] = {}
     for path in sorted(conf_dir.glob("*.yaml")):
         conf = yaml.safe_load(path.read_text()) or {}
         if isinstance(conf.get("total_env_steps"), int) and conf.get("id"):
