@@ -34,8 +34,13 @@ RECIPE: dict[str, Any] = {
     "algo.bc_warmstart_epochs": 50,
     "sampler.learning_rate": 3e-4,
 }
-# Per-task departures: HalfCheetah seed 1 fell to 0.66 at PPO's 3e-4 and reached 0.99 at 1e-4.
-TASK_RECIPE: dict[str, dict[str, Any]] = {"halfcheetah": {"sampler.learning_rate": 1e-4}}
+# Per-task departures: HalfCheetah seed 1 fell to 0.66 at PPO's 3e-4 and reached 0.99 at 1e-4;
+# Walker2d reached IQM 0.54 at 300k and 0.86 at 1M (5 seeds), its 1M reward re-optimising to
+# 0.28-0.46 against the control's 0.16 (benchmarks/README.md).
+TASK_RECIPE: dict[str, dict[str, Any]] = {
+    "halfcheetah": {"sampler.learning_rate": 1e-4},
+    "walker2d": {"total_env_steps": 1_000_000},
+}
 # Options that never improved a recorded result live in the top-level `experimental` group.
 REMOVED = (
     "sampler.max_std",
