@@ -156,6 +156,7 @@ def build_cost(cfg: Mapping[str, Any], obs_dim: int, act_dim: int) -> Discrimina
         state_only=bool(c.get("state_only", False)),
         grad_penalty=float(x.get("grad_penalty", 0.0)),
         absorbing_floor=a.get("absorbing_floor") is not None,
+        torque_term=bool(c.get("torque_term", False)),
     ).double()
 
 

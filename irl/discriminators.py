@@ -55,6 +55,7 @@ class Discriminator(nn.Module):
         state_only: bool = False,
         grad_penalty: float = 0.0,
         absorbing_floor: bool = False,
+        torque_term: bool = False,
     ) -> None:
         super().__init__()
         if algo not in ALGOS:
@@ -72,7 +73,9 @@ class Discriminator(nn.Module):
         # One extra input flags the absorbing state (DAC): its cost is an output of the same
         # network, so it moves as fast as any other cost (an Adam-trained scalar moves only
         # lr per step and left the policy a cheap way out by dying).
-        self.cost = MLPCost(obs_dim + 1, act_dim, hidden, state_only=self.state_only)
+        self.cost = MLPCost(
+            obs_dim + 1, act_dim, hidden, state_only=self.state_only, torque_term=torque_term
+        )
         self.h = MLPCost(obs_dim, 0, hidden, state_only=True) if self.use_h else None
         # GAN-GCL learns b; GCL re-estimates it per batch; AIRL/GAIL have none.
         self.log_z = nn.Parameter(torch.zeros(()), requires_grad=algo == "gan_gcl")
@@ -236,6 +239,8 @@ class Discriminator(nn.Module):
         if self.l2 > 0:
             loss = loss + self.l2 * sum(p.square().sum() for p in self.cost.parameters())
         loss = self._penalised(loss, batch, stats)
+        if self.cost.torque_term:
+            stats["disc/torque_weight"] = float(self.cost.torque_weight().detach())
         stats["disc/loss"] = float(loss.detach())
         return loss, stats
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -62,8 +63,18 @@ class RunningNorm(nn.Module):
         return ((x - self.mean.to(x.dtype)) / std).clamp(-10.0, 10.0)
 
 
+# w_u at initialisation of the learned torque term: softplus(ρ) = 0.1.
+TORQUE_WEIGHT_INIT = 0.1
+
+
 class MLPCost(nn.Module):
-    """Per-step cost c_θ(x[, u]) as an MLP; ``forward`` maps ``[..., obs(+act)] -> [...]``."""
+    """Per-step cost c_θ(x[, u]) as an MLP; ``forward`` maps ``[..., obs(+act)] -> [...]``.
+
+    With ``torque_term`` the cost gains GCL's torque penalty, c(x, u) = f(x[, u]) + w_u‖u‖²
+    (Finn et al. 2016, GCL's cost form), here with w_u = softplus(ρ) ≥ 0 learned with the rest:
+    a state-only f plus the torque term prices effort without tying the reward to the dynamics
+    (docs/math.md#a-torque-term).
+    """
 
     def __init__(
         self,
@@ -71,9 +82,13 @@ class MLPCost(nn.Module):
         act_dim: int = 0,
         hidden: Sequence[int] = (64, 64),
         state_only: bool = False,
+        torque_term: bool = False,
     ) -> None:
         super().__init__()
+        if torque_term and act_dim <= 0:
+            raise ValueError("a torque term needs actions (act_dim > 0)")
         self.state_only = state_only
+        self.torque_term = torque_term
         in_dim = obs_dim + (0 if state_only else act_dim)
         layers: list[nn.Module] = []
         for width in hidden:
@@ -81,8 +96,20 @@ class MLPCost(nn.Module):
             in_dim = width
         layers.append(nn.Linear(in_dim, 1))
         self.net = nn.Sequential(*layers)
+        if torque_term:
+            rho = math.log(math.expm1(TORQUE_WEIGHT_INIT))
+            self.torque_rho = nn.Parameter(torch.tensor(rho))
+
+    def torque_weight(self) -> Tensor:
+        """w_u of the torque term (0 without one)."""
+        if not self.torque_term:
+            return torch.zeros(())
+        return nn.functional.softplus(self.torque_rho)
 
     def forward(self, obs: Tensor, act: Tensor | None = None) -> Tensor:
         """Per-step cost, shape of ``obs`` without its last axis."""
         x = obs if self.state_only or act is None else torch.cat([obs, act], dim=-1)
-        return self.net(x).squeeze(-1)
+        cost = self.net(x).squeeze(-1)
+        if self.torque_term and act is not None:
+            cost = cost + self.torque_weight().to(cost) * act.square().sum(-1)
+        return cost
