@@ -110,6 +110,7 @@ def transfer_table(records: list[Record]) -> Table:
             "(learned − random) ÷ (control − random)",
             "policy transfer",
             "random",
+            "zero action",
             "EPIC to true",
         ]
     )
@@ -132,6 +133,7 @@ def transfer_table(records: list[Record]) -> Table:
                 mean_std((r.get("reoptimized_control_normalized_return") for r in recs), 2),
                 mean_std((r.get("policy_transfer_return_mean") for r in recs), 1),
                 mean_std((r.get("random_return_mean") for r in recs), 1),
+                mean_std((r.get("zero_action_return_mean") for r in recs), 1),
                 mean_std((r.get("epic_to_true") for r in recs), 3),
             ],
             recs,

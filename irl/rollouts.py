@@ -63,6 +63,16 @@ def random_policy(env: gym.Env[Any, Any]) -> Callable[[np.ndarray], np.ndarray]:
     return lambda _obs: np.asarray(env.action_space.sample(), dtype=np.float32)
 
 
+def zero_policy(env: gym.Env[Any, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """The action nearest zero in the env's box, every step: doing nothing (an Ant stands,
+    a maze particle stays put)."""
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"the zero action needs a Box action space, not {space}")
+    act = np.clip(np.zeros(space.shape), space.low, space.high).astype(np.float32)
+    return lambda _obs: act
+
+
 def evaluate(
     env_id: str,
     policy: Callable[[np.ndarray], np.ndarray],

@@ -10,7 +10,8 @@ episodes (`irl.seeding.reopt_eval_seed`):
    of the protocol), ``control_*``;
 3. policy transfer: the run's recovered policy run as it is in the target,
    ``policy_transfer_*``;
-4. a uniform-random policy, ``random_*``.
+4. a uniform-random policy, ``random_*``;
+5. the zero action, every step (doing nothing), ``zero_action_*``.
 
 A reward that transfers re-optimises to near the control and above policy transfer (the AIRL
 shifted-maze result); ``reoptimized_control_normalized_return`` = (learned − random) /
@@ -27,7 +28,7 @@ from typing import Any
 
 from irl.paths import safe_name
 from irl.reopt_eval import LAST_N, reopt_task
-from irl.rollouts import evaluate, random_policy, rollout
+from irl.rollouts import evaluate, random_policy, rollout, zero_policy
 from irl.run import Run
 from irl.seeding import reopt_eval_seed
 from irl.types import returns
@@ -47,14 +48,17 @@ def transfer_dir(run_dir: Path, target: str) -> Path:
 
 
 def transfer_baselines(run: Run, target: str, episodes: int, seed: int) -> dict[str, float]:
-    """The run's recovered policy and a uniform-random policy in ``target``: true return mean
-    and std over ``episodes`` episodes on the re-optimisation's evaluation seeds."""
+    """The run's recovered policy, a uniform-random policy and the zero action (doing nothing)
+    in ``target``: true return mean and std over ``episodes`` episodes on the
+    re-optimisation's evaluation seeds. The zero action says what a reward that keeps a fresh
+    optimiser still would score: on Ant-v5's reward, standing earns the healthy bonus."""
     task = reopt_task(run, target)
     first = reopt_eval_seed(seed)
     moved = evaluate(task.env_id, run.policy, episodes, first, task.kwargs)
     env = task.make()
     try:
         rand = returns(rollout(env, random_policy(env), episodes, first))
+        still = returns(rollout(env, zero_policy(env), episodes, first))
     finally:
         env.close()
     return {
@@ -62,6 +66,8 @@ def transfer_baselines(run: Run, target: str, episodes: int, seed: int) -> dict[
         "policy_transfer_return_std": float(moved.std()),
         "random_return_mean": float(rand.mean()),
         "random_return_std": float(rand.std()),
+        "zero_action_return_mean": float(still.mean()),
+        "zero_action_return_std": float(still.std()),
     }
 
 
@@ -156,6 +162,11 @@ def transfer_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         (
             f"in {target}: random policy",
             f"{_fmt(result['random_return_mean'])} ± {_fmt(result['random_return_std'])}",
+        ),
+        (
+            f"in {target}: zero action (doing nothing)",
+            f"{_fmt(result.get('zero_action_return_mean'))} ± "
+            f"{_fmt(result.get('zero_action_return_std'))}",
         ),
     ]
     ratio = result.get("reoptimized_control_normalized_return")

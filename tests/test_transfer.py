@@ -158,6 +158,9 @@ def test_transfer_evaluation_writes_every_field_all_in_the_target(
     env = make_env(TARGET)
     rand = returns(rollout(env, random_policy(env), 3, reopt_eval_seed(0)))
     assert record["random_return_mean"] == pytest.approx(rand.mean())
+    # The zero-action row: the particle stays at the start, (0.3, 0), 0.5 from the goal.
+    assert record["zero_action_return_mean"] == pytest.approx(-0.5 * 100, rel=0.02)
+    assert record["zero_action_return_std"] == pytest.approx(0.0, abs=1.0)
     # The learned run and the control kept their own files under transfer/<target>/.
     out = transfer_dir(run_dir, TARGET)
     assert out == run_dir / "transfer" / "irl__PointMazeRight-v0"
