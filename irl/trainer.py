@@ -69,6 +69,9 @@ DIAGNOSTICS = {
     "policy_std": "rollout/policy_std_mean",  # the sampler's action noise σ
     "demo_energy": "disc/demo_energy",  # learned cost of a demo window, mean
     "sample_energy": "disc/sample_energy",  # ... and of a sample window
+    # does the reward re-optimise from scratch? The companion's true return (sampler.companion)
+    "companion_true_return": "companion/true_return_mean",
+    "torque_weight": "disc/torque_weight",  # w_u of the cost's torque term (cost.torque_term)
 }
 GUARDED = ("disc/loss", "disc/log_z", "disc/demo_energy", "disc/sample_energy", "bc/nll")
 

@@ -613,7 +613,13 @@ def test_result_carries_the_drift_diagnostics_at_each_evaluation(tmp_path: Path)
     the iterations since the previous evaluation (the issue's σ / AUC / energies over time)."""
     history = [
         {"time/env_steps": 100, "rollout/policy_std_mean": 0.1, "disc/demo_energy": 1.0},
-        {"time/env_steps": 200, "rollout/policy_std_mean": 0.3, "eval/normalized_return": 0.5},
+        {
+            "time/env_steps": 200,
+            "rollout/policy_std_mean": 0.3,
+            "eval/normalized_return": 0.5,
+            "companion/true_return_mean": -40.0,
+            "disc/torque_weight": 0.1,
+        },
         {"time/env_steps": 300, "rollout/policy_std_mean": float("nan")},
         {"time/env_steps": 400, "rollout/policy_std_mean": 0.6, "eval/normalized_return": 0.7},
     ]
@@ -621,6 +627,8 @@ def test_result_carries_the_drift_diagnostics_at_each_evaluation(tmp_path: Path)
     assert series["env_steps"] == [200, 400]
     assert series["policy_std"] == pytest.approx([0.2, 0.6])  # NaN rows are skipped
     assert series["demo_energy"] == [1.0, None]
+    assert series["companion_true_return"] == [-40.0, None]
+    assert series["torque_weight"] == [0.1, None]
     assert set(series) == {"env_steps", *DIAGNOSTICS}
     result = irl.train(["debug=tiny", "video.enabled=false"], run_dir=tmp_path / "run").result
     diag = result["diagnostics"]
