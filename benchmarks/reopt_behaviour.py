@@ -9,6 +9,9 @@ along x and its mean height (MuJoCo envs with a body named torso), and the episo
 A reward that re-optimises to "stand still with every motor saturated" shows it here.
 
     python benchmarks/reopt_behaviour.py ACTOR [ACTOR ...] --env irl/DisabledAnt-v5 [--episodes 3]
+    python benchmarks/reopt_behaviour.py RUN/reopt_actor.safetensors --env Ant-v5 \
+        --env-kwargs '{"include_cfrc_ext_in_observation": false}'
+
 
 One record per actor in ``benchmarks/results/reopt_behaviour.jsonl``.
 """
@@ -16,6 +19,7 @@ One record per actor in ``benchmarks/results/reopt_behaviour.jsonl``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -59,9 +63,16 @@ def _torso(env: Any) -> np.ndarray | None:
         return None
 
 
-def probe(path: Path, env_id: str, episodes: int, seed: int, net_arch: tuple[int, ...]) -> dict:
+def probe(
+    path: Path,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    net_arch: tuple[int, ...],
+    env_kwargs: dict[str, Any] | None = None,
+) -> dict:
     """The behaviour record of one actor (see the module doc)."""
-    env = make_env(env_id)
+    env = make_env(env_id, **(env_kwargs or {}))
     try:
         model = load_ppo_actor(path, env, net_arch)
         low, high = env.action_space.low, env.action_space.high
@@ -96,6 +107,7 @@ def probe(path: Path, env_id: str, episodes: int, seed: int, net_arch: tuple[int
     return {
         "actor": str(path),
         "env": env_id,
+        "env_kwargs": env_kwargs or {},
         "true_return_mean": float(np.mean(rets)),
         "episode_length_mean": float(np.mean(lengths)),
         "reward_parts": {k: float(np.mean([c.get(k, 0.0) for c in parts])) for k in keys},
@@ -110,6 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("actors", nargs="+", type=Path)
     p.add_argument("--env", required=True, help="env id to run the actors in")
+    p.add_argument(
+        "--env-kwargs",
+        default="{}",
+        help="JSON env kwargs, e.g. '{\"include_cfrc_ext_in_observation\": false}' for Ant-v5",
+    )
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--net-arch", default="256,256", help="irl-eval's reopt_net_arch")
@@ -119,13 +136,19 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("MUJOCO_GL", "egl")
     arch = tuple(int(w) for w in args.net_arch.split(","))
+    try:
+        kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"--env-kwargs is not JSON: {err}") from None
+    if not isinstance(kwargs, dict):
+        raise SystemExit("--env-kwargs must be a JSON object")
     commit = git_commit()
     command = " ".join(["python benchmarks/reopt_behaviour.py", *(argv or sys.argv[1:])])
     for path in args.actors:
         if not path.is_file():
             raise SystemExit(f"{path}: no such actor file")
         start = time.perf_counter()
-        rec = probe(path, args.env, args.episodes, args.seed, arch)
+        rec = probe(path, args.env, args.episodes, args.seed, arch, kwargs)
         rec.update(suite=args.suite, episodes=args.episodes, seed=args.seed)
         rec["wall_clock_s"] = time.perf_counter() - start
         append_record(args.out, rec, command=command, commit=commit)

@@ -61,5 +61,7 @@ def test_an_actor_of_another_shape_is_one_clear_error(tmp_path: Path) -> None:
     path = _actor(tmp_path, "Hopper-v5", arch=(4,))
     with pytest.raises(SystemExit, match="not a PPO actor of net_arch"):
         reopt_behaviour.main([str(path), "--env", "Hopper-v5", "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="--env-kwargs is not JSON"):
+        reopt_behaviour.main([str(path), "--env", "Hopper-v5", "--env-kwargs", "{x"])
     with pytest.raises(SystemExit, match="no such actor file"):
         reopt_behaviour.main([str(tmp_path / "none"), "--env", "Hopper-v5"])
