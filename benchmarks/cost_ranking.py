@@ -7,7 +7,12 @@ the actuated joints at their initial angles (on Hopper and Walker2d: standing st
 and uniform-random actions. A cost a fresh optimiser can re-optimise must at least order these the
 way the true reward does; one that pays standing still more than hopping cannot.
 
+``--probe ACTOR`` scores one more behaviour beside the five (not counted in the pairs): a PPO
+actor saved by ``irl-eval``'s re-optimisation (``reopt_actor.safetensors``), e.g. what a fresh
+optimiser settled in on another run's reward, so that every run's cost prices the same exploit.
+
     python benchmarks/cost_ranking.py RUN_DIR [RUN_DIR ...] [--episodes 5] [--suite NAME]
+        [--probe ACTOR --probe-net-arch 256,256]
 
 One record per run in ``benchmarks/results/cost_ranking.jsonl``.
 """
@@ -33,6 +38,9 @@ from irl.run import Run, load_run
 from irl.types import Trajectory
 from irl_envs import make_env
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reopt_behaviour import load_ppo_actor  # a sibling script
+
 OUT = Path(__file__).resolve().parent / "results" / "cost_ranking.jsonl"
 BEHAVIOURS = ("demos", "recovered", "hold", "zero", "random")
 
@@ -54,8 +62,27 @@ def hold_policy(env: Any, kp: float = 3.0, kd: float = 0.3) -> Callable[[np.ndar
     return act
 
 
-def behaviours(run: Run, episodes: int, seed: int) -> dict[str, list[Trajectory]]:
-    """Episodes of each behaviour (held-out demos first), on fresh seeded resets."""
+def probe_policy(
+    path: Path, env: Any, net_arch: tuple[int, ...]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The deterministic action of a saved re-optimisation PPO actor (``--probe``)."""
+    model = load_ppo_actor(path, env, net_arch)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(obs, deterministic=True)[0], np.float32)
+
+    return act
+
+
+def behaviours(
+    run: Run,
+    episodes: int,
+    seed: int,
+    probe: Path | None = None,
+    probe_net_arch: tuple[int, ...] = (256, 256),
+) -> dict[str, list[Trajectory]]:
+    """Episodes of each behaviour (held-out demos first, the probe actor last when given), on
+    fresh seeded resets."""
     env = make_env(run.env_id, **run.env_kwargs)
     try:
         policies: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -64,6 +91,8 @@ def behaviours(run: Run, episodes: int, seed: int) -> dict[str, list[Trajectory]
             "zero": lambda _obs: np.zeros(env.action_space.shape, np.float32),
             "random": random_policy(env),
         }
+        if probe is not None:
+            policies["probe"] = probe_policy(probe, env, probe_net_arch)
         out = {"demos": list((run.demos.heldout or run.demos.train)[:episodes])}
         for i, (name, policy) in enumerate(policies.items()):
             out[name] = rollout(env, policy, episodes, 7_000_000 + seed + 1000 * i)
@@ -73,7 +102,12 @@ def behaviours(run: Run, episodes: int, seed: int) -> dict[str, list[Trajectory]
 
 
 def rank_costs(
-    run_dir: Path, episodes: int, seed: int = 0, termination_price: str = "demos"
+    run_dir: Path,
+    episodes: int,
+    seed: int = 0,
+    termination_price: str = "demos",
+    probe: Path | None = None,
+    probe_net_arch: tuple[int, ...] = (256, 256),
 ) -> dict[str, Any]:
     """True and learned return of each behaviour and how well the two orders agree.
 
@@ -93,13 +127,17 @@ def rank_costs(
         "overrides": _train_overrides(run_dir),
         "termination_floor": None if run.reward is None else run.reward.termination_floor,
     }
+    if probe is not None:
+        rec["probe_actor"] = str(probe)
     true_all, learned_all = [], []
-    for name, trajs in behaviours(run, episodes, seed).items():
+    for name, trajs in behaviours(run, episodes, seed, probe, probe_net_arch).items():
         true = np.array([float(np.sum(t.rews)) for t in trajs])
         learned = learned_episode_returns(run, trajs)
         rec[f"true_return_{name}"] = float(true.mean())
         rec[f"learned_return_{name}"] = float(learned.mean())
         rec[f"length_{name}"] = float(np.mean([len(t.acts) for t in trajs]))
+        if name == "probe":  # scored beside the five, not ranked with them
+            continue
         true_all.append(true)
         learned_all.append(learned)
     # Episode level, pooled over behaviours: the trajectory cost c(τ) the method learns.
@@ -131,14 +169,30 @@ def main(argv: list[str] | None = None) -> None:
         help="a termination's price in the learned return: demos (no less than the costliest "
         "training-demo step, the reward irl.load_run hands out) or learned (c_abs as trained)",
     )
+    p.add_argument(
+        "--probe",
+        type=Path,
+        default=None,
+        help="a re-optimisation PPO actor (reopt_actor.safetensors) scored as one more behaviour",
+    )
+    p.add_argument("--probe-net-arch", default="256,256", help="the probe's reopt_net_arch")
     args = p.parse_args(argv)
+    if args.probe is not None and not args.probe.is_file():
+        raise SystemExit(f"{args.probe}: no such actor file")
+    probe_arch = tuple(int(w) for w in args.probe_net_arch.split(","))
     torch.set_num_threads(1)
     os.environ.setdefault("MUJOCO_GL", "egl")
     commit = git_commit()
     command = " ".join(["python benchmarks/cost_ranking.py", *(argv or sys.argv[1:])])
     for run_dir in args.run_dirs:
         start = time.perf_counter()
-        rec = rank_costs(run_dir, args.episodes, termination_price=args.termination_price)
+        rec = rank_costs(
+            run_dir,
+            args.episodes,
+            termination_price=args.termination_price,
+            probe=args.probe,
+            probe_net_arch=probe_arch,
+        )
         rec.update(suite=args.suite, episodes=args.episodes)
         rec["wall_clock_s"] = time.perf_counter() - start
         append_record(args.out, rec, command=command, commit=commit)
@@ -147,6 +201,11 @@ def main(argv: list[str] | None = None) -> None:
             + ", ".join(
                 f"{b} {rec[f'true_return_{b}']:.0f}/{rec[f'learned_return_{b}']:.0f}"
                 for b in BEHAVIOURS
+            )
+            + (
+                f", probe {rec['true_return_probe']:.0f}/{rec['learned_return_probe']:.0f}"
+                if args.probe is not None
+                else ""
             )
             + f" (true/learned); pairs in true order {rec['pairs_in_true_order']:.1f}, "
             f"episode Spearman {rec['episode_spearman']:.2f}"

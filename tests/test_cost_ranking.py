@@ -72,3 +72,36 @@ def test_the_termination_floor_turns_a_cost_that_pays_the_stop_into_one_that_cha
     assert learned["termination_floor"] is None
     assert learned["learned_return_zero"] > learned["learned_return_demos"] == -1000.0
     assert learned["pairs_in_true_order"] < 1.0
+
+
+def test_a_probe_actor_is_scored_beside_the_five_and_left_out_of_the_pairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--probe: a saved PPO actor's episodes are scored by the same learned return (c ≡ 1 per
+    step, 2 per absorbing step: −(len + 2·(1000 − len))), recorded as the probe, and kept out of
+    the correlations and the pairs, which stay those of the five behaviours."""
+    from safetensors.torch import save_file
+    from stable_baselines3 import PPO
+
+    run = constant_cost_run(tmp_path, absorbing=2.0)
+    monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: run)
+    torch.manual_seed(0)
+    env = make_env("InvertedPendulum-v5")
+    model = PPO("MlpPolicy", env, policy_kwargs={"net_arch": {"pi": [8, 8], "vf": [8, 8]}})
+    with torch.no_grad():
+        model.policy.action_net.bias.fill_(3.0)  # full push one way: the pole falls at once
+    env.close()
+    actor = tmp_path / "reopt_actor.safetensors"
+    save_file({k: v.contiguous() for k, v in model.policy.state_dict().items()}, str(actor))
+    plain = cost_ranking.rank_costs(tmp_path, episodes=2)
+    rec = cost_ranking.rank_costs(tmp_path, episodes=2, probe=actor, probe_net_arch=(8, 8))
+    assert rec["probe_actor"] == str(actor)
+    n = rec["length_probe"]
+    assert n < 100  # it drops the pole
+    assert rec["learned_return_probe"] == pytest.approx(-(n + 2.0 * (1000 - n)))
+    # InvertedPendulum-v5 pays 1 per step, 0 for the step that drops the pole
+    assert rec["true_return_probe"] == pytest.approx(n - 1)
+    for key in ("episode_spearman", "episode_pearson", "pairs_in_true_order"):
+        assert rec[key] == pytest.approx(plain[key])
+    with pytest.raises(SystemExit, match="no such actor file"):
+        cost_ranking.main([str(tmp_path), "--probe", str(tmp_path / "none")])
