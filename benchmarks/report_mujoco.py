@@ -924,11 +924,19 @@ def _best(groups: list[tuple[str, list[Record]]]) -> str:
 
 
 def _peer_groups(env: str) -> list[tuple[str, list[Record]]]:
-    """imitation's runs of ``env`` from side_by_side.jsonl, latest per (algo, seed, budget)."""
+    """imitation's runs of ``env`` from side_by_side.jsonl, latest per (algo, seed, budget), of
+    today's protocol where it has any, else of the first job."""
+    import side_by_side
+
+    mine = [
+        r
+        for r in read_records(RESULTS / "side_by_side.jsonl")
+        if r["env"] == env and r["algo"] in PEERS
+    ]
+    current = [r for r in mine if side_by_side._suite(r) == side_by_side.SUITE]
     latest: dict[tuple[Any, ...], Record] = {}
-    for r in read_records(RESULTS / "side_by_side.jsonl"):
-        if r["env"] == env and r["algo"] in PEERS:
-            latest[(r["algo"], r["seed"], r.get("budget", r["env_steps"]))] = r
+    for r in current or mine:
+        latest[(r["algo"], r["seed"], r.get("budget", r["env_steps"]))] = r
     groups: dict[str, list[Record]] = defaultdict(list)
     for (algo, _, budget), r in sorted(latest.items(), key=str):
         groups[f"{PEERS[algo]}, {budget:,} steps"].append(r)
@@ -1184,24 +1192,36 @@ def curves(records: list[Record], out_dir: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------------- documents
 def side_by_side_section() -> str:
-    """benchmarks/side_by_side.py's table of ratios, then the commands of its records."""
+    """benchmarks/side_by_side.py's tables of ratios, today's protocol first (when it has
+    records), then the first job's, each followed by the commands of its records."""
     import side_by_side
 
-    latest: dict[tuple[Any, ...], Record] = {}
-    for r in read_records(RESULTS / "side_by_side.jsonl"):
-        latest[(r["env"], r["algo"], r.get("budget", r["env_steps"]), r["seed"])] = r
-    groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
-    for (env, algo, budget, _), r in sorted(latest.items(), key=str):
-        groups[(env, algo, budget)].append(r)
-    index = Table(["task", "algo", "env steps"])
-    for (env, algo, budget), g in groups.items():
-        index.add([env, algo, f"{budget:,}"], g)
-    return (
-        side_by_side.report(RESULTS / "side_by_side.jsonl").rstrip("\n")
-        + "\n\n<details><summary>Commands</summary>\n\n"
-        + index.commands("S", labels=3)
-        + "\n</details>\n"
-    )
+    records = read_records(RESULTS / "side_by_side.jsonl")
+    parts = []
+    for suite, title, label in (
+        (side_by_side.SUITE, "Today's configuration (protocol side-by-side-2)", "S2-"),
+        (side_by_side.LEGACY_SUITE, "The first job: defaults before issue 19", "S"),
+    ):
+        latest: dict[tuple[Any, ...], Record] = {}
+        for r in records:
+            if side_by_side._suite(r) == suite:
+                latest[(r["env"], r["algo"], r.get("budget", r["env_steps"]), r["seed"])] = r
+        if not latest:
+            continue
+        groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
+        for (env, algo, budget, _), r in sorted(latest.items(), key=str):
+            groups[(env, algo, budget)].append(r)
+        index = Table(["task", "algo", "env steps"])
+        for (env, algo, budget), g in groups.items():
+            index.add([env, algo, f"{budget:,}"], g)
+        parts.append(
+            f"### {title}\n\n"
+            + side_by_side.report(RESULTS / "side_by_side.jsonl", suite).rstrip("\n")
+            + "\n\n<details><summary>Commands</summary>\n\n"
+            + index.commands(label, labels=3)
+            + "\n</details>\n"
+        )
+    return "\n".join(parts)
 
 
 def ebm_section() -> str:
@@ -1329,10 +1349,12 @@ HEADLINE_NOTE = (
     "side-by-side job below."
 )
 SIDE_BY_SIDE_NOTE = (
-    "One job (`python benchmarks/side_by_side.py`) ran our GAN-GCL and AIRL (defaults before "
-    "issue 19, PPO) and the imitation library's AIRL and GAIL (v1.0.1, the hyperparameters its "
-    "own benchmark files publish) on the same 16 demo episodes per seed and the same env-step "
-    "budget, one torch thread per run. imitation pins gymnasium 0.29, which has no v5 tasks: it "
+    "One job (`python benchmarks/side_by_side.py`) runs our algorithms and the imitation "
+    "library's AIRL and GAIL (v1.0.1, the hyperparameters its own benchmark files publish) on "
+    "the same 16 demo episodes per seed and the same env-step budget, one torch thread per run: "
+    "today's protocol (side-by-side-2) runs our GAN-GCL, AIRL and GAIL with each task's recipe "
+    "on four tasks at 300,000 and 1,000,000 steps; the first job ran our GAN-GCL and AIRL with "
+    "the defaults before issue 19 (PPO) on two tasks at 300,000. imitation pins gymnasium 0.29, which has no v5 tasks: it "
     "trains on the v4 task after our v5 demos replay there with equal observations and rewards, "
     "and its policy is scored on the v5 task with our 25 seeded episodes. Ratios are of the mean "
     "normalised return and env steps/s; n/a where the peer is at the random policy's score."

@@ -1,4 +1,4 @@
-"""Side by side with `imitation`: our GAN-GCL and AIRL against imitation's AIRL and GAIL.
+"""Side by side with `imitation`: our GAN-GCL, AIRL and GAIL against imitation's AIRL and GAIL.
 
 One job, same demos (the same 16 episodes of demos/<env id>.npz per seed), same task, same
 env-step budget, one torch thread per run. imitation pins gymnasium 0.29 / SB3 2.2, so its runs
@@ -7,9 +7,16 @@ by benchmarks/imitation_venv.sh when missing); gymnasium 0.29's v4 task is first
 the v5 demos exactly, and the exported policy is scored here, on the v5 task, with the same 25
 seeded episodes as our runs. One JSON line per run in benchmarks/results/side_by_side.jsonl
 (algo `imitation_airl` / `imitation_gail` for the peer); a run already recorded with the same
-env, algo, seed and budget is skipped, so an interrupted job continues where it stopped.
+protocol (the record's suite), env, algo, seed and budget is skipped, so an interrupted job
+continues where it stopped.
 
-.venv/bin/python benchmarks/side_by_side.py                      # Hopper, HalfCheetah x 3 seeds
+Protocols (the records' suite):
+  side-by-side-2  today's configuration: `irl-train env=<task> algo=<algo>` runs the task's
+                  recipe (docs/recipe.md) for all three of ours; four tasks, 300k and 1M steps.
+  side-by-side    the first job, with the defaults before issue 19 (Hopper, HalfCheetah, 300k);
+                  kept in the records and tables as it was.
+
+.venv/bin/python benchmarks/side_by_side.py          # 4 tasks x 3 seeds x 300k and 1M steps
 .venv/bin/python benchmarks/side_by_side.py --envs hopper --seeds 0 --steps 50000   # smoke
 .venv/bin/python benchmarks/side_by_side.py --report [--readme]  # table of ratios (+ README)
 """
@@ -34,7 +41,7 @@ from report_mujoco import mean_std, read_records, replace_block  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "side_by_side.jsonl"
 PEER_PY = ROOT / ".venv-imitation" / "bin" / "python"
-OURS = ("gan_gcl", "airl")
+OURS = ("gan_gcl", "airl", "gail")
 PEERS = ("imitation_airl", "imitation_gail")
 ENV_IDS = {
     "hopper": "Hopper-v5",
@@ -43,13 +50,27 @@ ENV_IDS = {
     "ant": "Ant-v5",
 }
 BLOCK = "<!-- side-by-side-table:begin (benchmarks/side_by_side.py) -->"
+SUITE = "side-by-side-2"  # the protocol this job runs (module doc)
+LEGACY_SUITE = "side-by-side"  # the first job's records, which carry this suite
 N_DEMOS = 16
 EVAL_EPISODES = 25  # as irl-train's final evaluation (eval.final_episodes)
 
 
-def _done(records: list[dict[str, Any]], env_id: str, algo: str, seed: int, steps: int) -> bool:
+def _suite(record: dict[str, Any]) -> str:
+    return str(record.get("suite") or LEGACY_SUITE)
+
+
+def _done(
+    records: list[dict[str, Any]],
+    env_id: str,
+    algo: str,
+    seed: int,
+    steps: int,
+    suite: str = SUITE,
+) -> bool:
     return any(
-        r["env"] == env_id
+        _suite(r) == suite
+        and r["env"] == env_id
         and r["algo"] == algo
         and r["seed"] == seed
         and r.get("budget", r["env_steps"]) == steps
@@ -77,7 +98,7 @@ def run_ours(env: str, algo: str, seed: int, steps: int, out: Path) -> None:
         "video.enabled=false",
         f"hydra.run.dir={run_dir}",
         f"record.path={out}",
-        "record.suite=side-by-side",
+        f"record.suite={SUITE}",
     ]
     subprocess.run(cmd, check=True, cwd=ROOT)
 
@@ -125,7 +146,7 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
     )
     mean = float(rets.mean())
     record = {
-        "suite": "side-by-side",
+        "suite": SUITE,
         "env": env_id,
         "algo": algo,
         "sampler": "ppo",
@@ -164,10 +185,13 @@ def ensure_peer_venv() -> None:
         )
 
 
-def report(path: Path) -> str:
-    """Markdown table: normalised return and env steps/s per (task, algo), as ratios to the peer."""
+def report(path: Path, suite: str = SUITE) -> str:
+    """Markdown table of one protocol's records: normalised return and env steps/s per (task,
+    budget, algo), as ratios to the peer."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rec in read_records(path):
+        if _suite(rec) != suite:
+            continue
         latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = rec
     groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
     for (env, algo, _seed, budget), rec in sorted(latest.items()):
@@ -208,9 +232,9 @@ def report(path: Path) -> str:
 def main() -> None:
     """Run the missing side-by-side runs (or only report them)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--envs", nargs="+", default=["hopper", "halfcheetah"], choices=ENV_IDS)
+    parser.add_argument("--envs", nargs="+", default=list(ENV_IDS), choices=ENV_IDS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=300_000)
+    parser.add_argument("--steps", nargs="+", type=int, default=[300_000, 1_000_000])
     parser.add_argument("--algos", nargs="+", default=[*OURS, *PEERS], choices=[*OURS, *PEERS])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only print the table")
@@ -222,19 +246,22 @@ def main() -> None:
         commit = git_commit()  # read once: HEAD may move during a long job
         if any(a in PEERS for a in args.algos):
             ensure_peer_venv()
-        # Seed-major order: every algo of a seed runs under the same machine load.
-        for seed in args.seeds:
-            for env in args.envs:
-                for algo in args.algos:
-                    if _done(read_records(args.out), ENV_IDS[env], algo, seed, args.steps):
-                        print(f"skip {env} {algo} seed {seed}: already recorded")
-                        continue
-                    t0 = time.perf_counter()
-                    if algo in PEERS:
-                        run_peer(env, algo, seed, args.steps, args.out, commit)
-                    else:
-                        run_ours(env, algo, seed, args.steps, args.out)
-                    print(f"{env} {algo} seed {seed}: {time.perf_counter() - t0:.0f} s in all")
+        # The smaller budget first, then seed-major: every algo of a seed runs under the same
+        # machine load, and a job stopped early leaves whole seeds.
+        for steps in sorted(args.steps):
+            for seed in args.seeds:
+                for env in args.envs:
+                    for algo in args.algos:
+                        if _done(read_records(args.out), ENV_IDS[env], algo, seed, steps):
+                            print(f"skip {env} {algo} seed {seed} {steps}: already recorded")
+                            continue
+                        t0 = time.perf_counter()
+                        if algo in PEERS:
+                            run_peer(env, algo, seed, steps, args.out, commit)
+                        else:
+                            run_ours(env, algo, seed, steps, args.out)
+                        took = time.perf_counter() - t0
+                        print(f"{env} {algo} seed {seed} {steps}: {took:.0f} s in all")
     table = report(args.out)
     print(table)
     if args.readme:

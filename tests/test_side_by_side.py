@@ -57,8 +57,11 @@ def test_exported_actor_is_normalise_mlp_then_clip() -> None:
     np.testing.assert_allclose(imitation_peer.actor_forward(tensors, spec, obs), ref, rtol=1e-6)
 
 
-def _rec(env: str, algo: str, seed: int, score: float, speed: float) -> dict[str, object]:
+def _rec(
+    env: str, algo: str, seed: int, score: float, speed: float, suite: str = "side-by-side-2"
+) -> dict[str, object]:
     return {
+        "suite": suite,
         "env": env,
         "algo": algo,
         "seed": seed,
@@ -88,3 +91,25 @@ def test_report_gives_ratios_to_each_peer_and_na_for_a_random_level_peer(tmp_pat
     assert gan[8] == "0.50 / 0.40"  # 600 / 1200, 600 / 1500
     assert side_by_side._done(recs, "Hopper-v5", "gan_gcl", 1, 1000)
     assert not side_by_side._done(recs, "Hopper-v5", "airl", 0, 1000)
+
+
+def test_records_of_the_first_job_are_neither_done_nor_reported_under_todays_protocol(
+    tmp_path: Path,
+) -> None:
+    """The first job's records (suite side-by-side, or none) stay in the file and in their own
+    table; today's protocol runs its own seeds and reports only its own records."""
+    path = tmp_path / "side_by_side.jsonl"
+    old = _rec("Hopper-v5", "gan_gcl", 0, 0.3, 500.0, suite="side-by-side")
+    older = {k: v for k, v in _rec("Hopper-v5", "airl", 0, 0.0, 500.0).items() if k != "suite"}
+    new = _rec("Hopper-v5", "gail", 0, 0.9, 400.0)
+    path.write_text("".join(json.dumps(r) + "\n" for r in (old, older, new)))
+    recs = [old, older, new]
+    assert not side_by_side._done(recs, "Hopper-v5", "gan_gcl", 0, 1000)
+    assert not side_by_side._done(recs, "Hopper-v5", "airl", 0, 1000)
+    assert side_by_side._done(recs, "Hopper-v5", "gan_gcl", 0, 1000, suite="side-by-side")
+    assert side_by_side._done(recs, "Hopper-v5", "airl", 0, 1000, suite="side-by-side")
+    assert side_by_side._done(recs, "Hopper-v5", "gail", 0, 1000)
+    today = [line.split("|")[3].strip() for line in side_by_side.report(path).splitlines()[2:]]
+    assert today == ["gail"]
+    first = side_by_side.report(path, side_by_side.LEGACY_SUITE).splitlines()[2:]
+    assert [line.split("|")[3].strip() for line in first] == ["gan_gcl", "airl"]
