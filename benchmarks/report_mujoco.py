@@ -1355,9 +1355,10 @@ SIDE_BY_SIDE_NOTE = (
     "today's protocol (side-by-side-2) runs our GAN-GCL, AIRL and GAIL with each task's recipe "
     "on four tasks at 300,000 and 1,000,000 steps; the first job ran our GAN-GCL and AIRL with "
     "the defaults before issue 19 (PPO) on two tasks at 300,000. imitation pins gymnasium "
-    "0.29, which has no v5 tasks: it trains on the v4 task after our v5 demos replay there with equal observations and rewards, "
-    "and its policy is scored on the v5 task with our 25 seeded episodes. Ratios are of the mean "
-    "normalised return and env steps/s; n/a where the peer is at the random policy's score."
+    "0.29, which has no v5 tasks: it trains on the v4 task after our v5 demos replay there "
+    "with equal observations and rewards, and its policy is scored on the v5 task with our 25 "
+    "seeded episodes. Ratios are of the mean normalised return and env steps/s; n/a where the "
+    "peer is at the random policy's score."
 )
 EBM_NOTE = (
     "Mean ± std over seeds. |log Z err|: the learned log Z against grid quadrature on a 400² "
