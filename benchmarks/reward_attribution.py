@@ -11,7 +11,10 @@ reward is one where the behaviour falls short of the demos; one whose replacemen
 one the reward pays the behaviour more for than the demos themselves. Also recorded: the held-out
 demos' own reward per step, and each group's mean |z| (distance from the cost's input
 normalisation statistics) for the behaviour and the demos, so that "out of the data" can be told
-from "inside the data, ranked too high".
+from "inside the data, ranked too high"; and what the reward pays for motion: the held-out demos'
+reward per step with the root's velocity, or the joints' velocities, scaled by each of
+``--scales`` (a reward that pays the demos more with their joints slowed down pays a fresh
+optimiser to keep its legs still).
 
     python benchmarks/reward_attribution.py RUN_DIR --actor RUN_DIR/reopt_actor.safetensors
 
@@ -80,8 +83,14 @@ def observation_groups(env: Any, obs_dim: int) -> dict[str, list[int]]:
     return {k: v for k, v in groups.items() if v}
 
 
-def _per_step(run: Run, trajs: list[Trajectory], replace: dict[int, float] | None = None) -> float:
-    """The learned reward per step over ``trajs``, coordinates in ``replace`` set to its values."""
+def _per_step(
+    run: Run,
+    trajs: list[Trajectory],
+    replace: dict[int, float] | None = None,
+    scale: dict[int, float] | None = None,
+) -> float:
+    """The learned reward per step over ``trajs``, coordinates in ``replace`` set to its values
+    and those in ``scale`` multiplied by its factors (in x and x')."""
     assert run.reward is not None
     total, steps = 0.0, 0
     for t in trajs:
@@ -89,13 +98,22 @@ def _per_step(run: Run, trajs: list[Trajectory], replace: dict[int, float] | Non
         for i, v in (replace or {}).items():
             obs[:, i] = v
             nxt[:, i] = v
+        for i, k in (scale or {}).items():
+            obs[:, i] *= k
+            nxt[:, i] *= k
         r = run.reward(obs, t.acts.astype(np.float64), nxt)
         total += float(np.sum(r))
         steps += len(r)
     return total / steps
 
 
-def attribute(run_dir: Path, actor: Path, episodes: int, net_arch: tuple[int, ...]) -> dict:
+def attribute(
+    run_dir: Path,
+    actor: Path,
+    episodes: int,
+    net_arch: tuple[int, ...],
+    scales: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0),
+) -> dict:
     """The record of one run (see the module doc)."""
     run = load_run(run_dir)
     if run.reward is None or run.cost is None:
@@ -130,11 +148,16 @@ def attribute(run_dir: Path, actor: Path, episodes: int, net_arch: tuple[int, ..
         "replaced_by_demo_mean": {},
         "mean_abs_z": {},
         "demos_mean_abs_z": {},
+        "demos_velocity_scaled": {},
     }
     for name, idx in groups.items():
         rec["replaced_by_demo_mean"][name] = _per_step(run, trajs, {i: mean[i] for i in idx})
         rec["mean_abs_z"][name] = float(np.abs((beh_obs[:, idx] - mu[idx]) / sd[idx]).mean())
         rec["demos_mean_abs_z"][name] = float(np.abs((demo_obs[:, idx] - mu[idx]) / sd[idx]).mean())
+    for name in ("root velocity", "joint velocities"):
+        rec["demos_velocity_scaled"][name] = {
+            str(k): _per_step(run, demos, scale={i: k for i in groups[name]}) for k in scales
+        }
     return rec
 
 
@@ -145,6 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--actor", type=Path, required=True, help="a PPO reopt_actor.safetensors")
     p.add_argument("--net-arch", default="256,256", help="the actor's reopt_net_arch")
     p.add_argument("--episodes", type=int, default=3)
+    p.add_argument(
+        "--scales",
+        default="0,0.5,1,2",
+        help="factors on the demos' root and joint velocities (demos_velocity_scaled)",
+    )
     p.add_argument("--suite", default="reward-attribution")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
@@ -153,17 +181,25 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("MUJOCO_GL", "egl")
     arch = tuple(int(w) for w in args.net_arch.split(","))
+    try:
+        scales = tuple(float(k) for k in args.scales.split(","))
+    except ValueError:
+        raise SystemExit(f"--scales {args.scales!r}: not comma-separated numbers") from None
     commit = git_commit()
     command = " ".join(["python benchmarks/reward_attribution.py", *(argv or sys.argv[1:])])
     for run_dir in args.run_dirs:
         start = time.perf_counter()
-        rec = attribute(run_dir, args.actor, args.episodes, arch)
+        rec = attribute(run_dir, args.actor, args.episodes, arch, scales)
         rec.update(suite=args.suite, wall_clock_s=time.perf_counter() - start)
         append_record(args.out, rec, command=command, commit=commit)
         parts = ", ".join(f"{k} {v:.2f}" for k, v in rec["replaced_by_demo_mean"].items())
+        joints = ", ".join(
+            f"x{k} {v:.2f}" for k, v in rec["demos_velocity_scaled"]["joint velocities"].items()
+        )
         print(
             f"{run_dir}: learned reward per step {rec['learned_reward_per_step']:.2f} "
-            f"(demos {rec['demos_learned_reward_per_step']:.2f}); with the demos' mean in: {parts}"
+            f"(demos {rec['demos_learned_reward_per_step']:.2f}); with the demos' mean in: "
+            f"{parts}; demos with joint velocities {joints}"
         )
 
 

@@ -83,3 +83,8 @@ def test_a_reward_of_the_root_velocity_is_attributed_to_that_group_alone(
         assert rec["replaced_by_demo_mean"][group] == pytest.approx(rec["learned_reward_per_step"])
     assert rec["learned_reward_per_step"] != pytest.approx(demo_vx.mean())
     assert set(rec["mean_abs_z"]) == set(rec["groups"])
+    # Scaling the root's velocity scales this reward; the joints' velocities do not enter it.
+    for k, value in rec["demos_velocity_scaled"]["root velocity"].items():
+        assert value == pytest.approx(float(k) * demo_vx.mean())
+    for value in rec["demos_velocity_scaled"]["joint velocities"].values():
+        assert value == pytest.approx(demo_vx.mean())
