@@ -113,3 +113,36 @@ def test_records_of_the_first_job_are_neither_done_nor_reported_under_todays_pro
     assert today == ["gail"]
     first = side_by_side.report(path, side_by_side.LEGACY_SUITE).splitlines()[2:]
     assert [line.split("|")[3].strip() for line in first] == ["gan_gcl", "airl"]
+
+
+def test_the_v4_walker_with_v5_feet_replays_the_v5_demos_and_the_plain_v4_does_not() -> None:
+    """imitation trains on gymnasium's v4 tasks: Walker2d-v4's right foot has friction 0.9 where
+    v5 gives both feet 1.9. make_v4 sets it, and the shipped v5 demos then replay exactly;
+    the unpatched v4 task drifts away from them within one episode."""
+    import gymnasium as gym
+
+    meta, episodes = imitation_peer.load_demo_file(ROOT / "demos" / "Walker2d-v5.npz")
+    parity = imitation_peer.check_parity("Walker2d-v4", meta, episodes, n_check=1)
+    assert parity["max_obs_abs_diff"] < 1e-4 and parity["rewards_compared"]
+    env = gym.make("Walker2d-v4")
+    ep = episodes[0]
+    env.reset(seed=int(meta["seed"]))
+    drift = 0.0
+    for t, act in enumerate(ep["acts"][:300]):
+        ob, *_ = env.step(act)
+        drift = max(drift, float(np.abs(ob - ep["obs"][t + 1]).max()))
+    env.close()
+    assert drift > 1e-2
+
+
+def test_the_v4_ant_takes_the_v5_contact_flag_and_is_checked_on_observations_only() -> None:
+    """Ant-v5's include_cfrc_ext_in_observation is Ant-v4's use_contact_forces; v5 always charges
+    the contact cost, so the rewards differ and only the observations must match."""
+    assert imitation_peer.v4_kwargs("Ant", {"include_cfrc_ext_in_observation": False}) == {
+        "use_contact_forces": False
+    }
+    assert imitation_peer.v4_kwargs("Hopper", {"x": 1}) == {"x": 1}
+    meta, episodes = imitation_peer.load_demo_file(ROOT / "demos" / "Ant-v5.npz")
+    parity = imitation_peer.check_parity("Ant-v4", meta, episodes, n_check=1)
+    assert parity["max_obs_abs_diff"] < 1e-4
+    assert not parity["rewards_compared"] and parity["max_reward_abs_diff"] > 1e-3
