@@ -107,6 +107,16 @@ def _per_step(
     return total / steps
 
 
+def _z_scores(run: Run, obs: np.ndarray, demo_obs: np.ndarray) -> np.ndarray:
+    """``obs`` as the cost's own input normalisation sees it, or standardised by the demos'
+    statistics for a cost without one."""
+    norm = getattr(run.cost, "obs_norm", None)
+    if norm is None:
+        return (obs - demo_obs.mean(0)) / (demo_obs.std(0) + 1e-8)
+    with torch.no_grad():
+        return norm(torch.as_tensor(obs, dtype=torch.float64)).numpy()
+
+
 def attribute(
     run_dir: Path,
     actor: Path,
@@ -127,11 +137,8 @@ def attribute(
     demos = list((run.demos.heldout or run.demos.train)[:episodes])
     demo_obs = np.concatenate([t.obs[:-1] for t in demos]).astype(np.float64)
     mean = demo_obs.mean(0)
-    state = run.cost.state_dict()
-    mu = state["obs_norm.mean"].numpy() if "obs_norm.mean" in state else demo_obs.mean(0)
-    sd = np.sqrt(state["obs_norm.var"].numpy() + 1e-8) if "obs_norm.var" in state else None
-    sd = demo_obs.std(0) + 1e-8 if sd is None else sd
     beh_obs = np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float64)
+    z_beh, z_demo = _z_scores(run, beh_obs, demo_obs), _z_scores(run, demo_obs, demo_obs)
     base = _per_step(run, trajs)
     rec: dict[str, Any] = {
         "env": run.env_id,
@@ -152,8 +159,8 @@ def attribute(
     }
     for name, idx in groups.items():
         rec["replaced_by_demo_mean"][name] = _per_step(run, trajs, {i: mean[i] for i in idx})
-        rec["mean_abs_z"][name] = float(np.abs((beh_obs[:, idx] - mu[idx]) / sd[idx]).mean())
-        rec["demos_mean_abs_z"][name] = float(np.abs((demo_obs[:, idx] - mu[idx]) / sd[idx]).mean())
+        rec["mean_abs_z"][name] = float(np.abs(z_beh[:, idx]).mean())
+        rec["demos_mean_abs_z"][name] = float(np.abs(z_demo[:, idx]).mean())
     for name in ("root velocity", "joint velocities"):
         rec["demos_velocity_scaled"][name] = {
             str(k): _per_step(run, demos, scale={i: k for i in groups[name]}) for k in scales

@@ -24,6 +24,7 @@ Protocols (the records' suite):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -248,20 +249,17 @@ def main() -> None:
             ensure_peer_venv()
         # The smaller budget first, then seed-major: every algo of a seed runs under the same
         # machine load, and a job stopped early leaves whole seeds.
-        for steps in sorted(args.steps):
-            for seed in args.seeds:
-                for env in args.envs:
-                    for algo in args.algos:
-                        if _done(read_records(args.out), ENV_IDS[env], algo, seed, steps):
-                            print(f"skip {env} {algo} seed {seed} {steps}: already recorded")
-                            continue
-                        t0 = time.perf_counter()
-                        if algo in PEERS:
-                            run_peer(env, algo, seed, steps, args.out, commit)
-                        else:
-                            run_ours(env, algo, seed, steps, args.out)
-                        took = time.perf_counter() - t0
-                        print(f"{env} {algo} seed {seed} {steps}: {took:.0f} s in all")
+        order = itertools.product(sorted(args.steps), args.seeds, args.envs, args.algos)
+        for steps, seed, env, algo in order:
+            if _done(read_records(args.out), ENV_IDS[env], algo, seed, steps):
+                print(f"skip {env} {algo} seed {seed} {steps}: already recorded")
+                continue
+            t0 = time.perf_counter()
+            if algo in PEERS:
+                run_peer(env, algo, seed, steps, args.out, commit)
+            else:
+                run_ours(env, algo, seed, steps, args.out)
+            print(f"{env} {algo} seed {seed} {steps}: {time.perf_counter() - t0:.0f} s in all")
     table = report(args.out)
     print(table)
     if args.readme:

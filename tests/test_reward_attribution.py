@@ -71,7 +71,7 @@ def test_a_reward_of_the_root_velocity_is_attributed_to_that_group_alone(
         artifacts={"obs_dim": 11, "algo": "gan_gcl"},
         config={"seed": 0},
         reward=lambda obs, acts, nxt: obs[:, 5].copy(),
-        cost=SimpleNamespace(state_dict=lambda: {}),
+        cost=SimpleNamespace(obs_norm=None),
         demos=SimpleNamespace(heldout=demos, train=demos),
     )
     monkeypatch.setattr(reward_attribution, "load_run", lambda _d: run)
