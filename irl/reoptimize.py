@@ -242,6 +242,7 @@ def reoptimize(
     evals_path: Path | None = None,
     shaping: str | bool = "auto",
     normalize_reward: bool = False,
+    squash: bool = False,
 ) -> dict[str, Any]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
@@ -268,9 +269,14 @@ def reoptimize(
     estimate of the discounted return's std (SB3's ``VecNormalize``, rewards only, as RL Zoo's
     MuJoCo PPO), which makes the protocol blind to the reward's scale; recorded as
     ``reoptimized_normalize_reward``. The curves and scores stay in the env's units.
+    ``squash`` (PPO only): its actions are a tanh-squashed Gaussian rescaled to the action bounds
+    (`irl.sb3_adapter.SquashedActorCriticPolicy`) instead of a Gaussian the env clips; recorded
+    as ``reoptimized_squash``.
     """
     if normalize_reward and algo != "ppo":
         raise ValueError("reopt normalize_reward applies to reopt_algo=ppo only")
+    if squash and algo != "ppo":
+        raise ValueError("reopt squash applies to reopt_algo=ppo only")
     _check_choices(reward, algo)
     task = reopt_task(run, env_id)
     shaped = reopt_shaping(task, shaping)
@@ -289,10 +295,11 @@ def reoptimize(
             tail_gamma, gamma, reward, save_dir, video_steps,
             None if algo == "ppo" else checkpoint_dir,  # PPO re-optimisations are short
             checkpoint_every, resume, algo, eval_every, eval_episodes, evals_path,
-            normalize_reward,
+            normalize_reward, squash,
         )  # fmt: skip
     fields["reoptimized_shaping"] = shaped if reward == "learned" else None
     fields["reoptimized_normalize_reward"] = normalize_reward
+    fields["reoptimized_squash"] = squash
     return fields
 
 
@@ -319,12 +326,14 @@ def _reoptimize_sb3(
     eval_episodes: int,
     evals_path: Path | None,
     normalize_reward: bool = False,
+    squash: bool = False,
 ) -> dict[str, Any]:
     """`reoptimize` with SB3's SAC or PPO (``run``'s reward already shaped as it is paid)."""
     tail = _tail_gamma(tail_gamma, gamma)
     sac = _reopt_agent(
-        run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo, task, normalize_reward
-    )
+        run, tail, reward, seed, gamma, ent_coef, net_arch, steps, algo, task, normalize_reward,
+        squash,
+    )  # fmt: skip
     paid = None if reward == "true" else run.reward  # the learned reward, if that is paid
     shaped = None if paid is None else paid.shaping
     floor = None if paid is None else paid.termination_floor
@@ -497,10 +506,12 @@ def _reopt_agent(
     algo: str = "sac",
     task: ReoptTask | None = None,
     normalize_reward: bool = False,
+    squash: bool = False,
 ) -> Any:
     """A fresh SB3 SAC (or PPO) on the task (``task``: another env, e.g. a transfer target),
     paid the learned reward (or the true one: the control); PPO's reward optionally divided by
-    a running std of its discounted return (``normalize_reward``)."""
+    a running std of its discounted return (``normalize_reward``), its actions optionally
+    tanh-squashed into the bounds (``squash``)."""
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
@@ -515,7 +526,12 @@ def _reopt_agent(
         venv: Any = env
         if normalize_reward:
             venv = VecNormalize(DummyVecEnv([lambda: env]), norm_obs=False, gamma=gamma)
-        return PPO("MlpPolicy", venv, seed=seed, gamma=gamma, policy_kwargs=kwargs, device="cpu")
+        policy: Any = "MlpPolicy"
+        if squash:
+            from irl.sb3_adapter import SquashedActorCriticPolicy
+
+            policy = SquashedActorCriticPolicy
+        return PPO(policy, venv, seed=seed, gamma=gamma, policy_kwargs=kwargs, device="cpu")
     return SAC(
         "MlpPolicy",
         env,

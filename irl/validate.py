@@ -163,6 +163,11 @@ def validate_eval_config(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"config: reopt_normalize_reward={normalise!r} is not allowed; use auto, true or false"
         )
+    present, squash = _lookup(cfg, "reopt_squash")
+    if present and not isinstance(squash, bool):
+        raise ConfigError(f"config: reopt_squash={squash!r} is not allowed; use true or false")
+    if present and squash and str(_lookup(cfg, "reopt_algo")[1]) != "ppo":
+        raise ConfigError("config: reopt_squash=true applies to reopt_algo=ppo only")
     present, price = _lookup(cfg, "termination_price")
     if present and price not in ("demos", "learned"):
         raise ConfigError(

@@ -222,6 +222,45 @@ def test_reward_normalisation_divides_ppos_reward_by_its_return_std(tmp_path: Pa
         reoptimize(trained, 64, episodes=1, seed=0, progress=False, normalize_reward=True)
 
 
+def test_squashed_ppo_keeps_its_actions_inside_the_bounds(tmp_path: Path) -> None:
+    """reopt_squash: the PPO's distribution is the tanh-squashed Gaussian rescaled to the action
+    box, so a mean pushed far past the bounds still gives actions inside them whose log-density
+    is finite; the plain PPO's Gaussian then samples outside (the env clips them). Recorded as
+    reoptimized_squash; SAC and the other optimisers refuse the option."""
+    from irl.sb3_adapter import SquashedActorCriticPolicy
+
+    trained = constant_cost_run(tmp_path)
+    low, high = trained.make_env().action_space.low, trained.make_env().action_space.high
+    obs = torch.zeros((256, int(trained.artifacts["obs_dim"])))
+    for squash in (False, True):
+        agent = reopt_module._reopt_agent(
+            trained, 0.99, "learned", 0, 0.99, "auto", (16, 16), 256, "ppo", squash=squash
+        )
+        assert isinstance(agent.policy, SquashedActorCriticPolicy) is squash
+        with torch.no_grad():
+            agent.policy.action_net.bias.fill_(5.0)  # a mean far past the upper bound
+            agent.policy.action_net.weight.zero_()
+            acts, _, logp = agent.policy(obs)
+        scaled = agent.policy.unscale_action(acts.numpy()) if squash else acts.numpy()
+        inside = np.all((scaled >= low - 1e-6) & (scaled <= high + 1e-6))
+        assert inside is np.bool_(squash) and torch.isfinite(logp).all()
+    out = reoptimize(
+        trained, 128, episodes=1, seed=0, progress=False, net_arch=(16, 16), algo="ppo",
+        squash=True,
+    )  # fmt: skip
+    assert out["reoptimized_squash"] is True
+    with pytest.raises(ValueError, match="ppo only"):
+        reoptimize(trained, 64, episodes=1, seed=0, progress=False, squash=True)
+    from irl.validate import ConfigError, validate_eval_config
+
+    base = {"reopt_reward": "learned", "reopt_algo": "ppo"}
+    validate_eval_config({**base, "reopt_squash": True})
+    with pytest.raises(ConfigError, match="reopt_squash='yes' is not allowed"):
+        validate_eval_config({**base, "reopt_squash": "yes"})
+    with pytest.raises(ConfigError, match="reopt_squash=true applies to reopt_algo=ppo only"):
+        validate_eval_config({**base, "reopt_algo": "sac", "reopt_squash": True})
+
+
 @pytest.mark.parametrize(
     ("value", "algo", "on"),
     [("auto", "ppo", True), ("auto", "sac", False), ("auto", "ars", False),

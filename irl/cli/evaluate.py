@@ -113,6 +113,7 @@ def _reoptimize(
         # Hydra reads reopt_shaping=true / false as booleans, auto as a string.
         shaping=cfg.get("reopt_shaping", "auto"),
         normalize_reward=reopt_normalize_reward(cfg),
+        squash=bool(cfg.get("reopt_squash", False)),
     )
 
 
