@@ -56,6 +56,7 @@ class Discriminator(nn.Module):
         grad_penalty: float = 0.0,
         absorbing_floor: bool = False,
         torque_term: bool = False,
+        rank_loss: float = 0.0,
     ) -> None:
         super().__init__()
         if algo not in ALGOS:
@@ -68,6 +69,7 @@ class Discriminator(nn.Module):
         self.lambda_lcr, self.lambda_mono, self.mono_margin = lambda_lcr, lambda_mono, mono_margin
         self.l2 = weight_decay_l2
         self.grad_penalty = grad_penalty
+        self.rank_loss = rank_loss
         self.obs_norm = RunningNorm(obs_dim) if normalize_inputs else None
         self._obs_dim, self._act_dim = obs_dim, act_dim
         # One extra input flags the absorbing state (DAC): its cost is an output of the same
@@ -231,6 +233,10 @@ class Discriminator(nn.Module):
                     "disc/optimal_log_z": float(O.optimal_log_z(energy, log_q, is_demo)),
                 }
             )
+        if self.rank_loss > 0:
+            rank = O.pairwise_rank_loss(energy, is_demo)
+            stats["disc/rank_loss"] = float(rank.detach())
+            loss = loss + self.rank_loss * rank
         if self.lambda_lcr > 0:
             loss = loss + self.lambda_lcr * O.lcr_penalty(steps, batch.mask).mean()
         if self.lambda_mono > 0:

@@ -143,6 +143,23 @@ def effective_sample_size(log_w: Tensor) -> Tensor:
     return torch.exp(2.0 * torch.logsumexp(log_w, 0) - torch.logsumexp(2.0 * log_w, 0))
 
 
+def pairwise_rank_loss(energy: Tensor, is_demo: Tensor) -> Tensor:
+    """Mean over (demo, sample) pairs of softplus(E_demo − E_sample): the logistic
+    (Bradley–Terry) loss of ranking each demo window below each sample window by the cost
+    alone, a smooth surrogate of 1 − the cost's AUC (scalar; zero without both classes).
+
+    GAN-GCL's logit −E − b − log q can separate the classes through log q alone: a sampler whose
+    mean actions left the demos' gives their windows a log q hundreds of nats below its own, D
+    saturates and the cost gets no gradient (docs/math.md#a-ranking-term-on-the-cost). This term
+    does not saturate on the cost's own mistakes; it has zero expected gradient when demos and
+    samples have one distribution."""
+    demo = is_demo.bool()
+    d, s = energy[demo], energy[~demo]
+    if d.numel() == 0 or s.numel() == 0:
+        return energy.sum() * 0.0
+    return _softplus(d[:, None] - s[None, :]).mean()
+
+
 def gcl_cost_loss(
     cost: Tensor,
     log_q: Tensor,

@@ -106,6 +106,7 @@ RULES: dict[str, Rule] = {
     "sampler.tau": Rule(lo=0, hi=1, open_lo=True),
     "cost.l2": NONNEG,
     "experimental.grad_penalty": NONNEG,
+    "experimental.rank_loss": NONNEG,
     "experimental.lambda_lcr": NONNEG,
     "experimental.lambda_mono": NONNEG,
     "experimental.coverage_episodes": Rule(lo=0, integer=True),

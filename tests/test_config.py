@@ -53,6 +53,7 @@ REMOVED = (
 )
 EXPERIMENTAL = (
     "grad_penalty",
+    "rank_loss",
     "lambda_lcr",
     "lambda_mono",
     "mono_margin",

@@ -206,3 +206,38 @@ def test_absorbing_floor_is_refused_for_gail_and_needs_the_option() -> None:
         Discriminator("gail", 3, 2, absorbing_floor=True)
     with pytest.raises(RuntimeError, match="without absorbing_floor"):
         Discriminator("gan_gcl", 3, 2).set_absorbing_floor(1.0)
+
+
+def test_pairwise_rank_loss_is_the_mean_logistic_loss_over_demo_sample_pairs() -> None:
+    """softplus(E_d − E_s) averaged over every (demo, sample) pair, written out; log 2 when the
+    energies tie; no gradient to a cost that already ranks every demo far below every sample."""
+    energy = torch.tensor([1.0, 3.0, 2.0, 5.0, 0.5], dtype=torch.float64, requires_grad=True)
+    is_demo = torch.tensor([True, True, False, False, False])
+    want = np.mean([np.log1p(np.exp(d - s)) for d in (1.0, 3.0) for s in (2.0, 5.0, 0.5)])
+    assert float(obj.pairwise_rank_loss(energy, is_demo).detach()) == pytest.approx(want, rel=1e-12)
+    tie = torch.zeros(4, dtype=torch.float64)
+    assert float(obj.pairwise_rank_loss(tie, is_demo[1:])) == pytest.approx(np.log(2.0))
+    far = torch.tensor([-900.0, -900.0, 900.0], dtype=torch.float64, requires_grad=True)
+    obj.pairwise_rank_loss(far, torch.tensor([True, True, False])).backward()
+    assert far.grad is not None and float(far.grad.abs().max()) == 0.0
+    assert float(obj.pairwise_rank_loss(energy, torch.ones(5, dtype=torch.bool))) == 0.0
+
+
+def test_rank_loss_moves_the_cost_when_log_q_alone_saturates_gan_gcls_d() -> None:
+    """A batch whose samples' log q sits 10^4 nats above the demos' saturates D: GAN-GCL's loss
+    then gives the cost (almost) no gradient; with experimental.rank_loss the cost still gets one,
+    towards ranking the demo windows below the sample windows."""
+    torch.manual_seed(0)
+    batch = _double(_store().sample(4, 4, 12, np.random.default_rng(5)))
+    batch = dataclasses.replace(
+        batch, log_q=torch.where(batch.is_demo, -5e3, 5e3).to(batch.log_q.dtype)
+    )
+    norms = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        disc = Discriminator("gan_gcl", 3, 2, normalize_inputs=False, rank_loss=weight).double()
+        loss, stats = disc.loss(batch)
+        grads = torch.autograd.grad(loss, list(disc.cost.parameters()))
+        norms[weight] = float(sum(g.square().sum() for g in grads).sqrt())
+        assert ("disc/rank_loss" in stats) is (weight > 0)
+    assert norms[0.0] < 1e-12 < 1e-3 < norms[1.0]
