@@ -457,8 +457,22 @@ def ablation_table(records: list[Record], evals: dict[tuple[Any, ...], Record]) 
     return table
 
 
+def reopt_optimiser(rec: Record) -> str:
+    """The fresh optimiser of an ``irl-eval`` record: "SAC", "PPO, squashed, reward normalised",
+    … (records from before ``reoptimized_algo`` ran SAC)."""
+    name = str(rec.get("reoptimized_algo") or "sac").upper()
+    if rec.get("reoptimized_squash"):
+        name += ", squashed"
+    if rec.get("reoptimized_normalize_reward"):
+        name += ", reward normalised"
+    if rec.get("reoptimized_shaping") is False and rec.get("reoptimized_reward") != "true":
+        name += ", no shaping"
+    return name
+
+
 def reopt_table() -> Table:
-    """Every re-optimisation measured: a fresh SAC on a run's learned reward, its true score."""
+    """Every re-optimisation measured: a fresh optimiser on a run's learned reward (or on the
+    true reward: the control), its true score."""
     recs = [
         r
         for r in read_records(RESULTS / "mujoco_eval.jsonl")
@@ -471,13 +485,14 @@ def reopt_table() -> Table:
             "variant",
             "seed",
             "recovered policy",
-            "SAC steps",
+            "optimiser",
+            "steps",
             "SAC α",
             "absorbing tail γ",
-            "SAC paid",
+            "paid",
             "re-optimised",
             "learned reward: demo step / absorbing step",
-            "SAC training time",
+            "training time",
         ]
     )
     for r in sorted(recs, key=lambda r: (*map(str, _key(r)), r["seed"])):
@@ -493,8 +508,9 @@ def reopt_table() -> Table:
                 short_variant(_variant(r)),
                 str(r["seed"]),
                 f"{r['normalized_return']:.2f}",
+                reopt_optimiser(r),
                 str(int(steps)) if steps else "–",
-                reopt_ent_coef(r),
+                reopt_ent_coef(r) if (r.get("reoptimized_algo") or "sac") == "sac" else "–",
                 str(r.get("reoptimized_tail_gamma", "cost γ")),
                 f"{r.get('reoptimized_reward', 'learned')} reward",
                 f"{r['reoptimized_normalized_return']:.2f}",
@@ -551,6 +567,7 @@ def source_reopt_pairs() -> list[ReoptPair]:
             _command_value(r, "reopt_steps"),
             _command_value(r, "seed") or "0",
             bool(r.get("reoptimized_normalize_reward")),
+            bool(r.get("reoptimized_squash")),
         )
         if r.get("reoptimized_reward", "learned") == "true":
             controls[task][run_dir] = r
@@ -561,18 +578,20 @@ def source_reopt_pairs() -> list[ReoptPair]:
     def order(key: tuple[Any, ...]) -> tuple[str, ...]:
         rec = learned[key]
         return (
-            rec["env"], key[1], str(key[4]), str(key[2]), str(rec["seed"]), str(not key[6]),
-            str(key[7]),
+            rec["env"], key[1], str(key[4]), str(key[5]), str(key[2]), str(rec["seed"]),
+            str(not key[7]), str(key[8]),
         )  # fmt: skip
 
     pairs = []
     for key in sorted(learned, key=order):
-        rec, (env, algo, steps, eval_seed, normalised, run_dir, _, unshaped) = learned[key], key
-        task = controls.get((env, algo, steps, eval_seed, normalised), {})
+        rec, (env, algo, steps, eval_seed, normalised, squashed, run_dir, _, unshaped) = (
+            learned[key],
+            key,
+        )
+        task = controls.get((env, algo, steps, eval_seed, normalised, squashed), {})
         control = task.get(run_dir) or next(iter(task.values()), None)
         if control is not None:
-            optimiser = algo.upper() + (", reward normalised" if normalised else "")
-            optimiser += ", no shaping" if unshaped else ""
+            optimiser = reopt_optimiser(rec)
             pairs.append(ReoptPair(env, optimiser, steps or "–", run_dir, rec, control))
     return pairs
 
@@ -1394,12 +1413,15 @@ def _sections(
         ),
         (
             "Re-optimisations (irl-eval)",
-            "A fresh SAC trained on the learned reward alone (`irl-eval run_dir=… reopt_steps=N`), "
-            "scored by the true reward. SAC α: `auto` is SAC's own temperature tuning, 1.0 the "
-            "MaxEnt model's α. Absorbing tail γ: the discount of the absorbing tail paid at a "
-            "termination (`cost γ`: records from before `reopt_tail_gamma`, the cost's γ = 1). SAC "
-            "paid `true reward`: the control, the same protocol on the true reward. A run carried "
-            "on to a larger budget resumes its SAC from its checkpoint.",
+            "A fresh optimiser trained on the learned reward alone (`irl-eval run_dir=… "
+            "reopt_steps=N`), scored by the true reward at its end. Optimiser: SAC (the default), "
+            "PPO (`reopt_algo=ppo`; squashed: `reopt_squash=true`; reward normalised: "
+            "`reopt_normalize_reward`) or ARS; no shaping: `reopt_shaping=false`. SAC α: `auto` "
+            "is SAC's own temperature tuning, 1.0 the MaxEnt model's α. Absorbing tail γ: the "
+            "discount of the absorbing tail paid at a termination (`cost γ`: records from before "
+            "`reopt_tail_gamma`, the cost's γ = 1). Paid `true reward`: the control, the same "
+            "protocol on the true reward. A run carried on to a larger budget resumes its SAC "
+            "from its checkpoint.",
             "RO",
             reopt_table,
         ),

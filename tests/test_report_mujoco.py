@@ -168,14 +168,15 @@ def test_reoptimisations_are_listed_by_protocol_and_a_later_eval_keeps_the_score
     assert row[6:9] == ["0.80", "0.80", "0.30"]
     rows = _rows(report_mujoco.reopt_table().markdown())
     # The true-reward control is listed, and kept out of the main table's learned-cost score.
-    assert [r[6:10] for r in rows] == [
+    assert [r[5] for r in rows] == ["SAC"] * 4  # records from before reoptimized_algo
+    assert [r[7:11] for r in rows] == [
         ["auto", "cost γ", "learned reward", "0.30"],
         ["1.0", "cost γ", "learned reward", "0.70"],
         ["0.5", "cost γ", "learned reward", "0.60"],
         ["auto", "cost γ", "true reward", "0.90"],
     ]
-    # SAC's training time where the record has it, a dash for records from before the field.
-    assert [r[11] for r in rows] == ["–", "–", "–", "1.5 h"]
+    # The training time where the record has it, a dash for records from before the field.
+    assert [r[12] for r in rows] == ["–", "–", "–", "1.5 h"]
 
 
 def test_ranking_rows_keep_the_latest_record_of_each_run(results: Path) -> None:
@@ -439,6 +440,11 @@ def test_own_task_reopt_rows_pair_each_learned_reward_with_the_task_control(resu
         # A reward-normalised re-optimisation pairs with the reward-normalised control only.
         reopt("r1", 1, "learned", 0.4, termination_floor=9.0, reoptimized_normalize_reward=True),
         reopt("r3", 0, "true", 0.5, reoptimized_normalize_reward=True),
+        # So does a squashed one with the squashed control, and without one it has no row.
+        reopt("r4", 4, "learned", 0.3, termination_floor=9.0, reoptimized_squash=True),
+        reopt("r5", 5, "learned", 0.6, termination_floor=9.0, reoptimized_squash=True)
+        | {"env": "Walker2d-v5"},
+        reopt("r6", 0, "true", 0.6, reoptimized_squash=True),
     ]
     _write(results / "mujoco_eval.jsonl", recs)
     rows = _rows(report_mujoco.source_reopt_table().markdown())
@@ -446,8 +452,11 @@ def test_own_task_reopt_rows_pair_each_learned_reward_with_the_task_control(resu
         ["0", "PPO", "300000", "c_abs as learned", "0.00", "0.25", "0.00"],
         ["0", "PPO", "300000", "≥ 9.50 (demo ceiling)", "0.30", "0.25", "1.20"],
         ["1", "PPO", "300000", "≥ 9.00 (demo ceiling)", "0.20", "0.25", "0.80"],
+        ["4", "PPO, squashed", "300000", "≥ 9.00 (demo ceiling)", "0.30", "0.60", "0.50"],
         ["1", "PPO, reward normalised", "300000", "≥ 9.00 (demo ceiling)", "0.40", "0.50", "0.80"],
     ]
+    labels = [r[5] for r in _rows(report_mujoco.reopt_table().markdown())]
+    assert labels.count("PPO, squashed") == 3 and labels.count("PPO, reward normalised") == 2
 
 
 def test_the_sac_budget_table_holds_shaped_sac_re_optimisations_only(results: Path) -> None:
