@@ -9,7 +9,10 @@ as Hopper-v5 not paying the healthy reward on the step that terminates). Scoring
 side, which evaluates the exported policy on the real v5 task.
 
 Writes to --out: policy.safetensors + policy.json (the deterministic actor, as plain tensors) and
-train.json (env steps, wall-clock, steps/s, hyperparameters, versions, parity check).
+train.json (env steps, wall-clock, steps/s, hyperparameters, versions, parity check); with
+--snapshot-every N also snapshots/<env steps>.safetensors + .json, the actor at the end of the
+first round at or past each multiple of N env steps, and their training wall-clock (exports left
+out) in train.json's "snapshots", for our side to evaluate as irl-train evaluates during training.
 """
 
 from __future__ import annotations
@@ -304,8 +307,9 @@ def check_parity(
     }
 
 
-def export_policy(model: Any, out: Path, obs: np.ndarray) -> dict[str, Any]:
-    """Save the deterministic actor as plain tensors (+ JSON) and check the copy acts the same."""
+def export_policy(model: Any, out: Path, obs: np.ndarray, stem: str = "policy") -> dict[str, Any]:
+    """Save the deterministic actor as plain tensors (``<stem>.safetensors`` + ``<stem>.json``)
+    and check the copy acts the same."""
     import torch
     from safetensors.torch import save_file
 
@@ -331,8 +335,8 @@ def export_policy(model: Any, out: Path, obs: np.ndarray) -> dict[str, Any]:
         "action_low": model.action_space.low.tolist(),
         "action_high": model.action_space.high.tolist(),
     }
-    save_file(tensors, str(out / "policy.safetensors"))
-    (out / "policy.json").write_text(json.dumps(spec, indent=1))
+    save_file(tensors, str(out / f"{stem}.safetensors"))
+    (out / f"{stem}.json").write_text(json.dumps(spec, indent=1))
     # The exported forward (numpy, as our side runs it) against SB3's own deterministic predict.
     ref, _ = model.predict(obs, deterministic=True)
     mine = actor_forward({k: v.numpy() for k, v in tensors.items()}, spec, obs)
@@ -364,6 +368,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--demo-indices", required=True, help="comma-separated training episodes")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--snapshot-every", type=int, default=0, help="env steps between snapshots (0: none)"
+    )
     args = parser.parse_args()
 
     import gymnasium as gym
@@ -446,11 +453,30 @@ def main() -> None:
         custom_logger=imitation_logger.configure(str(args.out), ["csv"]),
         **hp["algo"],
     )
+    probe_obs = np.concatenate([d.obs for d in demos[:2]])
+    snapshots: list[dict[str, Any]] = []
+    paused = 0.0  # seconds spent exporting snapshots, left out of the training wall-clock
+
+    def snapshot(_round: int) -> None:
+        nonlocal paused
+        steps_now = int(learner.num_timesteps)
+        last = snapshots[-1]["env_steps"] if snapshots else 0
+        if (
+            args.snapshot_every <= 0
+            or steps_now // args.snapshot_every <= last // args.snapshot_every
+        ):
+            return
+        t = time.perf_counter()
+        (args.out / "snapshots").mkdir(exist_ok=True)
+        export_policy(learner, args.out / "snapshots", probe_obs, f"{steps_now:09d}")
+        snapshots.append({"env_steps": steps_now, "wall_clock_s": t - start - paused})
+        paused += time.perf_counter() - t
+
     start = time.perf_counter()
-    trainer.train(args.steps)
-    wall = time.perf_counter() - start
+    trainer.train(args.steps, callback=snapshot)
+    wall = time.perf_counter() - start - paused
     steps = int(learner.num_timesteps)
-    export = export_policy(learner, args.out, np.concatenate([d.obs for d in demos[:2]]))
+    export = export_policy(learner, args.out, probe_obs)
     result = {
         "env": v5,
         "trained_on": env_id,
@@ -467,6 +493,8 @@ def main() -> None:
         "hyperparameters": hp,
         "parity": parity,
         "export": export,
+        "snapshot_every": args.snapshot_every,
+        "snapshots": snapshots,
         "versions": {
             "imitation": imitation.__version__,
             "gymnasium": gym.__version__,

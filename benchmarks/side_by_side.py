@@ -5,7 +5,11 @@ env-step budget, one torch thread per run. imitation pins gymnasium 0.29 / SB3 2
 go through benchmarks/imitation_peer.py in its own virtual environment (.venv-imitation, created
 by benchmarks/imitation_venv.sh when missing); gymnasium 0.29's v4 task is first checked to replay
 the v5 demos exactly, and the exported policy is scored here, on the v5 task, with the same 25
-seeded episodes as our runs. One JSON line per run in benchmarks/results/side_by_side.jsonl
+seeded episodes as our runs. Time to 0.9 (``time_to_target``): the training wall-clock to the
+first evaluation scoring at least 0.9, read from each record's ``curve`` and
+``curve_wall_clock_s`` (irl-train writes both; imitation's policy is snapshotted every 20,000 env
+steps and scored here on 5 episodes, as irl-train evaluates). One JSON line per run in
+benchmarks/results/side_by_side.jsonl
 (algo `imitation_airl` / `imitation_gail` for the peer); a run already recorded with the same
 protocol (the record's suite), env, algo, seed and budget is skipped, so an interrupted job
 continues where it stopped.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -33,6 +38,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -55,10 +63,32 @@ SUITE = "side-by-side-2"  # the protocol this job runs (module doc)
 LEGACY_SUITE = "side-by-side"  # the first job's records, which carry this suite
 N_DEMOS = 16
 EVAL_EPISODES = 25  # as irl-train's final evaluation (eval.final_episodes)
+CURVE_EVERY = 20_000  # as irl-train's evaluations: every 10 iterations of 2,000 env steps
+CURVE_EPISODES = 5  # eval.episodes
+TARGET = 0.9  # time-to-0.9: training wall-clock to the first evaluation at or above this
 
 
 def _suite(record: dict[str, Any]) -> str:
     return str(record.get("suite") or LEGACY_SUITE)
+
+
+def task_demo_episodes(env_id: str) -> str:
+    """Which demo episodes irl-train draws its demos from on a task (``demo_episodes`` of
+    ``irl/conf/env/<task>.yaml``: Ant's ``not_terminated``, "all" elsewhere)."""
+    from omegaconf import OmegaConf
+
+    task = {v: k for k, v in ENV_IDS.items()}[env_id]
+    cfg = OmegaConf.load(ROOT / "irl" / "conf" / "env" / f"{task}.yaml")
+    return str(cfg.get("demo_episodes") or "all")
+
+
+def same_demos(record: dict[str, Any]) -> bool:
+    """Whether a record trained on the demos the protocol prescribes: today's protocol draws the
+    peer's demos as irl-train draws ours (`task_demo_episodes`); its first peer runs on Ant, made
+    before it did, drew from all episodes and are left out. Our own runs always qualify."""
+    if _suite(record) != SUITE or record["algo"] not in PEERS:
+        return True
+    return str(record.get("demo_episodes", "all")) == task_demo_episodes(record["env"])
 
 
 def _done(
@@ -71,6 +101,7 @@ def _done(
 ) -> bool:
     return any(
         _suite(r) == suite
+        and same_demos(r)
         and r["env"] == env_id
         and r["algo"] == algo
         and r["seed"] == seed
@@ -114,7 +145,8 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
     env_id = ENV_IDS[env]
     demo_path = ROOT / "demos" / f"{env_id}.npz"
     trajs, meta = load_demos_with_metadata(demo_path, env_id=env_id)
-    _, _, indices = select_demos(trajs, N_DEMOS, seed)
+    episodes = task_demo_episodes(env_id)
+    _, _, indices = select_demos(trajs, N_DEMOS, seed, episodes=episodes)
     run_dir = _run_dir(env, algo, seed, steps)
     cmd = [
         str(PEER_PY),
@@ -131,21 +163,36 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
         ",".join(map(str, indices)),
         "--out",
         str(run_dir),
+        "--snapshot-every",
+        str(CURVE_EVERY),
     ]
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     train = json.loads((run_dir / "train.json").read_text())
-    from safetensors.numpy import load_file
 
-    tensors = load_file(str(run_dir / "policy.safetensors"))
-    spec = json.loads((run_dir / "policy.json").read_text())
-    rets = evaluate(
-        env_id,
-        lambda obs: actor_forward(tensors, spec, obs[None])[0],
-        EVAL_EPISODES,
-        eval_seed(seed),
-        meta.get("env_kwargs"),
-    )
+    def score(stem: Path, episodes: int) -> np.ndarray:
+        tensors = load_file(str(stem.with_suffix(".safetensors")))
+        spec = json.loads(stem.with_suffix(".json").read_text())
+        return evaluate(
+            env_id,
+            lambda obs: actor_forward(tensors, spec, obs[None])[0],
+            episodes,
+            eval_seed(seed),
+            meta.get("env_kwargs"),
+        )
+
+    # The curve as irl-train's: each snapshot on CURVE_EPISODES episodes, the end on 25.
+    curve, curve_wall = [], []
+    for snap in train.get("snapshots", []):
+        steps_at = int(snap["env_steps"])
+        rets = score(run_dir / "snapshots" / f"{steps_at:09d}", CURVE_EPISODES)
+        curve.append([steps_at, float(normalized_return(float(rets.mean()), meta))])
+        curve_wall.append([steps_at, float(snap["wall_clock_s"])])
+    rets = score(run_dir / "policy", EVAL_EPISODES)
     mean = float(rets.mean())
+    curve = [c for c in curve if c[0] < train["env_steps"]]
+    curve_wall = [c for c in curve_wall if c[0] < train["env_steps"]]
+    curve.append([train["env_steps"], float(normalized_return(mean, meta))])
+    curve_wall.append([train["env_steps"], float(train["wall_clock_s"])])
     record = {
         "suite": SUITE,
         "env": env_id,
@@ -153,6 +200,8 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
         "sampler": "ppo",
         "seed": seed,
         "n_demos": N_DEMOS,
+        "demo_episodes": episodes,
+        "demo_indices": indices,
         "env_steps": train["env_steps"],
         "budget": steps,
         "return_mean": mean,
@@ -170,6 +219,9 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
         "peer_n_envs": train["n_envs"],
         "peer_ppo_n_steps": train["ppo_n_steps"],
         "peer_hyperparameters": train["hyperparameters"],
+        "curve": curve,
+        "curve_wall_clock_s": curve_wall,
+        "curve_eval_episodes": CURVE_EPISODES,
     }
     append_record(out, record, command=" ".join(cmd), commit=commit)
     print(
@@ -186,12 +238,52 @@ def ensure_peer_venv() -> None:
         )
 
 
+def time_to_target(record: dict[str, Any], target: float = TARGET) -> float | None:
+    """Training wall-clock (s) at the record's first evaluation scoring at least ``target`` (our
+    runs' BC warm start included where recorded): ``math.inf`` when no evaluation reached it,
+    None when the record has no per-evaluation wall-clock (records from before the field)."""
+    walls = dict((int(k), float(v)) for k, v in record.get("curve_wall_clock_s") or [])
+    if not walls:
+        return None
+    warm = float(record.get("warmstart_s") or 0.0)
+    for steps, score in sorted((int(k), float(v)) for k, v in record.get("curve") or []):
+        if score >= target and steps in walls:
+            return walls[steps] + warm
+    return math.inf
+
+
+def _time_cell(times: list[float | None]) -> str:
+    """Mean time to the target over the seeds that reached it, with how many did."""
+    known = [t for t in times if t is not None]
+    if not known:
+        return "–"
+    reached = [t for t in known if math.isfinite(t)]
+    if not reached:
+        return f"not reached (0/{len(known)})"
+    return f"{statistics.mean(reached):.0f} s ({len(reached)}/{len(known)})"
+
+
+def _time_ratio(mine: list[float | None], peer: list[float | None] | None) -> str:
+    """Our mean time to the target ÷ the peer's, over the seeds that reached it."""
+    if not peer:
+        return "–"
+    a = [t for t in mine if t is not None and math.isfinite(t)]
+    b = [t for t in peer if t is not None and math.isfinite(t)]
+    if any(t is None for t in [*mine, *peer]):
+        return "–"
+    if a and b:
+        return f"{statistics.mean(a) / statistics.mean(b):.2f}"
+    if a:
+        return "imitation not reached"
+    return "not reached" if b else "neither reached"
+
+
 def report(path: Path, suite: str = SUITE) -> str:
     """Markdown table of one protocol's records: normalised return and env steps/s per (task,
     budget, algo), as ratios to the peer."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rec in read_records(path):
-        if _suite(rec) != suite:
+        if _suite(rec) != suite or not same_demos(rec):
             continue
         latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = rec
     groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
@@ -199,8 +291,9 @@ def report(path: Path, suite: str = SUITE) -> str:
         groups.setdefault((env, budget), {}).setdefault(algo, []).append(rec)
     lines = [
         "| task | env steps | algo | seeds | normalised return | env steps/s "
-        "| return ÷ imitation AIRL / GAIL | steps/s ÷ imitation AIRL / GAIL |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| time to {TARGET} | return ÷ imitation AIRL / GAIL | steps/s ÷ imitation AIRL / GAIL "
+        f"| time to {TARGET} ÷ imitation AIRL / GAIL |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def ratio(mine: float, recs: list[dict[str, Any]] | None, key: str) -> str:
@@ -223,9 +316,14 @@ def report(path: Path, suite: str = SUITE) -> str:
             peers = [algos.get(p) for p in PEERS]
             s_ratio = " / ".join(ratio(s_mean, p, "normalized_return") for p in peers)
             v_ratio = " / ".join(ratio(v_mean, p, "steps_per_s") for p in peers)
+            times = [time_to_target(r) for r in recs]
+            t_ratio = " / ".join(
+                _time_ratio(times, None if p is None else [time_to_target(r) for r in p])
+                for p in peers
+            )
             lines.append(
                 f"| {env} | {budget:,} | {algo} | {len(recs)} | {mean_std(score)} "
-                f"| {v_mean:.0f} | {s_ratio} | {v_ratio} |"
+                f"| {v_mean:.0f} | {_time_cell(times)} | {s_ratio} | {v_ratio} | {t_ratio} |"
             )
     return "\n".join(lines)
 

@@ -155,6 +155,9 @@ class Trainer:
         self.window_rng = window_rng(settings.seed)
         self.iteration = 0
         self.wall_clock = 0.0
+        # The BC warm start's seconds (outside wall_clock); None: resumed from a checkpoint
+        # written before it was kept.
+        self.warmstart_s: float | None = 0.0
         self.history: list[dict[str, float]] = []
         self.last_eval: dict[str, float] = {}
         self.sink: Callable[[dict[str, float], int], None] = lambda stats, step: None
@@ -380,6 +383,7 @@ class Trainer:
         state: dict[str, Any] = {
             "iteration": self.iteration,
             "wall_clock": self.wall_clock,
+            "warmstart_s": self.warmstart_s,
             "sampler": self.sampler.state(),
             "rng": rng_state(),
             "window_rng": generator_state(self.window_rng),
@@ -429,6 +433,8 @@ class Trainer:
             )
         self.iteration = int(state["iteration"])
         self.wall_clock = float(state["wall_clock"])
+        warm = state.get("warmstart_s")
+        self.warmstart_s = None if warm is None else float(warm)
         self.history = json.loads(state["history"])
         self.last_eval = json.loads(state["last_eval"])
         if self.cost is not None and self.cost_opt is not None and self.store is not None:
@@ -465,9 +471,11 @@ class Trainer:
         else:
             if not resumed and self.iteration == 0:
                 if self.s.bc_warmstart_epochs:
+                    t_warm = time.perf_counter()
                     self.sampler.behaviour_clone(
                         self.demos, self.s.bc_warmstart_epochs, 256, 1e-3, self.s.seed
                     )
+                    self.warmstart_s = time.perf_counter() - t_warm
                 self._add_coverage()
                 # A first good checkpoint: a run that diverges at once can still be resumed.
                 self.save_checkpoint()
@@ -512,8 +520,15 @@ class Trainer:
             for h in self.history
             if "eval/normalized_return" in h
         }
+        # The training wall-clock (evaluations left out) at each evaluation of the curve.
+        curve_wall = {
+            int(h["time/env_steps"]): float(h["time/wall_clock_s"])
+            for h in self.history
+            if "eval/normalized_return" in h and "time/wall_clock_s" in h
+        }
         if "eval/normalized_return" in final:
             curve[steps] = float(final["eval/normalized_return"])  # the final, longer evaluation
+            curve_wall[steps] = self.wall_clock
         expert = self.meta["expert_return_mean"]
         return {
             "env": self.s.env_id,
@@ -536,6 +551,9 @@ class Trainer:
             "ess_frac_mean_last10": float(np.mean(ess[-10:])) if ess else None,
             "ess_frac_samples_mean_last10": float(np.mean(ess_s[-10:])) if ess_s else None,
             "curve": [[k, v] for k, v in sorted(curve.items())],
+            "curve_wall_clock_s": [[k, v] for k, v in sorted(curve_wall.items())],
+            "curve_eval_episodes": self.s.eval_episodes,  # the final one: eval_episodes
+            "warmstart_s": self.warmstart_s,
             "diagnostics": diagnostics_series(self.history),
             "window": self.s.window if self.cost is not None else None,
         }

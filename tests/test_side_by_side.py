@@ -87,8 +87,10 @@ def test_report_gives_ratios_to_each_peer_and_na_for_a_random_level_peer(tmp_pat
     assert gan[4] == "2"  # seeds
     assert gan[5] == "0.70 ± 0.14"
     assert gan[6] == "600"
-    assert gan[7] == "n/a / 2.80"  # 0.70 / 0.25
-    assert gan[8] == "0.50 / 0.40"  # 600 / 1200, 600 / 1500
+    assert gan[7] == "–"  # records without per-evaluation wall-clock: time to 0.9 unknown
+    assert gan[8] == "n/a / 2.80"  # 0.70 / 0.25
+    assert gan[9] == "0.50 / 0.40"  # 600 / 1200, 600 / 1500
+    assert gan[10] == "– / –"
     assert side_by_side._done(recs, "Hopper-v5", "gan_gcl", 1, 1000)
     assert not side_by_side._done(recs, "Hopper-v5", "airl", 0, 1000)
 
@@ -146,3 +148,63 @@ def test_the_v4_ant_takes_the_v5_contact_flag_and_is_checked_on_observations_onl
     parity = imitation_peer.check_parity("Ant-v4", meta, episodes, n_check=1)
     assert parity["max_obs_abs_diff"] < 1e-4
     assert not parity["rewards_compared"] and parity["max_reward_abs_diff"] > 1e-3
+
+
+def _timed(
+    algo: str, seed: int, curve: list[tuple[int, float]], walls: list[float], **extra: object
+):
+    rec = _rec("Walker2d-v5", algo, seed, curve[-1][1], 500.0)
+    rec["curve"] = [[k, v] for k, v in curve]
+    rec["curve_wall_clock_s"] = [[k, w] for (k, _), w in zip(curve, walls, strict=True)]
+    return rec | extra
+
+
+def test_time_to_target_is_the_wall_clock_of_the_first_evaluation_at_or_above_it() -> None:
+    """The training wall-clock at the first evaluation scoring >= 0.9 (the BC warm start added
+    where recorded); inf when none did, None for a record without per-evaluation wall-clock."""
+    rec = _timed("gan_gcl", 0, [(20, 0.5), (40, 0.9), (60, 0.95), (80, 0.7)], [10, 25, 40, 55])
+    assert side_by_side.time_to_target(rec) == 25.0
+    assert side_by_side.time_to_target(rec | {"warmstart_s": 3.5}) == 28.5
+    assert side_by_side.time_to_target(rec, target=0.94) == 40.0
+    assert side_by_side.time_to_target(rec, target=0.99) == float("inf")
+    assert side_by_side.time_to_target(_rec("Walker2d-v5", "gan_gcl", 0, 0.95, 1.0)) is None
+
+
+def test_report_gives_time_to_target_and_its_ratio_or_not_reached(tmp_path: Path) -> None:
+    """Mean time over the seeds that reached 0.9, with how many did, and ratios to each peer;
+    a peer that never reached it is a result, not a blank."""
+    path = tmp_path / "side_by_side.jsonl"
+    recs = [
+        _timed("gan_gcl", 0, [(20, 0.95), (40, 0.97)], [100, 200]),
+        _timed("gan_gcl", 1, [(20, 0.5), (40, 0.92)], [100, 300], warmstart_s=20.0),
+        _timed("gan_gcl", 2, [(20, 0.5), (40, 0.6)], [100, 200]),
+        _timed("imitation_airl", 0, [(20, 0.2), (40, 0.5)], [50, 90]),
+        _timed("imitation_gail", 0, [(20, 0.91), (40, 0.93)], [40, 80]),
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    rows = {line.split("|")[3].strip(): line for line in side_by_side.report(path).splitlines()[2:]}
+    gan = [c.strip() for c in rows["gan_gcl"].split("|")]
+    assert gan[7] == "210 s (2/3)"  # (100 + 320) / 2
+    assert gan[10] == "imitation not reached / 5.25"  # 210 / 40
+    airl = [c.strip() for c in rows["imitation_airl"].split("|")]
+    assert airl[7] == "not reached (0/1)"
+    assert airl[10] == "neither reached / not reached"
+
+
+def test_peer_records_count_only_on_the_demos_irl_train_draws_for_the_task(tmp_path: Path) -> None:
+    """Today's protocol draws the peer's demos from the episodes the task's configuration trains
+    on (Ant: the expert's episodes that never fell): an Ant peer record from before, drawn from
+    all episodes, is neither done nor reported; Walker2d's draws from all, so its record stays."""
+    assert side_by_side.task_demo_episodes("Ant-v5") == "not_terminated"
+    assert side_by_side.task_demo_episodes("Walker2d-v5") == "all"
+    old_ant = _rec("Ant-v5", "imitation_gail", 0, -0.4, 600.0)
+    ant = old_ant | {"demo_episodes": "not_terminated"}
+    walker = _rec("Walker2d-v5", "imitation_gail", 0, 0.1, 1500.0)
+    assert not side_by_side.same_demos(old_ant)
+    assert side_by_side.same_demos(ant) and side_by_side.same_demos(walker)
+    assert not side_by_side._done([old_ant], "Ant-v5", "imitation_gail", 0, 1000)
+    assert side_by_side._done([ant], "Ant-v5", "imitation_gail", 0, 1000)
+    path = tmp_path / "side_by_side.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (old_ant, walker)))
+    table = side_by_side.report(path)
+    assert "Walker2d-v5" in table and "Ant-v5" not in table

@@ -687,3 +687,22 @@ def test_a_scratch_companion_trains_on_the_learned_reward_and_feeds_the_store(
     plain = make_trainer(tmp_path / "plain", *over)
     assert plain.companion is None
     assert "scratch_sampler" not in config_digest(make_cfg(*over))
+
+
+def test_result_carries_the_training_wall_clock_of_each_evaluation(tmp_path: Path) -> None:
+    """result.json's "curve_wall_clock_s": one (env steps, wall-clock) per point of "curve", the
+    wall-clock rising and ending at the run's own (evaluations left out), and the BC warm start's
+    seconds apart in "warmstart_s": what time-to-0.9 in the side-by-side job is read from."""
+    result = irl.train(
+        ["debug=tiny", "video.enabled=false", "algo.bc_warmstart_epochs=2"], run_dir=tmp_path / "r"
+    ).result
+    walls = result["curve_wall_clock_s"]
+    assert [k for k, _ in walls] == [k for k, _ in result["curve"]] and len(walls) >= 2
+    seconds = [w for _, w in walls]
+    assert seconds[0] > 0 and seconds == sorted(seconds)
+    assert seconds[-1] == pytest.approx(result["wall_clock_s"])
+    assert result["warmstart_s"] > 0 and result["curve_eval_episodes"] == 1  # debug=tiny
+    plain = irl.train(
+        ["debug=tiny", "video.enabled=false", "algo.bc_warmstart_epochs=0"], run_dir=tmp_path / "p"
+    ).result
+    assert plain["warmstart_s"] == 0.0
