@@ -457,10 +457,15 @@ def ablation_table(records: list[Record], evals: dict[tuple[Any, ...], Record]) 
     return table
 
 
+def _reopt_algo(rec: Record) -> str:
+    """An ``irl-eval`` record's re-optimiser (records from before ``reoptimized_algo`` ran SAC)."""
+    return str(rec.get("reoptimized_algo") or "sac")
+
+
 def reopt_optimiser(rec: Record) -> str:
     """The fresh optimiser of an ``irl-eval`` record: "SAC", "PPO, squashed, reward normalised",
-    … (records from before ``reoptimized_algo`` ran SAC)."""
-    name = str(rec.get("reoptimized_algo") or "sac").upper()
+    …"""
+    name = _reopt_algo(rec).upper()
     if rec.get("reoptimized_squash"):
         name += ", squashed"
     if rec.get("reoptimized_normalize_reward"):
@@ -510,7 +515,7 @@ def reopt_table() -> Table:
                 f"{r['normalized_return']:.2f}",
                 reopt_optimiser(r),
                 str(int(steps)) if steps else "–",
-                reopt_ent_coef(r) if (r.get("reoptimized_algo") or "sac") == "sac" else "–",
+                reopt_ent_coef(r) if _reopt_algo(r) == "sac" else "–",
                 str(r.get("reoptimized_tail_gamma", "cost γ")),
                 f"{r.get('reoptimized_reward', 'learned')} reward",
                 f"{r['reoptimized_normalized_return']:.2f}",

@@ -28,6 +28,7 @@ Protocols (the records' suite):
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -72,6 +73,7 @@ def _suite(record: dict[str, Any]) -> str:
     return str(record.get("suite") or LEGACY_SUITE)
 
 
+@functools.cache
 def task_demo_episodes(env_id: str) -> str:
     """Which demo episodes irl-train draws its demos from on a task (``demo_episodes`` of
     ``irl/conf/env/<task>.yaml``: Ant's ``not_terminated``, "all" elsewhere)."""
@@ -180,17 +182,20 @@ def run_peer(env: str, algo: str, seed: int, steps: int, out: Path, commit: str)
             meta.get("env_kwargs"),
         )
 
-    # The curve as irl-train's: each snapshot on CURVE_EPISODES episodes, the end on 25.
+    # The curve as irl-train's: each snapshot before the end on CURVE_EPISODES episodes, the
+    # end (the exported policy) on EVAL_EPISODES.
+    points = [
+        (int(snap["env_steps"]), float(snap["wall_clock_s"]))
+        for snap in train.get("snapshots", [])
+        if int(snap["env_steps"]) < train["env_steps"]
+    ]
     curve, curve_wall = [], []
-    for snap in train.get("snapshots", []):
-        steps_at = int(snap["env_steps"])
+    for steps_at, wall_at in points:
         rets = score(run_dir / "snapshots" / f"{steps_at:09d}", CURVE_EPISODES)
         curve.append([steps_at, float(normalized_return(float(rets.mean()), meta))])
-        curve_wall.append([steps_at, float(snap["wall_clock_s"])])
+        curve_wall.append([steps_at, wall_at])
     rets = score(run_dir / "policy", EVAL_EPISODES)
     mean = float(rets.mean())
-    curve = [c for c in curve if c[0] < train["env_steps"]]
-    curve_wall = [c for c in curve_wall if c[0] < train["env_steps"]]
     curve.append([train["env_steps"], float(normalized_return(mean, meta))])
     curve_wall.append([train["env_steps"], float(train["wall_clock_s"])])
     record = {
@@ -265,12 +270,10 @@ def _time_cell(times: list[float | None]) -> str:
 
 def _time_ratio(mine: list[float | None], peer: list[float | None] | None) -> str:
     """Our mean time to the target ÷ the peer's, over the seeds that reached it."""
-    if not peer:
+    if not peer or any(t is None for t in [*mine, *peer]):
         return "–"
     a = [t for t in mine if t is not None and math.isfinite(t)]
     b = [t for t in peer if t is not None and math.isfinite(t)]
-    if any(t is None for t in [*mine, *peer]):
-        return "–"
     if a and b:
         return f"{statistics.mean(a) / statistics.mean(b):.2f}"
     if a:

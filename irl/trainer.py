@@ -515,17 +515,14 @@ class Trainer:
         steps = self.sampler.num_timesteps
         ess = [h["disc/ess_frac"] for h in self.history if "disc/ess_frac" in h]
         ess_s = [h["disc/ess_frac_samples"] for h in self.history if "disc/ess_frac_samples" in h]
-        curve = {
-            int(h["time/env_steps"]): float(h["eval/normalized_return"])
-            for h in self.history
-            if "eval/normalized_return" in h
-        }
-        # The training wall-clock (evaluations left out) at each evaluation of the curve.
-        curve_wall = {
-            int(h["time/env_steps"]): float(h["time/wall_clock_s"])
-            for h in self.history
-            if "eval/normalized_return" in h and "time/wall_clock_s" in h
-        }
+        # Each evaluation's score and the training wall-clock (evaluations left out) there.
+        curve, curve_wall = {}, {}
+        for h in self.history:
+            if "eval/normalized_return" in h:
+                at = int(h["time/env_steps"])
+                curve[at] = float(h["eval/normalized_return"])
+                if "time/wall_clock_s" in h:
+                    curve_wall[at] = float(h["time/wall_clock_s"])
         if "eval/normalized_return" in final:
             curve[steps] = float(final["eval/normalized_return"])  # the final, longer evaluation
             curve_wall[steps] = self.wall_clock
