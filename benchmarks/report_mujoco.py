@@ -56,11 +56,19 @@ RECORDED_RECIPE = (
 )
 RECORDED_TASK_RECIPE = {"HalfCheetah-v5": ("sampler.learning_rate=1e-4",)}
 # Records written since issue 19 (the recipe is what `irl-train env=<task>` runs) carry
-# "defaults": "recipe"; records without the field ran under the earlier defaults.
+# "defaults": "recipe"; records without the field ran under the earlier defaults. Later records
+# add "+companion" (the companion sampler from scratch) and "+rank" (the ranking loss on the cost)
+# where the task's config turns those on (irl.cli.train.defaults_era).
 DEFAULTS_FIELD = "defaults"
-# Its value for runs whose task defaults include the companion sampler from scratch
-# (sampler.companion; irl.cli.train.defaults_era).
-COMPANION_DEFAULTS = "recipe+companion"
+DEFAULTS_ERAS = ("recipe", "recipe+companion", "recipe+rank", "recipe+companion+rank")
+ERA_PART_NAMES = {"recipe": "recipe", "companion": "companion", "rank": "rank loss"}
+# Runs recorded with an override under the name it had before it became the task's default:
+# (env, the defaults they ran under, the override) -> the defaults they ran, as later records
+# name them. Walker2d's five rank-loss seeds ran `experimental.rank_loss=1.0`, the same model
+# and loss that `env.cost_rank_loss: 1.0` (cost.rank_loss) gives every Walker2d run since.
+RECORDED_PROMOTIONS: dict[tuple[str, str, str], str] = {
+    ("Walker2d-v5", "recipe+companion", "experimental.rank_loss=1.0"): "recipe+companion+rank",
+}
 HEADLINE_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "InvertedPendulum-v5")
 SUITE_ORDER = (
     "mujoco-quick",
@@ -181,31 +189,67 @@ def per_seed(recs: list[Record], key: str = "normalized_return") -> str:
     return " / ".join("–" if v is None else f"{v:.2f}" for v in vals)
 
 
-def _extra_overrides(rec: Record) -> list[str]:
+def _raw_extra_overrides(rec: Record) -> list[str]:
     skip = ("env=", "algo=", "sampler=", "seed=", "total_env_steps=")
     return [o for o in rec.get("overrides", []) if not o.startswith(skip)]
 
 
+def _promoted(rec: Record) -> tuple[str, str] | None:
+    """(the override, the defaults it became) when the record ran, under an earlier name, what
+    later became its task's default (RECORDED_PROMOTIONS); None otherwise."""
+    era = rec.get(DEFAULTS_FIELD)
+    for override in _raw_extra_overrides(rec):
+        promoted = RECORDED_PROMOTIONS.get((rec.get("env", ""), str(era), override))
+        if promoted is not None:
+            return override, promoted
+    return None
+
+
+def _extra_overrides(rec: Record) -> list[str]:
+    """The record's overrides beyond env/algo/sampler/seed/budget, less one it ran under the
+    earlier name of a setting that became its task's default (RECORDED_PROMOTIONS)."""
+    promoted = _promoted(rec)
+    return [o for o in _raw_extra_overrides(rec) if not promoted or o != promoted[0]]
+
+
+def defaults_era(rec: Record) -> str | None:
+    """The defaults a record ran under (its "defaults" field, or the defaults a promoted
+    override later became); None for records before the recipe."""
+    promoted = _promoted(rec)
+    era = promoted[1] if promoted else rec.get(DEFAULTS_FIELD)
+    return era if era in DEFAULTS_ERAS else None
+
+
+def _era_rank(rec: Record) -> int:
+    """How late a record's defaults are: -1 before the recipe, then one per addition."""
+    era = defaults_era(rec)
+    return -1 if era is None else era.count("+")
+
+
 def recipe_default(rec: Record) -> bool:
     """Whether the record ran with the recipe as its defaults (written since issue 19), with
-    or without the companion from scratch that later became some tasks' default."""
-    return rec.get(DEFAULTS_FIELD) in ("recipe", COMPANION_DEFAULTS)
+    or without the additions (companion, rank loss) that later became some tasks' defaults."""
+    return defaults_era(rec) is not None
 
 
 def companion_default(rec: Record) -> bool:
-    """Whether the record ran under the defaults that include the companion sampler from
+    """Whether the record ran under defaults that include the companion sampler from
     scratch (Hopper, HalfCheetah and Walker2d since it became their default; on Hopper with the
     state-only cost)."""
-    return rec.get(DEFAULTS_FIELD) == COMPANION_DEFAULTS
+    return "+companion" in (defaults_era(rec) or "")
+
+
+def _era_label(era: str) -> str:
+    """``recipe + companion + rank loss (default)`` for "recipe+companion+rank"."""
+    return " + ".join(ERA_PART_NAMES.get(p, p) for p in era.split("+")) + " (default)"
 
 
 def _variant(rec: Record) -> str:
     """Overrides beyond env/algo/sampler/seed/budget: what a row changes against the defaults."""
     extra = _extra_overrides(rec)
-    if companion_default(rec):
-        return " ".join(["recipe + companion (default)", *extra])
-    if recipe_default(rec):
-        return " ".join(["recipe (default)", *extra])
+    era = defaults_era(rec)
+    if era is not None:
+        return " ".join([_era_label(era), *extra])
     return " ".join(extra) or "default"
 
 
@@ -831,8 +875,9 @@ def _recipe_key(
     env: str,
     where: Callable[[tuple[Any, ...]], bool] = lambda _k: True,
 ) -> tuple[Any, ...] | None:
-    """GAN-GCL's preferred recipe group of ``env`` among the keys ``where`` admits: the
-    recipe-default group first (the companion's defaults before the earlier ones), then the one
+    """GAN-GCL's preferred recipe group of ``env`` among the keys ``where`` admits: the group
+    under the latest defaults first (the recipe's, then with the companion, then with the rank
+    loss, each where it is the task's), then the one
     at the task's configured budget (what ``irl-train env=<task>`` runs), then the one with most
     seeds (ablation rows never)."""
     keys = [
@@ -848,8 +893,7 @@ def _recipe_key(
     return max(
         keys,
         key=lambda k: (
-            all(recipe_default(r) for r in groups[k]),
-            all(companion_default(r) for r in groups[k]),
+            min(_era_rank(r) for r in groups[k]),
             k[5] == budget,
             len(groups[k]),
         ),
@@ -926,11 +970,16 @@ CEILING_NOTE = (
 
 
 # ---------------------------------------------------------------------------------- headline
+def n_seeds(n: int) -> str:
+    """``1 seed``, ``3 seeds``."""
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def _group_cell(recs: list[Record]) -> str:
     """``mean ± std (n seeds)``, led by the IQM and its 95 % bootstrap interval from 5 seeds."""
     scores = [r["normalized_return"] for r in recs]
     head = iqm_cell(scores)
-    spread = f"{mean_std(scores)} ({len(recs)} seeds)"
+    spread = f"{mean_std(scores)} ({n_seeds(len(recs))})"
     return f"{head}; {spread}" if head else spread
 
 
@@ -942,9 +991,8 @@ def _best(groups: list[tuple[str, list[Record]]]) -> str:
     top = max(s for s, _, _ in scored)
     names = [n for s, n, _ in scored if s == top]
     recs = next(g for s, _, g in scored if s == top)
-    return (
-        f"{mean_std(r['normalized_return'] for r in recs)} ({len(recs)} seeds, {', '.join(names)})"
-    )
+    score = mean_std(r["normalized_return"] for r in recs)
+    return f"{score} ({n_seeds(len(recs))}, {', '.join(names)})"
 
 
 def _peer_groups(env: str) -> list[tuple[str, list[Record]]]:
@@ -974,7 +1022,9 @@ def _ours(env: str, groups: dict[tuple[Any, ...], list[Record]]) -> tuple[str, t
     if key is not None:
         companion = max((r.get("companion_env_steps") or 0 for r in groups[key]), default=0)
         extra = f" + {companion:,} of its companion" if companion else ""
-        return f"recipe, {key[5]:,} steps{extra}", key
+        rank = all("+rank" in (defaults_era(r) or "") for r in groups[key])
+        name = "recipe + rank loss" if rank else "recipe"
+        return f"{name}, {key[5]:,} steps{extra}", key
     keys = [k for k in groups if k[1] == env and k[2] == "gan_gcl" and k[4] == "default"]
     if not keys:
         return "", ()

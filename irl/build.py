@@ -157,7 +157,7 @@ def build_cost(cfg: Mapping[str, Any], obs_dim: int, act_dim: int) -> Discrimina
         grad_penalty=float(x.get("grad_penalty", 0.0)),
         absorbing_floor=a.get("absorbing_floor") is not None,
         torque_term=bool(c.get("torque_term", False)),
-        rank_loss=float(x.get("rank_loss", 0.0)),
+        rank_loss=float(x.get("rank_loss") or c.get("rank_loss", 0.0)),
     ).double()
 
 

@@ -105,6 +105,7 @@ RULES: dict[str, Rule] = {
     "sampler.buffer_size": POS_INT,
     "sampler.tau": Rule(lo=0, hi=1, open_lo=True),
     "cost.l2": NONNEG,
+    "cost.rank_loss": NONNEG,
     "experimental.grad_penalty": NONNEG,
     "experimental.rank_loss": NONNEG,
     "experimental.lambda_lcr": NONNEG,

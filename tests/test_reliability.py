@@ -76,6 +76,7 @@ def test_kill_while_writing_keeps_the_old_checkpoint(tmp_path: Path) -> None:
         ("algo.fusion=bogus", "algo.fusion"),
         ("sampler.policy_ema=1.0", "sampler.policy_ema"),
         ("algo.lr=nan", "algo.lr"),
+        ("cost.rank_loss=-1", "cost.rank_loss"),
     ],
 )
 def test_bad_config_values_get_one_clear_error(override: str, key: str) -> None:

@@ -229,11 +229,11 @@ def test_headline_prefers_recipe_default_records_and_names_the_best_other_algori
     assert set(rows) == {"Hopper-v5", "HalfCheetah-v5"}
     assert rows["Hopper-v5"][1:5] == [
         "recipe, 1,000 steps",
-        "0.50 (1 seeds)",
-        "0.20 (1 seeds)",
+        "0.50 (1 seed)",
+        "0.20 (1 seed)",
         "–",
     ]
-    assert rows["HalfCheetah-v5"][2] == "1.00 (1 seeds)"
+    assert rows["HalfCheetah-v5"][2] == "1.00 (1 seed)"
     records[2] = _train(0, ["algo.alpha=0.1"], 0.5, defaults="recipe")  # no longer the recipe
     _write(results / "mujoco.jsonl", records)
     rows = {
@@ -241,8 +241,8 @@ def test_headline_prefers_recipe_default_records_and_names_the_best_other_algori
     }
     assert rows["Hopper-v5"][2:5] == [
         "0.80 ± 0.14 (2 seeds)",
-        "0.20 (1 seeds)",
-        "0.40 (1 seeds, GAIL)",
+        "0.20 (1 seed)",
+        "0.40 (1 seed, GAIL)",
     ]
 
 
@@ -297,7 +297,7 @@ def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) 
     ]  # fmt: skip
     _write(results / "mujoco.jsonl", records)
     rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
-    assert rows[0][1:3] == ["recipe, 1,000 steps + 1,000 of its companion", "0.60 (1 seeds)"]
+    assert rows[0][1:3] == ["recipe, 1,000 steps + 1,000 of its companion", "0.60 (1 seed)"]
     assert report_mujoco._variant(records[2]) == "recipe + companion (default)"
     assert report_mujoco._variant(records[0]) == "recipe (default)"
     assert report_mujoco.is_recipe(records[2]) and report_mujoco.recipe_default(records[2])
@@ -314,7 +314,7 @@ def test_headline_prefers_the_tasks_configured_budget_to_more_seeds(results: Pat
     ] + [_train(0, [], 0.9, defaults="recipe+companion", env_steps=budget)]
     _write(results / "mujoco.jsonl", records)
     rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
-    assert rows[0][1:3] == [f"recipe, {budget:,} steps", "0.90 (1 seeds)"]
+    assert rows[0][1:3] == [f"recipe, {budget:,} steps", "0.90 (1 seed)"]
 
 
 def test_generation_writes_every_file_and_check_fails_when_records_change(
@@ -469,3 +469,32 @@ def test_the_sac_budget_table_holds_shaped_sac_re_optimisations_only(results: Pa
     _write(results / "mujoco_eval.jsonl", [sac, ppo, unshaped])
     rows = _rows(report_mujoco.reopt_budget_table().markdown())
     assert len(rows) == 1 and rows[0][-1] == "0.40"
+
+
+def test_runs_under_an_override_that_became_the_default_join_the_new_defaults(
+    results: Path,
+) -> None:
+    """Walker2d's rank-loss seeds ran `experimental.rank_loss=1.0` under "recipe+companion";
+    that override became Walker2d's default (env.cost_rank_loss), so the report files them with
+    the runs recorded under "recipe+companion+rank" and makes them the headline before the
+    earlier defaults. The same override on another task (Ant) stays a variant."""
+
+    def walker(seed: int, extra: list[str], score: float, defaults: str) -> dict[str, Any]:
+        rec = _train(seed, extra, score, defaults=defaults, env_steps=1_000_000)
+        return rec | {"suite": "mujoco-walker2d", "env": "Walker2d-v5"}
+
+    old = [walker(s, [], 0.8, "recipe+companion") for s in range(3)]
+    promoted = walker(0, ["experimental.rank_loss=1.0"], 0.95, "recipe+companion")
+    new = walker(1, [], 1.0, "recipe+companion+rank")
+    ant = _train(0, ["experimental.rank_loss=1.0"], 0.5, defaults="recipe+companion")
+    ant |= {"suite": "mujoco-ant", "env": "Ant-v5"}
+    _write(results / "mujoco.jsonl", [*old, promoted, new, ant])
+    records = report_mujoco.load()[0]
+    assert report_mujoco._variant(promoted) == report_mujoco._variant(new)
+    assert report_mujoco._variant(new) == "recipe + companion + rank loss (default)"
+    assert report_mujoco._variant(ant) == "recipe + companion (default) experimental.rank_loss=1.0"
+    assert report_mujoco.is_recipe(promoted) and not report_mujoco.is_recipe(ant)
+    rows = {r[0]: r for r in _rows(report_mujoco.headline_table(records).markdown())}
+    walker_row = rows["Walker2d-v5"]
+    assert walker_row[1] == "recipe + rank loss, 1,000,000 steps"
+    assert walker_row[2] == "0.97 ± 0.04 (2 seeds)"  # the promoted and the new run, not the old

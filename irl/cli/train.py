@@ -35,16 +35,25 @@ from irl.validate import ConfigError
 LOADED_COMMIT = git_commit()
 
 
-# The "defaults" values a record can carry: the recipe since the redesign, and the recipe with
-# the companion sampler on the tasks whose env config turns it on.
-DEFAULTS_ERAS = ("recipe", "recipe+companion")
+# The "defaults" values a record can carry: the recipe since the redesign, with "+companion" on
+# the tasks whose env config turns the companion sampler on and "+rank" on those whose env config
+# sets the ranking loss on the cost (each since it became those tasks' default).
+DEFAULTS_ERAS = ("recipe", "recipe+companion", "recipe+rank", "recipe+companion+rank")
 
 
 def defaults_era(cfg: DictConfig) -> str:
-    """Which defaults a run ran under, for the records: "recipe+companion" on a task whose env
-    config turns the companion sampler from scratch on (``env.companion``; since the companion
-    became those tasks' default), "recipe" elsewhere (the defaults since the redesign)."""
-    return DEFAULTS_ERAS[1] if bool(cfg["env"].get("companion", False)) else DEFAULTS_ERAS[0]
+    """Which defaults a run ran under, for the records: "recipe" (the defaults since the
+    redesign), plus "+companion" where the task's env config turns the companion sampler from
+    scratch on (``env.companion``) and "+rank" where it sets the ranking loss on the cost
+    (``env.cost_rank_loss`` > 0). It reads the task's defaults, not the run's overrides (those
+    the record lists itself)."""
+    env = cfg["env"]
+    era = DEFAULTS_ERAS[0]
+    if bool(env.get("companion", False)):
+        era += "+companion"
+    if float(env.get("cost_rank_loss") or 0.0) > 0:
+        era += "+rank"
+    return era
 
 
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
