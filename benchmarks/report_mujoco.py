@@ -60,14 +60,25 @@ RECORDED_TASK_RECIPE = {"HalfCheetah-v5": ("sampler.learning_rate=1e-4",)}
 # add "+companion" (the companion sampler from scratch) and "+rank" (the ranking loss on the cost)
 # where the task's config turns those on (irl.cli.train.defaults_era).
 DEFAULTS_FIELD = "defaults"
-DEFAULTS_ERAS = ("recipe", "recipe+companion", "recipe+rank", "recipe+companion+rank")
-ERA_PART_NAMES = {"recipe": "recipe", "companion": "companion", "rank": "rank loss"}
+ERA_ADDITIONS = ("companion", "rank", "torque")  # irl.cli.train.ERA_ADDITIONS
+DEFAULTS_ERAS = tuple(
+    "+".join(["recipe", *(a for i, a in enumerate(ERA_ADDITIONS) if mask >> i & 1)])
+    for mask in range(2 ** len(ERA_ADDITIONS))
+)
+ERA_PART_NAMES = {
+    "recipe": "recipe",
+    "companion": "companion",
+    "rank": "rank loss",
+    "torque": "torque term",
+}
 # Runs recorded with an override under the name it had before it became the task's default:
 # (env, the defaults they ran under, the override) -> the defaults they ran, as later records
 # name them. Walker2d's five rank-loss seeds ran `experimental.rank_loss=1.0`, the same model
-# and loss that `env.cost_rank_loss: 1.0` (cost.rank_loss) gives every Walker2d run since.
+# and loss that `env.cost_rank_loss: 1.0` (cost.rank_loss) gives every Walker2d run since; Ant's
+# torque-term seeds ran `cost.torque_term=true`, which `env.cost_torque_term: true` now sets.
 RECORDED_PROMOTIONS: dict[tuple[str, str, str], str] = {
     ("Walker2d-v5", "recipe+companion", "experimental.rank_loss=1.0"): "recipe+companion+rank",
+    ("Ant-v5", "recipe+companion", "cost.torque_term=true"): "recipe+companion+torque",
 }
 HEADLINE_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "InvertedPendulum-v5")
 SUITE_ORDER = (
@@ -1022,8 +1033,9 @@ def _ours(env: str, groups: dict[tuple[Any, ...], list[Record]]) -> tuple[str, t
     if key is not None:
         companion = max((r.get("companion_env_steps") or 0 for r in groups[key]), default=0)
         extra = f" + {companion:,} of its companion" if companion else ""
-        rank = all("+rank" in (defaults_era(r) or "") for r in groups[key])
-        name = "recipe + rank loss" if rank else "recipe"
+        eras = {defaults_era(r) or "recipe" for r in groups[key]}
+        shared = [a for a in ("rank", "torque") if all(f"+{a}" in e for e in eras)]
+        name = " + ".join(["recipe", *(ERA_PART_NAMES[a] for a in shared)])
         return f"{name}, {key[5]:,} steps{extra}", key
     keys = [k for k in groups if k[1] == env and k[2] == "gan_gcl" and k[4] == "default"]
     if not keys:

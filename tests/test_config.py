@@ -313,27 +313,48 @@ def test_ants_demo_episodes_and_gan_gcl_entropy_weight_are_per_task_defaults(
 
 
 @pytest.mark.parametrize(
-    ("env", "weight", "era"),
-    [("walker2d", 1.0, "recipe+companion+rank"), ("hopper", 0.0, "recipe+companion"),
-     ("ant", 0.0, "recipe+companion"), ("humanoid", 0.0, "recipe"),
-     ("inverted_pendulum", 0.0, "recipe")],
+    ("env", "weight", "torque", "era"),
+    [("walker2d", 1.0, False, "recipe+companion+rank"), ("hopper", 0.0, False, "recipe+companion"),
+     ("ant", 0.0, True, "recipe+companion+torque"), ("humanoid", 0.0, False, "recipe"),
+     ("inverted_pendulum", 0.0, False, "recipe")],
 )  # fmt: skip
-def test_the_ranking_loss_is_a_per_task_default_and_the_records_say_so(
-    env: str, weight: float, era: str
+def test_the_ranking_loss_and_torque_term_are_per_task_defaults_and_the_records_say_so(
+    env: str, weight: float, torque: bool, era: str
 ) -> None:
     """cost.rank_loss follows env.cost_rank_loss (Walker2d: 1.0, where it lifted 1M steps from
-    IQM 0.86 to 0.97); the cost model gets that weight, and the record's "defaults" names it.
-    The older name experimental.rank_loss still sets it (the recorded runs' commands re-run as
-    they ran); cost.rank_loss=0 turns it off."""
+    IQM 0.86 to 0.97) and cost.torque_term env.cost_torque_term (Ant, whose drifting seeds
+    saturated their motors); the cost model gets them, and the record's "defaults" names them.
+    The older name experimental.rank_loss still sets the weight (the recorded runs' commands
+    re-run as they ran); cost.rank_loss=0 and cost.torque_term=false turn them off, and the
+    record's "defaults" still names the task's (the override is listed beside it)."""
     from irl.build import build_cost
     from irl.cli.train import DEFAULTS_ERAS, defaults_era
 
     cfg = compose_train(f"env={env}")
-    assert cfg.cost.rank_loss == weight
-    assert build_cost(cfg, 3, 2).rank_loss == weight
+    assert cfg.cost.rank_loss == weight and cfg.cost.torque_term is torque
+    cost = build_cost(cfg, 3, 2)
+    assert cost.rank_loss == weight and cost.cost.torque_term is torque
     assert defaults_era(cfg) == era and era in DEFAULTS_ERAS
     assert (
         build_cost(compose_train(f"env={env}", "experimental.rank_loss=1.0"), 3, 2).rank_loss == 1
     )
     assert build_cost(compose_train(f"env={env}", "cost.rank_loss=0"), 3, 2).rank_loss == 0
+    off = compose_train(f"env={env}", "cost.torque_term=false")
+    assert build_cost(off, 3, 2).cost.torque_term is False
     assert defaults_era(compose_train(f"env={env}", "cost.rank_loss=0")) == era  # the task's
+
+
+def test_every_defaults_era_is_the_recipe_with_its_additions_in_order() -> None:
+    """The eras a record can name: the recipe alone and with each subset of the additions, in
+    their fixed order (the report, which cannot import irl's CLI, lists the same ones)."""
+    import sys
+
+    from irl.cli.train import DEFAULTS_ERAS, ERA_ADDITIONS
+
+    assert len(set(DEFAULTS_ERAS)) == 2 ** len(ERA_ADDITIONS) and DEFAULTS_ERAS[0] == "recipe"
+    assert "recipe+companion+rank+torque" in DEFAULTS_ERAS
+    assert "recipe+rank+companion" not in DEFAULTS_ERAS
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import report_mujoco
+
+    assert report_mujoco.DEFAULTS_ERAS == DEFAULTS_ERAS

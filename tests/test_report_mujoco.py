@@ -494,6 +494,8 @@ def test_runs_under_an_override_that_became_the_default_join_the_new_defaults(
     assert report_mujoco._variant(new) == "recipe + companion + rank loss (default)"
     assert report_mujoco._variant(ant) == "recipe + companion (default) experimental.rank_loss=1.0"
     assert report_mujoco.is_recipe(promoted) and not report_mujoco.is_recipe(ant)
+    torque = ant | {"overrides": ["env=ant", "seed=0", "cost.torque_term=true"]}
+    assert report_mujoco._variant(torque) == "recipe + companion + torque term (default)"
     rows = {r[0]: r for r in _rows(report_mujoco.headline_table(records).markdown())}
     walker_row = rows["Walker2d-v5"]
     assert walker_row[1] == "recipe + rank loss, 1,000,000 steps"

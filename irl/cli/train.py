@@ -35,25 +35,32 @@ from irl.validate import ConfigError
 LOADED_COMMIT = git_commit()
 
 
-# The "defaults" values a record can carry: the recipe since the redesign, with "+companion" on
-# the tasks whose env config turns the companion sampler on and "+rank" on those whose env config
-# sets the ranking loss on the cost (each since it became those tasks' default).
-DEFAULTS_ERAS = ("recipe", "recipe+companion", "recipe+rank", "recipe+companion+rank")
+# The additions to the recipe that a task's env config can turn on, each since it became some
+# tasks' default: the companion sampler from scratch (env.companion), the ranking loss on the cost
+# (env.cost_rank_loss > 0) and GCL's torque term (env.cost_torque_term).
+ERA_ADDITIONS = ("companion", "rank", "torque")
+# The "defaults" values a record can carry: "recipe" (the defaults since the redesign) with the
+# additions its task turns on, in ERA_ADDITIONS' order ("recipe+companion+rank").
+DEFAULTS_ERAS = tuple(
+    "+".join(["recipe", *(a for i, a in enumerate(ERA_ADDITIONS) if mask >> i & 1)])
+    for mask in range(2 ** len(ERA_ADDITIONS))
+)
 
 
 def defaults_era(cfg: DictConfig) -> str:
     """Which defaults a run ran under, for the records: "recipe" (the defaults since the
     redesign), plus "+companion" where the task's env config turns the companion sampler from
-    scratch on (``env.companion``) and "+rank" where it sets the ranking loss on the cost
-    (``env.cost_rank_loss`` > 0). It reads the task's defaults, not the run's overrides (those
-    the record lists itself)."""
+    scratch on (``env.companion``), "+rank" where it sets the ranking loss on the cost
+    (``env.cost_rank_loss`` > 0) and "+torque" where it turns GCL's torque term on
+    (``env.cost_torque_term``). It reads the task's defaults, not the run's overrides (those the
+    record lists itself)."""
     env = cfg["env"]
-    era = DEFAULTS_ERAS[0]
-    if bool(env.get("companion", False)):
-        era += "+companion"
-    if float(env.get("cost_rank_loss") or 0.0) > 0:
-        era += "+rank"
-    return era
+    on = {
+        "companion": bool(env.get("companion", False)),
+        "rank": float(env.get("cost_rank_loss") or 0.0) > 0,
+        "torque": bool(env.get("cost_torque_term", False)),
+    }
+    return "+".join(["recipe", *(a for a in ERA_ADDITIONS if on[a])])
 
 
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
