@@ -342,6 +342,12 @@ def _learn(model: Any, run: _Run, total_steps: int) -> None:
         return
     remaining = total_steps - run.start_steps
     if remaining <= 0:
+        if run.comparable_best() is None:
+            # Nothing left to train, and no best measured on this run's number of episodes
+            # (e.g. a portable checkpoint shipped with eval_episodes=25): the actor at hand is
+            # evaluated, so the best actor and its return are a measurement, never a guess.
+            run.last_eval = int(model.num_timesteps)
+            run.evaluate(model, run.last_eval)
         return
     callback = _TickCallback(run, total_steps)
     try:

@@ -775,3 +775,21 @@ def test_env_snapshot_continues_an_episode_exactly(env_id: str) -> None:
     other = make_env("InvertedPendulum-v5" if env_id != "InvertedPendulum-v5" else "Hopper-v5")
     with pytest.raises(ValueError, match="wrappers"):
         restore_env(other, snap)
+
+
+def test_a_run_with_nothing_left_to_train_evaluates_the_actor_it_would_ship(
+    tmp_path: Path,
+) -> None:
+    """Re-run with total_steps already reached but more evaluation episodes than its best was
+    measured on, a run trains no further, evaluates the actor at hand on those episodes and
+    makes it the best actor with that return (the way to ship a portable checkpoint's actor)."""
+    common = _tiny_run(tmp_path)
+    first = train_sac(total_steps=100, eval_episodes=1, **common)
+    assert [e["episodes"] for e in first["evals"]] == [1]
+    again = train_sac(total_steps=100, eval_episodes=3, **common)
+    assert again["steps"] == 100 and [e["episodes"] for e in again["evals"]] == [1, 3]
+    last = again["evals"][-1]
+    assert last["step"] == 100 and again["best_eval_episodes"] == 3
+    assert again["best_eval_return"] == last["return_mean"] and again["best_eval_step"] == 100
+    same = train_sac(total_steps=100, eval_episodes=3, **common)  # a comparable best: no re-run
+    assert [e["episodes"] for e in same["evals"]] == [1, 3]
