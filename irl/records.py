@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["append_record", "git_commit", "machine_description"]
+__all__ = ["append_record", "cpu_description", "git_commit", "machine_description"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,6 +53,32 @@ def machine_description() -> str:
     return f"{os.cpu_count()} cpu {platform.machine()} {py}"
 
 
+# The widest vector extension first: the one math kernels dispatch on, so runs of one config
+# on CPUs that differ here round differently (and part from the first evaluation on).
+_VECTOR_FLAGS = ("avx512f", "avx2", "avx", "sse4_2", "asimd", "neon")
+
+
+def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU model and its widest vector extension, e.g. ``AMD EPYC, avx512f``: a run is
+    deterministic on one machine but not across CPUs that round differently, and
+    :func:`machine_description` cannot tell such machines apart. ``unknown`` where
+    ``cpuinfo`` cannot be read (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return "unknown"
+    model, flags = "unknown", set[str]()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name in ("model name", "cpu model") and model == "unknown":
+            model = value.strip() or "unknown"
+        elif name in ("flags", "features") and not flags:
+            flags = set(value.split())
+    widest = next((f for f in _VECTOR_FLAGS if f in flags), "no vector flags")
+    return f"{model}, {widest}"
+
+
 def _find_record(fh: BinaryIO, key: str) -> dict[str, Any] | None:
     """The first record in ``fh`` whose ``record_key`` is ``key`` (unparsable lines skipped)."""
     fh.seek(0)
@@ -86,6 +112,7 @@ def append_record(
         # Pass the commit read when the run started: HEAD may move during a long run.
         "commit": commit if commit is not None else git_commit(),
         "machine": machine_description(),
+        "cpu": cpu_description(),
         "command": command
         if command is not None
         else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from irl.records import append_record, git_commit
+from irl.records import append_record, cpu_description, git_commit
 
 
 def _git(root: Path, *args: str) -> None:
@@ -82,3 +82,21 @@ def test_append_after_torn_line_keeps_records_whole(tmp_path: Path) -> None:
     assert append_record(path, {"score": 4.0}, command="a", commit="c", key="k") == rec
     lines = path.read_text().splitlines()
     assert lines[1] == '{"score": 2' and json.loads(lines[2]) == rec and len(lines) == 3
+
+
+def test_records_name_the_cpu_and_its_widest_vector_extension(tmp_path: Path) -> None:
+    """Runs of one config differ across CPUs that round differently, so a record names the CPU
+    model and its widest vector extension (from a cpuinfo file; ``unknown`` without one)."""
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx avx2\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx avx2\n"
+    )
+    assert cpu_description(info) == "AMD EPYC 7B13, avx2"
+    info.write_text("model name : X\nflags : fpu avx512f avx2\n")
+    assert cpu_description(info) == "X, avx512f"
+    info.write_text("CPU implementer : 0x41\nFeatures : fp asimd\n")  # arm64: no model name line
+    assert cpu_description(info) == "unknown, asimd"
+    assert cpu_description(tmp_path / "absent") == "unknown"
+    line = append_record(tmp_path / "r.jsonl", {"x": 1}, command="c", commit="abc")
+    assert line["cpu"] == cpu_description()
