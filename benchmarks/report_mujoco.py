@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from irl.records import DEFAULTS_ERAS, ERA_ADDITIONS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_ebm, side_by_side
 
 Record = dict[str, Any]
@@ -60,11 +62,6 @@ RECORDED_TASK_RECIPE = {"HalfCheetah-v5": ("sampler.learning_rate=1e-4",)}
 # add "+companion" (the companion sampler from scratch) and "+rank" (the ranking loss on the cost)
 # where the task's config turns those on (irl.cli.train.defaults_era).
 DEFAULTS_FIELD = "defaults"
-ERA_ADDITIONS = ("companion", "rank", "torque")  # irl.cli.train.ERA_ADDITIONS
-DEFAULTS_ERAS = tuple(
-    "+".join(["recipe", *(a for i, a in enumerate(ERA_ADDITIONS) if mask >> i & 1)])
-    for mask in range(2 ** len(ERA_ADDITIONS))
-)
 ERA_PART_NAMES = {
     "recipe": "recipe",
     "companion": "companion",
@@ -1034,7 +1031,8 @@ def _ours(env: str, groups: dict[tuple[Any, ...], list[Record]]) -> tuple[str, t
         companion = max((r.get("companion_env_steps") or 0 for r in groups[key]), default=0)
         extra = f" + {companion:,} of its companion" if companion else ""
         eras = {defaults_era(r) or "recipe" for r in groups[key]}
-        shared = [a for a in ("rank", "torque") if all(f"+{a}" in e for e in eras)]
+        # The companion is named by its env steps below; the other additions by name.
+        shared = [a for a in ERA_ADDITIONS if a != "companion" and all(f"+{a}" in e for e in eras)]
         name = " + ".join(["recipe", *(ERA_PART_NAMES[a] for a in shared)])
         return f"{name}, {key[5]:,} steps{extra}", key
     keys = [k for k in groups if k[1] == env and k[2] == "gan_gcl" and k[4] == "default"]

@@ -11,9 +11,28 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["append_record", "cpu_description", "git_commit", "machine_description"]
+__all__ = [
+    "DEFAULTS_ERAS",
+    "ERA_ADDITIONS",
+    "append_record",
+    "cpu_description",
+    "git_commit",
+    "machine_description",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The additions to the recipe that a task's env config can turn on, each since it became some
+# tasks' default: the companion sampler from scratch (env.companion), the ranking loss on the cost
+# (env.cost_rank_loss > 0) and GCL's torque term (env.cost_torque_term).
+ERA_ADDITIONS = ("companion", "rank", "torque")
+# The "defaults" values a record can carry (irl.cli.train.defaults_era): "recipe" (the defaults
+# since the redesign) with the additions its task turns on, in ERA_ADDITIONS' order
+# ("recipe+companion+rank").
+DEFAULTS_ERAS = tuple(
+    "+".join(["recipe", *(a for i, a in enumerate(ERA_ADDITIONS) if mask >> i & 1)])
+    for mask in range(2 ** len(ERA_ADDITIONS))
+)
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:

@@ -328,7 +328,8 @@ def test_the_ranking_loss_and_torque_term_are_per_task_defaults_and_the_records_
     re-run as they ran); cost.rank_loss=0 and cost.torque_term=false turn them off, and the
     record's "defaults" still names the task's (the override is listed beside it)."""
     from irl.build import build_cost
-    from irl.cli.train import DEFAULTS_ERAS, defaults_era
+    from irl.cli.train import defaults_era
+    from irl.records import DEFAULTS_ERAS
 
     cfg = compose_train(f"env={env}")
     assert cfg.cost.rank_loss == weight and cfg.cost.torque_term is torque
@@ -346,10 +347,10 @@ def test_the_ranking_loss_and_torque_term_are_per_task_defaults_and_the_records_
 
 def test_every_defaults_era_is_the_recipe_with_its_additions_in_order() -> None:
     """The eras a record can name: the recipe alone and with each subset of the additions, in
-    their fixed order (the report, which cannot import irl's CLI, lists the same ones)."""
+    their fixed order (irl.records owns them; the report reads the same ones)."""
     import sys
 
-    from irl.cli.train import DEFAULTS_ERAS, ERA_ADDITIONS
+    from irl.records import DEFAULTS_ERAS, ERA_ADDITIONS
 
     assert len(set(DEFAULTS_ERAS)) == 2 ** len(ERA_ADDITIONS) and DEFAULTS_ERAS[0] == "recipe"
     assert "recipe+companion+rank+torque" in DEFAULTS_ERAS

@@ -32,11 +32,11 @@ from irl.build import read_run_overrides
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
-from irl.cli.train import DEFAULTS_ERAS, NOT_TASK_OVERRIDES, format_score
+from irl.cli.train import NOT_TASK_OVERRIDES, format_score
 from irl.demos import DemoFileError, normalized_score
 from irl.evaluation import learned_returns, reward_correlations
 from irl.figures import reward_figures
-from irl.records import append_record, git_commit
+from irl.records import DEFAULTS_ERAS, append_record, git_commit
 from irl.reopt_eval import LAST_N
 from irl.reoptimize import REOPT_CHECKPOINT, reoptimize
 from irl.rollouts import evaluate

@@ -26,25 +26,13 @@ from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
 from irl.demos import DemoFileError
-from irl.records import append_record, git_commit
+from irl.records import ERA_ADDITIONS, append_record, git_commit
 from irl.run import save_artifacts
 from irl.seeding import video_seed
 from irl.trainer import Trainer, TrainingDiverged
 from irl.validate import ConfigError
 
 LOADED_COMMIT = git_commit()
-
-
-# The additions to the recipe that a task's env config can turn on, each since it became some
-# tasks' default: the companion sampler from scratch (env.companion), the ranking loss on the cost
-# (env.cost_rank_loss > 0) and GCL's torque term (env.cost_torque_term).
-ERA_ADDITIONS = ("companion", "rank", "torque")
-# The "defaults" values a record can carry: "recipe" (the defaults since the redesign) with the
-# additions its task turns on, in ERA_ADDITIONS' order ("recipe+companion+rank").
-DEFAULTS_ERAS = tuple(
-    "+".join(["recipe", *(a for i, a in enumerate(ERA_ADDITIONS) if mask >> i & 1)])
-    for mask in range(2 ** len(ERA_ADDITIONS))
-)
 
 
 def defaults_era(cfg: DictConfig) -> str:
