@@ -27,6 +27,7 @@ from irl.checkpoint import recover_checkpoint
 from irl.coverage import CoverageSet, random_episodes
 from irl.demos import load_demos_with_metadata, select_demos
 from irl.discriminators import Discriminator
+from irl.nn import TORQUE_WEIGHT_INIT
 from irl.paths import demo_file
 from irl.reward import LearnedReward
 from irl.samplers import Sampler, make_sampler
@@ -157,6 +158,7 @@ def build_cost(cfg: Mapping[str, Any], obs_dim: int, act_dim: int) -> Discrimina
         grad_penalty=float(x.get("grad_penalty", 0.0)),
         absorbing_floor=a.get("absorbing_floor") is not None,
         torque_term=bool(c.get("torque_term", False)),
+        torque_init=float(c.get("torque_init", TORQUE_WEIGHT_INIT)),
         rank_loss=float(x.get("rank_loss") or c.get("rank_loss", 0.0)),
     ).double()
 

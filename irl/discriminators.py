@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from irl import objectives as O
 from irl.buffer import WindowBatch
-from irl.nn import MLPCost, RunningNorm
+from irl.nn import TORQUE_WEIGHT_INIT, MLPCost, RunningNorm
 
 __all__ = ["ALGOS", "Discriminator", "RunningNorm"]
 
@@ -56,6 +56,7 @@ class Discriminator(nn.Module):
         grad_penalty: float = 0.0,
         absorbing_floor: bool = False,
         torque_term: bool = False,
+        torque_init: float = TORQUE_WEIGHT_INIT,
         rank_loss: float = 0.0,
     ) -> None:
         super().__init__()
@@ -76,7 +77,12 @@ class Discriminator(nn.Module):
         # network, so it moves as fast as any other cost (an Adam-trained scalar moves only
         # lr per step and left the policy a cheap way out by dying).
         self.cost = MLPCost(
-            obs_dim + 1, act_dim, hidden, state_only=self.state_only, torque_term=torque_term
+            obs_dim + 1,
+            act_dim,
+            hidden,
+            state_only=self.state_only,
+            torque_term=torque_term,
+            torque_init=torque_init,
         )
         self.h = MLPCost(obs_dim, 0, hidden, state_only=True) if self.use_h else None
         # GAN-GCL learns b; GCL re-estimates it per batch; AIRL/GAIL have none.

@@ -63,7 +63,8 @@ class RunningNorm(nn.Module):
         return ((x - self.mean.to(x.dtype)) / std).clamp(-10.0, 10.0)
 
 
-# w_u at initialisation of the learned torque term: softplus(ρ) = 0.1.
+# w_u at initialisation of the learned torque term, softplus(ρ), unless a cost is given another
+# (cost.torque_init).
 TORQUE_WEIGHT_INIT = 0.1
 
 
@@ -83,10 +84,13 @@ class MLPCost(nn.Module):
         hidden: Sequence[int] = (64, 64),
         state_only: bool = False,
         torque_term: bool = False,
+        torque_init: float = TORQUE_WEIGHT_INIT,
     ) -> None:
         super().__init__()
         if torque_term and act_dim <= 0:
             raise ValueError("a torque term needs actions (act_dim > 0)")
+        if not (math.isfinite(torque_init) and torque_init > 0):
+            raise ValueError(f"the torque term's initial weight must be > 0, got {torque_init}")
         self.state_only = state_only
         self.torque_term = torque_term
         in_dim = obs_dim + (0 if state_only else act_dim)
@@ -97,7 +101,7 @@ class MLPCost(nn.Module):
         layers.append(nn.Linear(in_dim, 1))
         self.net = nn.Sequential(*layers)
         if torque_term:
-            rho = math.log(math.expm1(TORQUE_WEIGHT_INIT))
+            rho = math.log(math.expm1(torque_init))  # softplus⁻¹(w_u)
             self.torque_rho = nn.Parameter(torch.tensor(rho))
 
     def torque_weight(self) -> Tensor:

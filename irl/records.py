@@ -35,8 +35,14 @@ DEFAULTS_ERAS = tuple(
 )
 
 
+# A copy of a checkout without its .git (synced to another machine to run there) names the commit
+# it was copied from in this variable; git's own answer wins wherever there is one.
+SOURCE_COMMIT_VAR = "IRL_SOURCE_COMMIT"
+
+
 def git_commit(root: Path = REPO_ROOT) -> str:
-    """Short hash of HEAD, with ``-dirty`` when the tree has uncommitted changes, or ``unknown``."""
+    """Short hash of HEAD, with ``-dirty`` when the tree has uncommitted changes; outside a git
+    checkout the value of ``$IRL_SOURCE_COMMIT`` (a copied tree's commit), else ``unknown``."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
@@ -62,7 +68,7 @@ def git_commit(root: Path = REPO_ROOT) -> str:
             text=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get(SOURCE_COMMIT_VAR, "").strip() or "unknown"
     return head + ("-dirty" if dirty else "")
 
 

@@ -106,6 +106,7 @@ RULES: dict[str, Rule] = {
     "sampler.tau": Rule(lo=0, hi=1, open_lo=True),
     "cost.l2": NONNEG,
     "cost.rank_loss": NONNEG,
+    "cost.torque_init": POS,
     "experimental.grad_penalty": NONNEG,
     "experimental.rank_loss": NONNEG,
     "experimental.lambda_lcr": NONNEG,

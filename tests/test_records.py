@@ -36,6 +36,25 @@ def test_commit_stamp_ignores_appended_results_but_not_code(tmp_path: Path) -> N
     assert git_commit(tmp_path / "nowhere") == "unknown"
 
 
+def test_a_copy_without_git_names_its_commit_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree copied to another machine without its .git records the commit it was copied from
+    ($IRL_SOURCE_COMMIT); inside a checkout git's answer wins."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    monkeypatch.delenv("IRL_SOURCE_COMMIT", raising=False)
+    assert git_commit(copy) == "unknown"
+    monkeypatch.setenv("IRL_SOURCE_COMMIT", " 0123456789ab\n")
+    assert git_commit(copy) == "0123456789ab"
+    _git(copy, "init", "-q")  # a checkout: git's answer, not the variable
+    _git(copy, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q",
+         "--allow-empty", "-m", "init")  # fmt: skip
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=copy,
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert git_commit(copy) == head
+
+
 def _append_many(path: str, writer: int, n: int) -> None:
     """Append ``n`` records of ~8 KiB each (larger than one buffered write) from one process."""
     for i in range(n):
