@@ -59,7 +59,8 @@ RECORDED_RECIPE = (
 RECORDED_TASK_RECIPE = {"HalfCheetah-v5": ("sampler.learning_rate=1e-4",)}
 # Records written since issue 19 (the recipe is what `irl-train env=<task>` runs) carry
 # "defaults": "recipe"; records without the field ran under the earlier defaults. Later records
-# add "+companion" (the companion sampler from scratch) and "+rank" (the ranking loss on the cost)
+# add "+companion" (the companion sampler from scratch), "+rank" (the ranking loss on the cost),
+# "+torque" (GCL's torque term) and "+wu" (that term's initial weight set by the task)
 # where the task's config turns those on (irl.cli.train.defaults_era).
 DEFAULTS_FIELD = "defaults"
 ERA_PART_NAMES = {
@@ -67,15 +68,18 @@ ERA_PART_NAMES = {
     "companion": "companion",
     "rank": "rank loss",
     "torque": "torque term",
+    "wu": "initial w_u",
 }
 # Runs recorded with an override under the name it had before it became the task's default:
 # (env, the defaults they ran under, the override) -> the defaults they ran, as later records
 # name them. Walker2d's five rank-loss seeds ran `experimental.rank_loss=1.0`, the same model
 # and loss that `env.cost_rank_loss: 1.0` (cost.rank_loss) gives every Walker2d run since; Ant's
-# torque-term seeds ran `cost.torque_term=true`, which `env.cost_torque_term: true` now sets.
+# torque-term seeds ran `cost.torque_term=true`, which `env.cost_torque_term: true` now sets, and
+# its five seeds with the term at w_u = 0.25 `cost.torque_init=0.25` (`env.cost_torque_init`).
 RECORDED_PROMOTIONS: dict[tuple[str, str, str], str] = {
     ("Walker2d-v5", "recipe+companion", "experimental.rank_loss=1.0"): "recipe+companion+rank",
     ("Ant-v5", "recipe+companion", "cost.torque_term=true"): "recipe+companion+torque",
+    ("Ant-v5", "recipe+companion+torque", "cost.torque_init=0.25"): "recipe+companion+torque+wu",
 }
 HEADLINE_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "InvertedPendulum-v5")
 SUITE_ORDER = (

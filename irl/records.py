@@ -24,8 +24,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The additions to the recipe that a task's env config can turn on, each since it became some
 # tasks' default: the companion sampler from scratch (env.companion), the ranking loss on the cost
-# (env.cost_rank_loss > 0) and GCL's torque term (env.cost_torque_term).
-ERA_ADDITIONS = ("companion", "rank", "torque")
+# (env.cost_rank_loss > 0), GCL's torque term (env.cost_torque_term) and the torque term's own
+# initial weight w_u (env.cost_torque_init, in place of 0.1).
+ERA_ADDITIONS = ("companion", "rank", "torque", "wu")
 # The "defaults" values a record can carry (irl.cli.train.defaults_era): "recipe" (the defaults
 # since the redesign) with the additions its task turns on, in ERA_ADDITIONS' order
 # ("recipe+companion+rank").

@@ -58,7 +58,10 @@ def test_cost_torque_init_reaches_the_cost_and_is_validated() -> None:
 
     cfg = compose_train("env=ant", "cost.torque_init=0.5")
     assert float(build_cost(cfg, 3, 2).cost.torque_weight()) == pytest.approx(0.5, rel=1e-6)
-    default = build_cost(compose_train("env=ant"), 3, 2).cost.torque_weight()
+    ant = build_cost(compose_train("env=ant"), 3, 2).cost.torque_weight()
+    assert float(ant) == pytest.approx(0.25, rel=1e-6)  # env.cost_torque_init
+    hopper = compose_train("env=hopper", "cost.torque_term=true")
+    default = build_cost(hopper, 3, 2).cost.torque_weight()
     assert float(default) == pytest.approx(TORQUE_WEIGHT_INIT, rel=1e-6)
     with pytest.raises(ValueError, match=r"cost\.torque_init=0"):
         validate_train_config(compose_train("env=ant", "cost.torque_init=0"))

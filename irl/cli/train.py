@@ -39,14 +39,16 @@ def defaults_era(cfg: DictConfig) -> str:
     """Which defaults a run ran under, for the records: "recipe" (the defaults since the
     redesign), plus "+companion" where the task's env config turns the companion sampler from
     scratch on (``env.companion``), "+rank" where it sets the ranking loss on the cost
-    (``env.cost_rank_loss`` > 0) and "+torque" where it turns GCL's torque term on
-    (``env.cost_torque_term``). It reads the task's defaults, not the run's overrides (those the
-    record lists itself)."""
+    (``env.cost_rank_loss`` > 0), "+torque" where it turns GCL's torque term on
+    (``env.cost_torque_term``) and "+wu" where it sets that term's initial weight w_u
+    (``env.cost_torque_init``, else 0.1). It reads the task's defaults, not the run's overrides
+    (those the record lists itself)."""
     env = cfg["env"]
     on = {
         "companion": bool(env.get("companion", False)),
         "rank": float(env.get("cost_rank_loss") or 0.0) > 0,
         "torque": bool(env.get("cost_torque_term", False)),
+        "wu": env.get("cost_torque_init") is not None,
     }
     return "+".join(["recipe", *(a for a in ERA_ADDITIONS if on[a])])
 
