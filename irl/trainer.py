@@ -42,6 +42,7 @@ from irl.checkpoint import (
 from irl.coverage import CoverageSet
 from irl.demos import normalized_score
 from irl.discriminators import Discriminator
+from irl.records import cpu_description
 from irl.reward import LearnedReward
 from irl.rollouts import evaluate
 from irl.samplers import LogProbFn, Sampler
@@ -158,6 +159,9 @@ class Trainer:
         # The BC warm start's seconds (outside wall_clock); None: resumed from a checkpoint
         # written before it was kept.
         self.warmstart_s: float | None = 0.0
+        # Where the run started and each resume: env steps and the CPU it ran on (a run can be
+        # resumed on another machine, and runs are deterministic per machine only).
+        self.segments: list[dict[str, Any]] = []
         self.history: list[dict[str, float]] = []
         self.last_eval: dict[str, float] = {}
         self.sink: Callable[[dict[str, float], int], None] = lambda stats, step: None
@@ -384,6 +388,7 @@ class Trainer:
             "iteration": self.iteration,
             "wall_clock": self.wall_clock,
             "warmstart_s": self.warmstart_s,
+            "segments": json.dumps(self.segments),
             "sampler": self.sampler.state(),
             "rng": rng_state(),
             "window_rng": generator_state(self.window_rng),
@@ -435,6 +440,8 @@ class Trainer:
         self.wall_clock = float(state["wall_clock"])
         warm = state.get("warmstart_s")
         self.warmstart_s = None if warm is None else float(warm)
+        # Checkpoints written before segments were kept: the earlier segments are unknown.
+        self.segments = json.loads(state.get("segments", "[]"))
         self.history = json.loads(state["history"])
         self.last_eval = json.loads(state["last_eval"])
         if self.cost is not None and self.cost_opt is not None and self.store is not None:
@@ -458,6 +465,9 @@ class Trainer:
     def train(self, progress: bool = True, resume: bool = True) -> dict[str, Any]:
         """Run (or resume) to the configured budget; returns the final result dict."""
         resumed = resume and self.load_checkpoint()
+        self.segments.append(
+            {"env_steps": int(self.sampler.num_timesteps), "cpu": cpu_description()}
+        )
         if resumed:
             for stats in self.history:  # the metrics files continue the checkpointed rows
                 self.sink(stats, int(stats.get("time/env_steps", 0)))
@@ -551,6 +561,8 @@ class Trainer:
             "curve_wall_clock_s": [[k, v] for k, v in sorted(curve_wall.items())],
             "curve_eval_episodes": self.s.eval_episodes,  # the final one: eval_episodes
             "warmstart_s": self.warmstart_s,
+            # Each start and resume: env steps and CPU (more than one: a resumed run).
+            "segments": self.segments,
             "diagnostics": diagnostics_series(self.history),
             "window": self.s.window if self.cost is not None else None,
         }

@@ -22,6 +22,7 @@ from irl.build import build_trainer, config_digest, file_digest, has_companion
 from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.nn import RunningNorm
+from irl.records import cpu_description
 from irl.run import Run, load_run, save_artifacts
 from irl.sb3_adapter import ObsNormExtractor
 from irl.trainer import DIAGNOSTICS, Trainer, diagnostics_series
@@ -141,7 +142,7 @@ def test_resume_gives_the_same_next_iteration_metrics(
     """3 uninterrupted iterations == 2 iterations, a checkpoint, a new process state, 1 more."""
     over = ("debug=tiny", "algo=gan_gcl", f"sampler={sampler}", *extra, "total_env_steps=384")
     full = make_trainer(tmp_path / "full", *over)
-    full.train(progress=False)
+    full_result = full.train(progress=False)
     assert full.iteration == 3
 
     part = make_trainer(tmp_path / "part", *over[:-1], "total_env_steps=256")
@@ -150,8 +151,16 @@ def test_resume_gives_the_same_next_iteration_metrics(
     torch.manual_seed(12345)
     np.random.seed(54321)  # noqa: NPY002 - SB3's global numpy RNG must be restored by resume
     resumed = make_trainer(tmp_path / "part", *over)
-    resumed.train(progress=False)
+    result = resumed.train(progress=False)
     assert resumed.iteration == 3
+    # The result names where the run started and was resumed, and on which CPU.
+    cpu = cpu_description()
+    assert full_result["segments"] == [{"env_steps": 0, "cpu": cpu}]
+    at = part.sampler.num_timesteps
+    assert at > 0 and result["segments"] == [
+        {"env_steps": 0, "cpu": cpu},
+        {"env_steps": at, "cpu": cpu},
+    ]
     want = _finite_metrics(full.history[-1])
     got = _finite_metrics(resumed.history[-1])
     assert want.keys() == got.keys()
