@@ -1398,7 +1398,10 @@ is out of date with the records. What the figures mean:
 - **commands**: each row's exact commands as recorded, the seed written `<seed>`; the commit
   (`-dirty`: uncommitted changes) and the wall-clock of all its runs. Most MuJoCo runs shared a
   2-core machine with other jobs: env steps/s and wall-clock are not speed benchmarks except in
-  the overhead table.
+  the overhead table. Runs are deterministic on one machine, not across machines: records carry
+  the `cpu` they ran on and, since December 2026, `segments` (the env steps and CPU where the run
+  started and where it was resumed). A tree copied to another machine without its `.git` records
+  the commit named by `IRL_SOURCE_COMMIT`.
 """
 
 
