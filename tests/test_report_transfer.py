@@ -64,6 +64,32 @@ def test_seeds_of_a_configuration_share_a_row_and_a_rerun_replaces_its_record(
     assert "outputs/maze-s1" in commands and "outputs/maze-s0" in commands
 
 
+def test_runs_of_different_defaults_get_their_own_rows_and_a_promoted_override_its_era(
+    tmp_path: Path,
+) -> None:
+    """A seed rerun under newer defaults must not replace the older defaults' record of that
+    seed in one row: each era is its own configuration, named as the MuJoCo tables name it; an
+    override that ran what later became the task's default is filed under that default."""
+    ant = {"env": "Ant-v5", "target_env": "irl/DisabledAnt-v5"}
+    torque_override = ["env=ant", "seed=0", "cost.torque_term=true"]
+    recs = [
+        _rec(0, -2000.0, 1300.0, defaults="recipe+companion", **ant),
+        _rec(0, 200.0, 900.0, defaults="recipe+companion+torque+wu", **ant),
+        _rec(0, -500.0, 1300.0, defaults="recipe+companion", overrides=torque_override, **ant),
+        _rec(1, -8.0, -8.0),  # before the recipe: no "defaults"
+    ]
+    path = tmp_path / "transfer.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    table = report_transfer.transfer_table(report_transfer.load(path))
+    variants = sorted(row[3] for row in table.rows)
+    assert variants == [
+        "default",
+        "recipe + companion (default)",
+        "recipe + companion + torque term (default)",
+        "recipe + companion + torque term + initial w_u (default)",
+    ]
+
+
 def test_cost_inputs_fall_back_to_the_overrides_and_say_when_unknown() -> None:
     rec = _rec(0, -8.0, -8.0)
     del rec["cost_state_only"]
