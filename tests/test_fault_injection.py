@@ -91,6 +91,8 @@ def _result(run_dir: Path) -> dict[str, object]:
     # BC warm start's seconds from the process that ran it.
     result["curve_wall_clock_s"] = [k for k, _ in result["curve_wall_clock_s"]]
     result["warmstart_s"] = result["warmstart_s"] > 0
+    # Where the run started and was resumed: compared on its own (a killed run has more).
+    result.pop("segments")
     return result
 
 
@@ -126,6 +128,12 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(
     for name in ("policy.safetensors", "cost.safetensors"):
         assert (killed / name).read_bytes() == (reference / name).read_bytes(), name
     assert _result(killed) == _result(reference)
+    # The resumed run says where it resumed: after its start, at increasing env steps.
+    segments = json.loads((killed / "result.json").read_text())["segments"]
+    reference_segments = json.loads((reference / "result.json").read_text())["segments"]
+    assert [s["env_steps"] for s in reference_segments] == [0]
+    at = [s["env_steps"] for s in segments]
+    assert len(at) >= 2 and at[0] == 0 and at == sorted(at)
     rows = _rows(killed)
     assert rows == _rows(reference)
     # SB3's own train/* metrics are in every row, replayed ones included.
