@@ -201,9 +201,12 @@ def per_seed(recs: list[Record], key: str = "normalized_return") -> str:
     return " / ".join("–" if v is None else f"{v:.2f}" for v in vals)
 
 
-def _raw_extra_overrides(rec: Record) -> list[str]:
-    skip = ("env=", "algo=", "sampler=", "seed=", "total_env_steps=")
-    return [o for o in rec.get("overrides", []) if not o.startswith(skip)]
+# Overrides a MuJoCo table names in its own columns, not in "variant".
+_NAMED = ("env=", "algo=", "sampler=", "seed=", "total_env_steps=")
+
+
+def _raw_extra_overrides(rec: Record, named: tuple[str, ...] = _NAMED) -> list[str]:
+    return [o for o in rec.get("overrides", []) if not o.startswith(named)]
 
 
 def _promoted(rec: Record) -> tuple[str, str] | None:
@@ -217,11 +220,12 @@ def _promoted(rec: Record) -> tuple[str, str] | None:
     return None
 
 
-def _extra_overrides(rec: Record) -> list[str]:
-    """The record's overrides beyond env/algo/sampler/seed/budget, less one it ran under the
-    earlier name of a setting that became its task's default (RECORDED_PROMOTIONS)."""
+def _extra_overrides(rec: Record, named: tuple[str, ...] = _NAMED) -> list[str]:
+    """The record's overrides beyond those ``named`` in a table's own columns (env, algo,
+    sampler, seed, budget), less one it ran under the earlier name of a setting that became its
+    task's default (RECORDED_PROMOTIONS)."""
     promoted = _promoted(rec)
-    return [o for o in _raw_extra_overrides(rec) if not promoted or o != promoted[0]]
+    return [o for o in _raw_extra_overrides(rec, named) if not promoted or o != promoted[0]]
 
 
 def defaults_era(rec: Record) -> str | None:
@@ -256,9 +260,11 @@ def _era_label(era: str) -> str:
     return " + ".join(ERA_PART_NAMES.get(p, p) for p in era.split("+")) + " (default)"
 
 
-def _variant(rec: Record) -> str:
-    """Overrides beyond env/algo/sampler/seed/budget: what a row changes against the defaults."""
-    extra = _extra_overrides(rec)
+def variant_label(rec: Record, named: tuple[str, ...] = _NAMED) -> str:
+    """The defaults a record ran under (``recipe + companion (default)``) and its overrides
+    beyond those ``named`` in a table's own columns: what a row changes against the defaults;
+    ``default`` for a record from before the recipe with no such overrides."""
+    extra = _extra_overrides(rec, named)
     era = defaults_era(rec)
     if era is not None:
         return " ".join([_era_label(era), *extra])
@@ -273,7 +279,7 @@ def is_recipe(rec: Record) -> bool:
     return set(_extra_overrides(rec)) == want
 
 
-def short_variant(variant: str) -> str:
+def shortvariant_label(variant: str) -> str:
     """A variant with the recorded recipe's four overrides written as ``recipe``."""
     parts = variant.split()
     if not all(o in parts for o in RECORDED_RECIPE):
@@ -283,7 +289,7 @@ def short_variant(variant: str) -> str:
 
 
 def _key(rec: Record) -> tuple[Any, ...]:
-    return (rec["suite"], rec["env"], rec["algo"], rec["sampler"], _variant(rec))
+    return (rec["suite"], rec["env"], rec["algo"], rec["sampler"], variant_label(rec))
 
 
 def command_template(command: str) -> str:
@@ -430,7 +436,7 @@ def mujoco_tables(records: list[Record], evals: dict[tuple[Any, ...], Record]) -
                 env,
                 algo,
                 sampler,
-                short_variant(variant),
+                shortvariant_label(variant),
                 str(len(recs)),
                 str(steps),
                 mean_std(r["normalized_return"] for r in recs),
@@ -566,7 +572,7 @@ def reopt_table() -> Table:
             [
                 r["env"],
                 r["algo"],
-                short_variant(_variant(r)),
+                shortvariant_label(variant_label(r)),
                 str(r["seed"]),
                 f"{r['normalized_return']:.2f}",
                 reopt_optimiser(r),
@@ -677,7 +683,7 @@ def source_reopt_table() -> Table:
         table.add(
             [
                 pair.env,
-                short_variant(_variant(rec)),
+                shortvariant_label(variant_label(rec)),
                 str(rec["seed"]),
                 pair.optimiser,
                 pair.steps,
@@ -703,7 +709,7 @@ def source_reopt_summary_table() -> Table:
     for pair in source_reopt_pairs():
         rec = pair.learned
         if is_recipe(rec) and recipe_default(rec) and rec.get("termination_floor") is not None:
-            trained = f"{_variant(rec)}, trained {rec['env_steps']:,} steps"
+            trained = f"{variant_label(rec)}, trained {rec['env_steps']:,} steps"
             groups[(pair.env, trained, pair.optimiser, pair.steps)].append(pair)
     table = Table(
         [
@@ -799,7 +805,13 @@ def ranking_table() -> Table:
     )
 
     def order(r: Record) -> tuple[Any, ...]:
-        return (r["env"], r["algo"], _variant(r), r.get("termination_floor") is not None, r["seed"])
+        return (
+            r["env"],
+            r["algo"],
+            variant_label(r),
+            r.get("termination_floor") is not None,
+            r["seed"],
+        )
 
     for r in sorted(latest.values(), key=order):
         cells = [
@@ -810,7 +822,7 @@ def ranking_table() -> Table:
             [
                 r["env"],
                 r["algo"],
-                short_variant(_variant(r)),
+                shortvariant_label(variant_label(r)),
                 str(r["seed"]),
                 "as learned" if floor is None else f"≥ {floor:.2f}",
                 *cells,
@@ -1107,7 +1119,7 @@ def recipe_variants_table(records: list[Record], evals: dict[tuple[Any, ...], Re
         table.add(
             [
                 env,
-                short_variant(variant),
+                shortvariant_label(variant),
                 str(len(recs)),
                 f"{steps:,}",
                 mean_std(r["normalized_return"] for r in recs),
@@ -1168,7 +1180,7 @@ def reopt_budget_table() -> Table:
         key = (
             r["env"],
             r["algo"],
-            short_variant(_variant(r)),
+            shortvariant_label(variant_label(r)),
             r["seed"],
             r.get("reoptimized_reward", "learned"),
             reopt_ent_coef(r),
@@ -1191,7 +1203,7 @@ def step_reward_table() -> Table:
     latest: dict[tuple[Any, ...], Record] = {}
     for r in read_records(RESULTS / "mujoco_eval.jsonl"):
         if r.get("learned_reward_absorbing_step") is not None and r["suite"] != "mujoco-ablation":
-            latest[(r["env"], r["algo"], short_variant(_variant(r)), r["seed"])] = r
+            latest[(r["env"], r["algo"], shortvariant_label(variant_label(r)), r["seed"])] = r
     groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
     for (env, algo, variant, _), r in sorted(latest.items(), key=str):
         groups[(env, algo, variant)].append(r)
@@ -1226,7 +1238,7 @@ def curve_groups(records: list[Record]) -> dict[tuple[str, str, str], Curves]:
     by_plot: dict[tuple[str, str, str], Curves] = defaultdict(lambda: defaultdict(list))
     for r in records:
         if r.get("curve"):
-            by_plot[(r["suite"], r["env"], _variant(r))][f"{r['algo']}/{r['sampler']}"].append(
+            by_plot[(r["suite"], r["env"], variant_label(r))][f"{r['algo']}/{r['sampler']}"].append(
                 r["curve"]
             )
     out: dict[tuple[str, str, str], Curves] = {}
@@ -1564,7 +1576,7 @@ def recipe_curve_table(records: list[Record]) -> Table:
             table.add(
                 [
                     env,
-                    short_variant(variant),
+                    shortvariant_label(variant),
                     str(r["seed"]),
                     f"{curve[0][1]:.2f} at {curve[0][0] // 1000:.0f}k",
                     f"{best[1]:.2f} at {best[0] // 1000:.0f}k",
@@ -1614,7 +1626,7 @@ def drift_table(records: list[Record]) -> Table:
             table.add(
                 [
                     env,
-                    short_variant(variant),
+                    shortvariant_label(variant),
                     str(r["seed"]),
                     f"{steps:,}",
                     _evals(r.get("curve") or []),

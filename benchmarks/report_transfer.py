@@ -19,15 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_mujoco import (
-    Record,
-    Table,
-    _era_label,
-    _promoted,
-    defaults_era,
-    mean_std,
-    read_records,
-)
+from report_mujoco import Record, Table, mean_std, read_records, variant_label
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "transfer.jsonl"
@@ -54,20 +46,9 @@ def _override(rec: Record, key: str) -> str | None:
 
 
 def variant(rec: Record) -> str:
-    """The defaults the training run ran under (as the MuJoCo tables name them: ``recipe +
-    companion + torque term (default)``) and its overrides beyond the row's own columns, less one
-    that ran under the earlier name of what became its task's default; ``default`` for a run
-    from before the recipe with no overrides."""
-    promoted = _promoted(rec)
-    extra = [
-        o
-        for o in rec.get("overrides", [])
-        if not o.startswith(_NAMED) and not (promoted and o == promoted[0])
-    ]
-    era = defaults_era(rec)
-    if era is not None:
-        return " ".join([_era_label(era), *extra])
-    return " ".join(extra) or "default"
+    """The defaults the training run ran under and its overrides beyond the row's own columns,
+    named as the MuJoCo tables name them (``default``: a run before the recipe, no overrides)."""
+    return variant_label(rec, _NAMED)
 
 
 def _config(rec: Record) -> tuple[Any, ...]:

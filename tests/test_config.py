@@ -345,6 +345,24 @@ def test_the_ranking_loss_and_torque_term_are_per_task_defaults_and_the_records_
     assert defaults_era(compose_train(f"env={env}", "cost.rank_loss=0")) == era  # the task's
 
 
+def test_cost_torque_init_reaches_the_cost_and_is_validated() -> None:
+    """cost.torque_init sets w_u at initialisation: per task env.cost_torque_init (Ant 0.25),
+    else the model's 0.1; 0 is refused by name."""
+    from irl.build import build_cost
+    from irl.nn import TORQUE_WEIGHT_INIT
+    from irl.validate import validate_train_config
+
+    cfg = compose_train("env=ant", "cost.torque_init=0.5")
+    assert float(build_cost(cfg, 3, 2).cost.torque_weight()) == pytest.approx(0.5, rel=1e-6)
+    ant = build_cost(compose_train("env=ant"), 3, 2).cost.torque_weight()
+    assert float(ant) == pytest.approx(0.25, rel=1e-6)  # env.cost_torque_init
+    hopper = compose_train("env=hopper", "cost.torque_term=true")
+    default = build_cost(hopper, 3, 2).cost.torque_weight()
+    assert float(default) == pytest.approx(TORQUE_WEIGHT_INIT, rel=1e-6)
+    with pytest.raises(ValueError, match=r"cost\.torque_init=0"):
+        validate_train_config(compose_train("env=ant", "cost.torque_init=0"))
+
+
 def test_every_defaults_era_is_the_recipe_with_its_additions_in_order() -> None:
     """The eras a record can name: the recipe alone and with each subset of the additions, in
     their fixed order (irl.records owns them; the report reads the same ones)."""

@@ -298,8 +298,8 @@ def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) 
     _write(results / "mujoco.jsonl", records)
     rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
     assert rows[0][1:3] == ["recipe, 1,000 steps + 1,000 of its companion", "0.60 (1 seed)"]
-    assert report_mujoco._variant(records[2]) == "recipe + companion (default)"
-    assert report_mujoco._variant(records[0]) == "recipe (default)"
+    assert report_mujoco.variant_label(records[2]) == "recipe + companion (default)"
+    assert report_mujoco.variant_label(records[0]) == "recipe (default)"
     assert report_mujoco.is_recipe(records[2]) and report_mujoco.recipe_default(records[2])
 
 
@@ -490,12 +490,15 @@ def test_runs_under_an_override_that_became_the_default_join_the_new_defaults(
     ant |= {"suite": "mujoco-ant", "env": "Ant-v5"}
     _write(results / "mujoco.jsonl", [*old, promoted, new, ant])
     records = report_mujoco.load()[0]
-    assert report_mujoco._variant(promoted) == report_mujoco._variant(new)
-    assert report_mujoco._variant(new) == "recipe + companion + rank loss (default)"
-    assert report_mujoco._variant(ant) == "recipe + companion (default) experimental.rank_loss=1.0"
+    assert report_mujoco.variant_label(promoted) == report_mujoco.variant_label(new)
+    assert report_mujoco.variant_label(new) == "recipe + companion + rank loss (default)"
+    assert (
+        report_mujoco.variant_label(ant)
+        == "recipe + companion (default) experimental.rank_loss=1.0"
+    )
     assert report_mujoco.is_recipe(promoted) and not report_mujoco.is_recipe(ant)
     torque = ant | {"overrides": ["env=ant", "seed=0", "cost.torque_term=true"]}
-    assert report_mujoco._variant(torque) == "recipe + companion + torque term (default)"
+    assert report_mujoco.variant_label(torque) == "recipe + companion + torque term (default)"
     rows = {r[0]: r for r in _rows(report_mujoco.headline_table(records).markdown())}
     walker_row = rows["Walker2d-v5"]
     assert walker_row[1] == "recipe + rank loss, 1,000,000 steps"

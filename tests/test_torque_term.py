@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
@@ -40,31 +38,6 @@ def test_the_torque_terms_initial_weight_is_the_one_asked_for(init: float) -> No
     assert float(cost.torque_weight()) == pytest.approx(init, rel=1e-6)
     with pytest.raises(ValueError, match="initial weight must be > 0, got -1"):
         MLPCost(3, 2, torque_term=True, torque_init=-1.0)
-
-
-def test_cost_torque_init_reaches_the_cost_and_is_validated() -> None:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from irl.build import build_cost
-    from irl.cli import CONF_DIR
-    from irl.validate import validate_train_config
-
-    def compose_train(*overrides: str) -> Any:
-        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-            cfg = compose("train", overrides=list(overrides))
-        OmegaConf.resolve(cfg)
-        return cfg
-
-    cfg = compose_train("env=ant", "cost.torque_init=0.5")
-    assert float(build_cost(cfg, 3, 2).cost.torque_weight()) == pytest.approx(0.5, rel=1e-6)
-    ant = build_cost(compose_train("env=ant"), 3, 2).cost.torque_weight()
-    assert float(ant) == pytest.approx(0.25, rel=1e-6)  # env.cost_torque_init
-    hopper = compose_train("env=hopper", "cost.torque_term=true")
-    default = build_cost(hopper, 3, 2).cost.torque_weight()
-    assert float(default) == pytest.approx(TORQUE_WEIGHT_INIT, rel=1e-6)
-    with pytest.raises(ValueError, match=r"cost\.torque_init=0"):
-        validate_train_config(compose_train("env=ant", "cost.torque_init=0"))
 
 
 def _store(demo_scale: float, sample_scale: float) -> EpisodeStore:
