@@ -1029,9 +1029,10 @@ def _peer_groups(env: str) -> list[tuple[str, list[Record]]]:
         for r in read_records(RESULTS / "side_by_side.jsonl")
         if r["env"] == env and r["algo"] in PEERS and side_by_side.same_demos(r)
     ]
-    current = [r for r in mine if side_by_side._suite(r) == side_by_side.SUITE]
+    current = [r for r in mine if side_by_side.in_protocol(r)]
+    first_job = [r for r in mine if side_by_side.in_protocol(r, side_by_side.LEGACY_SUITE)]
     latest: dict[tuple[Any, ...], Record] = {}
-    for r in current or mine:
+    for r in current or first_job:
         latest[(r["algo"], r["seed"], r.get("budget", r["env_steps"]))] = r
     groups: dict[str, list[Record]] = defaultdict(list)
     for (algo, _, budget), r in sorted(latest.items(), key=str):
@@ -1304,7 +1305,7 @@ def side_by_side_section() -> str:
     ):
         latest: dict[tuple[Any, ...], Record] = {}
         for r in records:
-            if side_by_side._suite(r) == suite and side_by_side.same_demos(r):
+            if side_by_side.in_protocol(r, suite):
                 latest[(r["env"], r["algo"], r.get("budget", r["env_steps"]), r["seed"])] = r
         if not latest:
             continue
@@ -1460,13 +1461,19 @@ SIDE_BY_SIDE_NOTE = (
     "the defaults before issue 19 (PPO) on two tasks at 300,000. imitation pins gymnasium "
     "0.29, which has no v5 tasks: it trains on the v4 task after our v5 demos replay there "
     "with equal observations and rewards, and its policy is scored on the v5 task with our 25 "
-    "seeded episodes. Ratios are of the mean normalised return and env steps/s; n/a where the "
+    "seeded episodes. The budget (env steps) is the training loop's: where a task's recipe "
+    "runs GAN-GCL's companion sampler (all four tasks), its rollouts come on top, and \"env "
+    'steps, all samplers" counts both, so a 300,000-step GAN-GCL run used 600,000 env steps '
+    "against the peer's 300,000; the peer's curve at that many steps is in its 1,000,000-step "
+    "record. env steps/s is the loop's budget over the training wall-clock. Ratios are of the "
+    "mean normalised return and env steps/s; n/a where the "
     "peer is at the random policy's score. Time to 0.9: the training wall-clock (evaluations "
     "left out; our BC warm start included) to the first evaluation scoring at least 0.9, on 5 "
     "episodes every 20,000 env steps as irl-train evaluates (imitation's policy snapshotted at "
     "the first round past each 20,000 and scored here the same way) or on the final 25; the "
-    'mean over the seeds that reached it, with how many did; "not reached" is a result, and '
-    "– marks records from before the job kept per-evaluation wall-clock."
+    'mean over the seeds that reached it, with how many did; "not reached" is a result. '
+    "Today's protocol counts only records with per-evaluation wall-clock (its first Walker2d "
+    "and Ant peer runs, made before, are run again); – marks the first job's records."
 )
 EBM_NOTE = (
     "Mean ± std over seeds. |log Z err|: the learned log Z against grid quadrature on a 400² "

@@ -93,6 +93,21 @@ def same_demos(record: dict[str, Any]) -> bool:
     return str(record.get("demo_episodes", "all")) == task_demo_episodes(record["env"])
 
 
+def in_protocol(record: dict[str, Any], suite: str = SUITE) -> bool:
+    """Whether a record counts for a protocol: its suite, the prescribed demos (`same_demos`) and,
+    under today's protocol, the per-evaluation wall-clock that time-to-0.9 reads (its first peer
+    runs on Walker2d and Ant, made before the field, are run again by the job)."""
+    if _suite(record) != suite or not same_demos(record):
+        return False
+    return suite != SUITE or "curve_wall_clock_s" in record
+
+
+def env_steps_used(record: dict[str, Any]) -> int:
+    """Env steps of all the run's samplers: the loop's budget plus its companion's, which runs
+    its own rollouts on top (sampler.companion; docs/recipe.md)."""
+    return int(record["env_steps"]) + int(record.get("companion_env_steps") or 0)
+
+
 def _done(
     records: list[dict[str, Any]],
     env_id: str,
@@ -102,8 +117,7 @@ def _done(
     suite: str = SUITE,
 ) -> bool:
     return any(
-        _suite(r) == suite
-        and same_demos(r)
+        in_protocol(r, suite)
         and r["env"] == env_id
         and r["algo"] == algo
         and r["seed"] == seed
@@ -286,17 +300,18 @@ def report(path: Path, suite: str = SUITE) -> str:
     budget, algo), as ratios to the peer."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rec in read_records(path):
-        if _suite(rec) != suite or not same_demos(rec):
+        if not in_protocol(rec, suite):
             continue
         latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = rec
     groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
     for (env, algo, _seed, budget), rec in sorted(latest.items()):
         groups.setdefault((env, budget), {}).setdefault(algo, []).append(rec)
     lines = [
-        "| task | env steps | algo | seeds | normalised return | env steps/s "
+        "| task | env steps | algo | seeds | env steps, all samplers | normalised return "
+        "| env steps/s "
         f"| time to {TARGET} | return ÷ imitation AIRL / GAIL | steps/s ÷ imitation AIRL / GAIL "
         f"| time to {TARGET} ÷ imitation AIRL / GAIL |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def ratio(mine: float, recs: list[dict[str, Any]] | None, key: str) -> str:
@@ -315,6 +330,7 @@ def report(path: Path, suite: str = SUITE) -> str:
                 continue
             score = [r["normalized_return"] for r in recs]
             speed = [r["steps_per_s"] for r in recs]
+            used = statistics.mean(env_steps_used(r) for r in recs)
             s_mean, v_mean = statistics.mean(score), statistics.mean(speed)
             peers = [algos.get(p) for p in PEERS]
             s_ratio = " / ".join(ratio(s_mean, p, "normalized_return") for p in peers)
@@ -325,7 +341,7 @@ def report(path: Path, suite: str = SUITE) -> str:
                 for p in peers
             )
             lines.append(
-                f"| {env} | {budget:,} | {algo} | {len(recs)} | {mean_std(score)} "
+                f"| {env} | {budget:,} | {algo} | {len(recs)} | {used:,.0f} | {mean_std(score)} "
                 f"| {v_mean:.0f} | {_time_cell(times)} | {s_ratio} | {v_ratio} | {t_ratio} |"
             )
     return "\n".join(lines)

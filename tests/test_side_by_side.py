@@ -69,6 +69,7 @@ def _rec(
         "budget": 1000,
         "normalized_return": score,
         "steps_per_s": speed,
+        "curve_wall_clock_s": [],  # today's protocol records carry it (empty: time unknown)
     }
 
 
@@ -85,14 +86,41 @@ def test_report_gives_ratios_to_each_peer_and_na_for_a_random_level_peer(tmp_pat
     rows = {line.split("|")[3].strip(): line for line in side_by_side.report(path).splitlines()[2:]}
     gan = [c.strip() for c in rows["gan_gcl"].split("|")]
     assert gan[4] == "2"  # seeds
-    assert gan[5] == "0.70 ± 0.14"
-    assert gan[6] == "600"
-    assert gan[7] == "–"  # records without per-evaluation wall-clock: time to 0.9 unknown
-    assert gan[8] == "n/a / 2.80"  # 0.70 / 0.25
-    assert gan[9] == "0.50 / 0.40"  # 600 / 1200, 600 / 1500
-    assert gan[10] == "– / –"
+    assert gan[5] == "1,000"  # env steps of all samplers: no companion here
+    assert gan[6] == "0.70 ± 0.14"
+    assert gan[7] == "600"
+    assert gan[8] == "–"  # records without per-evaluation wall-clock: time to 0.9 unknown
+    assert gan[9] == "n/a / 2.80"  # 0.70 / 0.25
+    assert gan[10] == "0.50 / 0.40"  # 600 / 1200, 600 / 1500
+    assert gan[11] == "– / –"
     assert side_by_side._done(recs, "Hopper-v5", "gan_gcl", 1, 1000)
     assert not side_by_side._done(recs, "Hopper-v5", "airl", 0, 1000)
+
+
+def test_a_companion_counts_in_the_env_steps_of_all_samplers(tmp_path: Path) -> None:
+    """GAN-GCL's companion samples its own rollouts on top of the loop's budget: the table shows
+    both, so a 300k run with its companion reads 600,000 beside the peer's 300,000."""
+    path = tmp_path / "side_by_side.jsonl"
+    ours = _rec("Hopper-v5", "gan_gcl", 0, 0.9, 400.0) | {"companion_env_steps": 1000}
+    peer = _rec("Hopper-v5", "imitation_gail", 0, 0.5, 900.0)
+    path.write_text("".join(json.dumps(r) + "\n" for r in (ours, peer)))
+    rows = {line.split("|")[3].strip(): line for line in side_by_side.report(path).splitlines()[2:]}
+    assert rows["gan_gcl"].split("|")[5].strip() == "2,000"
+    assert rows["imitation_gail"].split("|")[5].strip() == "1,000"
+    assert side_by_side.env_steps_used(ours) == 2000
+
+
+def test_todays_records_without_per_evaluation_wall_clock_are_run_again(tmp_path: Path) -> None:
+    """The job's first peer runs (before time-to-0.9 was kept) are neither done nor reported:
+    every record of today's protocol can give its time to 0.9."""
+    path = tmp_path / "side_by_side.jsonl"
+    early = _rec("Walker2d-v5", "imitation_gail", 0, 0.09, 1480.0)
+    del early["curve_wall_clock_s"]
+    path.write_text(json.dumps(early) + "\n")
+    assert not side_by_side._done([early], "Walker2d-v5", "imitation_gail", 0, 1000)
+    assert side_by_side.report(path).splitlines()[2:] == []
+    timed = early | {"curve_wall_clock_s": [[1000, 60.0]], "curve": [[1000, 0.09]]}
+    assert side_by_side._done([early, timed], "Walker2d-v5", "imitation_gail", 0, 1000)
 
 
 def test_records_of_the_first_job_are_neither_done_nor_reported_under_todays_protocol(
@@ -184,11 +212,11 @@ def test_report_gives_time_to_target_and_its_ratio_or_not_reached(tmp_path: Path
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     rows = {line.split("|")[3].strip(): line for line in side_by_side.report(path).splitlines()[2:]}
     gan = [c.strip() for c in rows["gan_gcl"].split("|")]
-    assert gan[7] == "210 s (2/3)"  # (100 + 320) / 2
-    assert gan[10] == "imitation not reached / 5.25"  # 210 / 40
+    assert gan[8] == "210 s (2/3)"  # (100 + 320) / 2
+    assert gan[11] == "imitation not reached / 5.25"  # 210 / 40
     airl = [c.strip() for c in rows["imitation_airl"].split("|")]
-    assert airl[7] == "not reached (0/1)"
-    assert airl[10] == "neither reached / not reached"
+    assert airl[8] == "not reached (0/1)"
+    assert airl[11] == "neither reached / not reached"
 
 
 def test_peer_records_count_only_on_the_demos_irl_train_draws_for_the_task(tmp_path: Path) -> None:
