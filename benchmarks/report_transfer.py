@@ -78,11 +78,14 @@ def load(path: Path = RESULTS) -> list[Record]:
     return list(latest.values())
 
 
-def ratio_to_control(rec: Record) -> float | None:
+def ratio_to_control(rec: Record, last3: bool = False) -> float | None:
     """The learned row's true return ÷ the control's, as the acceptance reads it (positive
     returns: the share of the control reached; negative ones, e.g. the maze's −distance: the
-    control's cost ÷ the learned reward's, so 1 is a tie and 0.9 means 11 % more cost)."""
-    learned, control = rec.get("reoptimized_return_mean"), rec.get("control_return_mean")
+    control's cost ÷ the learned reward's, so 1 is a tie and 0.9 means 11 % more cost). With
+    ``last3``, of both rows' mean over their last three periodic evaluations (None where a
+    record has none, e.g. the planner's)."""
+    suffix = "return_last3_mean" if last3 else "return_mean"
+    learned, control = rec.get(f"reoptimized_{suffix}"), rec.get(f"control_{suffix}")
     if learned is None or control is None or control == 0 or learned == 0:
         return None
     if control > 0:
@@ -107,6 +110,7 @@ def transfer_table(records: list[Record]) -> Table:
             "learned reward, re-optimised",
             "control: true reward",
             "learned ÷ control",
+            "learned ÷ control, last 3 evaluations",
             "(learned − random) ÷ (control − random)",
             "policy transfer",
             "random",
@@ -130,6 +134,7 @@ def transfer_table(records: list[Record]) -> Table:
                 mean_std((r.get("reoptimized_return_mean") for r in recs), 1),
                 mean_std((r.get("control_return_mean") for r in recs), 1),
                 mean_std((ratio_to_control(r) for r in recs), 2),
+                mean_std((ratio_to_control(r, last3=True) for r in recs), 2),
                 mean_std((r.get("reoptimized_control_normalized_return") for r in recs), 2),
                 mean_std((r.get("policy_transfer_return_mean") for r in recs), 1),
                 mean_std((r.get("random_return_mean") for r in recs), 1),

@@ -34,6 +34,12 @@ def test_ratio_reads_a_share_for_positive_returns_and_a_cost_ratio_for_negative_
     assert report_transfer.ratio_to_control(_rec(0, -8.4, -7.6)) == pytest.approx(7.6 / 8.4)
     assert report_transfer.ratio_to_control(_rec(0, 5.0, -7.6)) is None  # signs differ
     assert report_transfer.ratio_to_control(_rec(0, -8.0, None)) is None  # type: ignore[arg-type]
+    # Over the last three evaluations: a final 806 against 741 (1.09) was 625 against 789.
+    swinging = _rec(0, 806.0, 741.0, reoptimized_return_last3_mean=625.0)
+    assert report_transfer.ratio_to_control(swinging, last3=True) is None  # no control's last 3
+    swinging["control_return_last3_mean"] = 789.0
+    assert report_transfer.ratio_to_control(swinging) == pytest.approx(806 / 741)
+    assert report_transfer.ratio_to_control(swinging, last3=True) == pytest.approx(625 / 789)
 
 
 def test_seeds_of_a_configuration_share_a_row_and_a_rerun_replaces_its_record(
