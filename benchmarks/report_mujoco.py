@@ -279,7 +279,7 @@ def is_recipe(rec: Record) -> bool:
     return set(_extra_overrides(rec)) == want
 
 
-def shortvariant_label(variant: str) -> str:
+def short_variant(variant: str) -> str:
     """A variant with the recorded recipe's four overrides written as ``recipe``."""
     parts = variant.split()
     if not all(o in parts for o in RECORDED_RECIPE):
@@ -436,7 +436,7 @@ def mujoco_tables(records: list[Record], evals: dict[tuple[Any, ...], Record]) -
                 env,
                 algo,
                 sampler,
-                shortvariant_label(variant),
+                short_variant(variant),
                 str(len(recs)),
                 str(steps),
                 mean_std(r["normalized_return"] for r in recs),
@@ -572,7 +572,7 @@ def reopt_table() -> Table:
             [
                 r["env"],
                 r["algo"],
-                shortvariant_label(variant_label(r)),
+                short_variant(variant_label(r)),
                 str(r["seed"]),
                 f"{r['normalized_return']:.2f}",
                 reopt_optimiser(r),
@@ -683,7 +683,7 @@ def source_reopt_table() -> Table:
         table.add(
             [
                 pair.env,
-                shortvariant_label(variant_label(rec)),
+                short_variant(variant_label(rec)),
                 str(rec["seed"]),
                 pair.optimiser,
                 pair.steps,
@@ -822,7 +822,7 @@ def ranking_table() -> Table:
             [
                 r["env"],
                 r["algo"],
-                shortvariant_label(variant_label(r)),
+                short_variant(variant_label(r)),
                 str(r["seed"]),
                 "as learned" if floor is None else f"≥ {floor:.2f}",
                 *cells,
@@ -1024,13 +1024,13 @@ def _peer_groups(env: str) -> list[tuple[str, list[Record]]]:
     today's protocol where it has any, else of the first job."""
     import side_by_side
 
-    mine = [
+    runs = [
         r
         for r in read_records(RESULTS / "side_by_side.jsonl")
-        if r["env"] == env and r["algo"] in PEERS and side_by_side.same_demos(r)
+        if r["env"] == env and r["algo"] in PEERS
     ]
-    current = [r for r in mine if side_by_side.in_protocol(r)]
-    first_job = [r for r in mine if side_by_side.in_protocol(r, side_by_side.LEGACY_SUITE)]
+    current = [r for r in runs if side_by_side.in_protocol(r)]
+    first_job = [r for r in runs if side_by_side.in_protocol(r, side_by_side.LEGACY_SUITE)]
     latest: dict[tuple[Any, ...], Record] = {}
     for r in current or first_job:
         latest[(r["algo"], r["seed"], r.get("budget", r["env_steps"]))] = r
@@ -1120,7 +1120,7 @@ def recipe_variants_table(records: list[Record], evals: dict[tuple[Any, ...], Re
         table.add(
             [
                 env,
-                shortvariant_label(variant),
+                short_variant(variant),
                 str(len(recs)),
                 f"{steps:,}",
                 mean_std(r["normalized_return"] for r in recs),
@@ -1181,7 +1181,7 @@ def reopt_budget_table() -> Table:
         key = (
             r["env"],
             r["algo"],
-            shortvariant_label(variant_label(r)),
+            short_variant(variant_label(r)),
             r["seed"],
             r.get("reoptimized_reward", "learned"),
             reopt_ent_coef(r),
@@ -1204,7 +1204,7 @@ def step_reward_table() -> Table:
     latest: dict[tuple[Any, ...], Record] = {}
     for r in read_records(RESULTS / "mujoco_eval.jsonl"):
         if r.get("learned_reward_absorbing_step") is not None and r["suite"] != "mujoco-ablation":
-            latest[(r["env"], r["algo"], shortvariant_label(variant_label(r)), r["seed"])] = r
+            latest[(r["env"], r["algo"], short_variant(variant_label(r)), r["seed"])] = r
     groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
     for (env, algo, variant, _), r in sorted(latest.items(), key=str):
         groups[(env, algo, variant)].append(r)
@@ -1586,7 +1586,7 @@ def recipe_curve_table(records: list[Record]) -> Table:
             table.add(
                 [
                     env,
-                    shortvariant_label(variant),
+                    short_variant(variant),
                     str(r["seed"]),
                     f"{curve[0][1]:.2f} at {curve[0][0] // 1000:.0f}k",
                     f"{best[1]:.2f} at {best[0] // 1000:.0f}k",
@@ -1636,7 +1636,7 @@ def drift_table(records: list[Record]) -> Table:
             table.add(
                 [
                     env,
-                    shortvariant_label(variant),
+                    short_variant(variant),
                     str(r["seed"]),
                     f"{steps:,}",
                     _evals(r.get("curve") or []),
