@@ -11,8 +11,15 @@ way the true reward does; one that pays standing still more than hopping cannot.
 actor saved by ``irl-eval``'s re-optimisation (``reopt_actor.safetensors``), e.g. what a fresh
 optimiser settled in on another run's reward, so that every run's cost prices the same exploit.
 
+``--env TARGET`` runs the four policies and the probe in a transfer target (e.g.
+``irl/DisabledAnt-v5``, built with the run's env kwargs) instead of the run's own task: there the
+recovered policy is policy transfer, and the probe can be the target's true-reward control
+(``<run>/transfer/<target>/true/reopt_actor.safetensors``), so the record says whether the
+learned reward pays the control's behaviour more than standing still. The held-out demos, run in
+the source, stay in the record for reference and out of the pairs and correlations.
+
     python benchmarks/cost_ranking.py RUN_DIR [RUN_DIR ...] [--episodes 5] [--suite NAME]
-        [--probe ACTOR --probe-net-arch 256,256]
+        [--probe ACTOR --probe-net-arch 256,256] [--env TARGET]
 
 One record per run in ``benchmarks/results/cost_ranking.jsonl``.
 """
@@ -80,10 +87,11 @@ def behaviours(
     seed: int,
     probe: Path | None = None,
     probe_net_arch: tuple[int, ...] = (256, 256),
+    env_id: str | None = None,
 ) -> dict[str, list[Trajectory]]:
     """Episodes of each behaviour (held-out demos first, the probe actor last when given), on
-    fresh seeded resets."""
-    env = make_env(run.env_id, **run.env_kwargs)
+    fresh seeded resets, in ``env_id`` (None: the run's own task)."""
+    env = make_env(env_id or run.env_id, **run.env_kwargs)
     try:
         policies: dict[str, Callable[[np.ndarray], np.ndarray]] = {
             "recovered": run.policy,
@@ -108,8 +116,12 @@ def rank_costs(
     termination_price: str = "demos",
     probe: Path | None = None,
     probe_net_arch: tuple[int, ...] = (256, 256),
+    env_id: str | None = None,
 ) -> dict[str, Any]:
     """True and learned return of each behaviour and how well the two orders agree.
+
+    ``env_id``: a transfer target to run the behaviours in (None: the run's own task); the
+    demos, from the source, are then left out of the pairs and correlations.
 
     ``termination_price``: ``"demos"``, the reward as `irl.load_run` hands it out (a
     termination priced at no less than the costliest training-demo step), or ``"learned"``
@@ -126,27 +138,29 @@ def rank_costs(
         # The training run's overrides: what tells variants of one cell apart in the report.
         "overrides": _train_overrides(run_dir),
         "termination_floor": None if run.reward is None else run.reward.termination_floor,
+        "target_env": env_id,
     }
     if probe is not None:
         rec["probe_actor"] = str(probe)
     true_all, learned_all = [], []
-    for name, trajs in behaviours(run, episodes, seed, probe, probe_net_arch).items():
+    ranked = [b for b in BEHAVIOURS if env_id is None or b != "demos"]
+    for name, trajs in behaviours(run, episodes, seed, probe, probe_net_arch, env_id).items():
         true = np.array([float(np.sum(t.rews)) for t in trajs])
         learned = learned_episode_returns(run, trajs)
         rec[f"true_return_{name}"] = float(true.mean())
         rec[f"learned_return_{name}"] = float(learned.mean())
         rec[f"length_{name}"] = float(np.mean([len(t.acts) for t in trajs]))
-        if name == "probe":  # scored beside the five, not ranked with them
+        if name not in ranked:  # the probe (and a target's demos): beside, not ranked
             continue
         true_all.append(true)
         learned_all.append(learned)
     # Episode level, pooled over behaviours: the trajectory cost c(τ) the method learns.
     c = correlations(np.concatenate(learned_all), np.concatenate(true_all))
     rec["episode_spearman"], rec["episode_pearson"] = c["spearman"], c["pearson"]
-    means_true = [rec[f"true_return_{b}"] for b in BEHAVIOURS]
-    means_learned = [rec[f"learned_return_{b}"] for b in BEHAVIOURS]
-    # Pairs of behaviours the learned return puts in the true order (1.0: all ten).
-    pairs = [(i, j) for i in range(len(BEHAVIOURS)) for j in range(i + 1, len(BEHAVIOURS))]
+    means_true = [rec[f"true_return_{b}"] for b in ranked]
+    means_learned = [rec[f"learned_return_{b}"] for b in ranked]
+    # Pairs of behaviours the learned return puts in the true order (1.0: all ten, or six).
+    pairs = [(i, j) for i in range(len(ranked)) for j in range(i + 1, len(ranked))]
     agree = [
         np.sign(means_true[i] - means_true[j]) == np.sign(means_learned[i] - means_learned[j])
         for i, j in pairs
@@ -176,6 +190,12 @@ def main(argv: list[str] | None = None) -> None:
         help="a re-optimisation PPO actor (reopt_actor.safetensors) scored as one more behaviour",
     )
     p.add_argument("--probe-net-arch", default="256,256", help="the probe's reopt_net_arch")
+    p.add_argument(
+        "--env",
+        default=None,
+        help="a transfer target to run the behaviours in (e.g. irl/DisabledAnt-v5; default: "
+        "the run's own task)",
+    )
     args = p.parse_args(argv)
     if args.probe is not None and not args.probe.is_file():
         raise SystemExit(f"{args.probe}: no such actor file")
@@ -192,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
             termination_price=args.termination_price,
             probe=args.probe,
             probe_net_arch=probe_arch,
+            env_id=args.env,
         )
         rec.update(suite=args.suite, episodes=args.episodes)
         rec["wall_clock_s"] = time.perf_counter() - start

@@ -12,6 +12,9 @@
 # VARIANTS lists <algo>:<state|action> cells (the cost reads the state alone, or state and
 # action); EXTRA adds irl-train overrides to every run; REOPT_ALGO picks the fresh optimiser
 # (sac, ppo, ars) and REOPT_STEPS its budget, the same for the learned reward and the control.
+# The control (RL on the target's true reward) is the same for every run of a target, seed and
+# budget: it is computed once and kept in CONTROL_CACHE (default outputs/control_cache;
+# irl-eval reopt_control_cache, docs/transfer.md); CONTROL_CACHE=none computes it in every job.
 # Trained and evaluated runs are skipped (RERUN=1 runs them again), so a killed sweep continues.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +36,8 @@ case $part in
 esac
 variants=${VARIANTS:-$variants}
 reopt=${REOPT_STEPS:-$reopt}
+cache=${CONTROL_CACHE:-outputs/control_cache}
+[ "$cache" = none ] && cache=null
 
 for seed in ${SEEDS:-0 1 2}; do
   for cell in $variants; do
@@ -54,7 +59,8 @@ for seed in ${SEEDS:-0 1 2}; do
       echo "skipping irl-eval of $dir: evaluated already"
     elif [ -n "$target" ]; then
       "$BIN/irl-eval" run_dir="$dir" reopt_env="$target" reopt_algo="${REOPT_ALGO:-sac}" \
-        reopt_steps="$reopt" progress_bar=false record.path=$OUT/transfer.jsonl
+        reopt_steps="$reopt" reopt_control_cache="$cache" progress_bar=false \
+        record.path=$OUT/transfer.jsonl
     else
       "$BIN/irl-eval" run_dir="$dir" reopt_algo="${REOPT_ALGO:-sac}" reopt_steps="$reopt" \
         progress_bar=false record.path=$OUT/mujoco_eval.jsonl record.suite="transfer-$part"

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from irl.control_cache import ControlCache
 from irl.paths import safe_name
 from irl.reopt_eval import LAST_N, reopt_task
 from irl.rollouts import evaluate, random_policy, rollout, zero_policy
@@ -92,6 +93,7 @@ def run_transfer(
     steps: int,
     episodes: int,
     seed: int,
+    control_cache: ControlCache | None = None,
 ) -> dict[str, Any]:
     """The transfer evaluation's record fields (see the module doc).
 
@@ -105,6 +107,8 @@ def run_transfer(
         steps: their budget, recorded as ``reopt_steps``.
         episodes: evaluation episodes of every row.
         seed: the evaluation seed (and the optimisers', through ``reopt``).
+        control_cache: where the control is taken from when it was computed before, and kept
+            when it was not (`irl.control_cache`); None: it is computed here.
     """
     task = reopt_task(run, target)  # a target that does not fit fails before any training
     result: dict[str, Any] = {
@@ -113,12 +117,18 @@ def run_transfer(
         "reopt_steps": int(steps),
         "reoptimized_return_mean": None,
         "control_return_mean": None,
+        "control_cached_key": None,
     }
     if reopt is not None:
         for reward in ("learned", "true"):
             (out_dir / reward).mkdir(parents=True, exist_ok=True)
         result.update(reopt("learned", out_dir / "learned"))
-        result.update(_as_control(reopt("true", out_dir / "true")))
+        control = None if control_cache is None else control_cache.load(out_dir / "true")
+        if control is None:
+            control = _as_control(reopt("true", out_dir / "true"))
+            if control_cache is not None:
+                control_cache.store(control, out_dir / "true")
+        result.update(control)
     result.update(transfer_baselines(run, target, episodes, seed))
     result["reoptimized_control_normalized_return"] = _control_normalized(result)
     return result

@@ -105,3 +105,36 @@ def test_a_probe_actor_is_scored_beside_the_five_and_left_out_of_the_pairs(
         assert rec[key] == pytest.approx(plain[key])
     with pytest.raises(SystemExit, match="no such actor file"):
         cost_ranking.main([str(tmp_path), "--probe", str(tmp_path / "none")])
+
+
+def test_a_target_env_runs_the_behaviours_there_and_keeps_the_source_demos_out_of_the_pairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--env: every policy runs in the named target (here recorded through make_env), the
+    record names it, and the source's demos stay in the record but out of the four behaviours'
+    six pairs and their correlations."""
+    run = constant_cost_run(tmp_path, absorbing=2.0)
+    monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: run)
+    made: list[str] = []
+
+    def recording_make_env(env_id: str, **kwargs: object) -> object:
+        made.append(env_id)
+        return make_env("InvertedPendulum-v5", **kwargs)
+
+    monkeypatch.setattr(cost_ranking, "make_env", recording_make_env)
+    pooled: list[int] = []
+    real_correlations = cost_ranking.correlations
+
+    def counting_correlations(learned: np.ndarray, true: np.ndarray) -> dict[str, float]:
+        pooled.append(len(learned))
+        return real_correlations(learned, true)
+
+    monkeypatch.setattr(cost_ranking, "correlations", counting_correlations)
+    rec = cost_ranking.rank_costs(tmp_path, episodes=2, env_id="irl/Target-v0")
+    assert made == ["irl/Target-v0"] and rec["target_env"] == "irl/Target-v0"
+    assert rec["learned_return_demos"] == pytest.approx(-1000.0)  # still recorded
+    # Four behaviours of 2 episodes each are pooled, not five: the demos are left out.
+    assert pooled == [8]
+    plain = cost_ranking.rank_costs(tmp_path, episodes=2)
+    assert plain["target_env"] is None and pooled == [8, 10]
+    assert made[-1] == "InvertedPendulum-v5"  # the run's own task

@@ -251,3 +251,65 @@ def test_periodic_evaluation_scores_each_crossed_interval_once(tmp_path: Path) -
     again(399, still)
     assert len(again.rows) == 2
     again.close()
+
+
+def test_a_cached_control_is_reused_only_for_the_same_settings_and_code(
+    maze_run: tuple[Run, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reopt_control_cache: the first transfer computes the control and keeps it; the second,
+    same target, settings and code, takes it from the cache without training it (its fields
+    and files as computed, the run-specific learned return left out); another budget, other
+    code or a damaged entry computes it again."""
+    import irl.cli.evaluate as ev
+    import irl.control_cache as cc
+
+    _, run_dir = maze_run
+    trained: list[str] = []
+    real = ev._reoptimize
+
+    def counting(run: Run, cfg: Any, out_dir: Path, reward: str, env_id: str | None = None) -> Any:
+        trained.append(reward)
+        return real(run, cfg, out_dir, reward, env_id)
+
+    monkeypatch.setattr(ev, "_reoptimize", counting)
+    cache = tmp_path / "controls"
+    common = (
+        f"reopt_env={TARGET}",
+        "reopt_algo=ars",
+        "reopt_eval_every=1600",
+        "reopt_eval_episodes=2",
+        "episodes=2",
+        "random_episodes=2",
+        "learned_return_episodes=2",
+        "figures=false",
+        "progress_bar=false",
+        f"reopt_control_cache={cache}",
+    )
+
+    def transfer(steps: int) -> dict[str, Any]:
+        return dict(evaluate_run(_eval_cfg(run_dir, *common, f"reopt_steps={steps}")))
+
+    first = transfer(3200)
+    assert trained == ["learned", "true"] and first["control_cached_key"] is None
+    [entry] = [p for p in cache.iterdir()]
+    true_dir = transfer_dir(run_dir, TARGET) / "true"
+    (true_dir / "reopt_evals.csv").unlink()
+    second = transfer(3200)
+    assert trained == ["learned", "true", "learned"]  # the control was not trained again
+    assert second["control_cached_key"] == entry.name
+    for key in ("control_return_mean", "control_return_last3_mean", "control_evals"):
+        assert second[key] == first[key], key
+    assert first["control_last10_learned_return"] is not None
+    assert second["control_last10_learned_return"] is None  # the run that computed it
+    assert (true_dir / "reopt_evals.csv").is_file()  # the control's files, copied back
+    transfer(1600)  # another budget: another control
+    assert trained[-2:] == ["learned", "true"] and len(list(cache.iterdir())) == 2
+    monkeypatch.setattr(cc, "source_digest", lambda paths=None: "other code")
+    transfer(3200)
+    assert trained[-2:] == ["learned", "true"] and len(list(cache.iterdir())) == 3
+    monkeypatch.undo()
+    monkeypatch.setattr(ev, "_reoptimize", counting)
+    (entry / cc.FIELDS_FILE).write_text("{not json")
+    again = transfer(3200)
+    assert trained[-2:] == ["learned", "true"] and again["control_cached_key"] is None
+    assert again["control_return_mean"] == first["control_return_mean"]  # deterministic

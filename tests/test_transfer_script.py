@@ -69,6 +69,16 @@ def test_cells_compose_and_evaluate_in_the_target(
     for call in evals:
         assert "reopt_steps=100" in call
         assert (f"reopt_env={target}" in call) == (target is not None)
+        # A transfer keeps its control in the shared cache (docs/transfer.md).
+        cached = "reopt_control_cache=outputs/control_cache" in call
+        assert cached == (target is not None)
+    if target is not None:  # CONTROL_CACHE=none: the control is computed in every job
+        (tmp_path / "none").mkdir()
+        plain = _calls(
+            part, tmp_path / "none", SEEDS="0", VARIANTS="gan_gcl:state", CONTROL_CACHE="none"
+        )
+        [uncached] = [c for c in plain if c[0] == "irl-eval"]
+        assert "reopt_control_cache=null" in uncached
     if part == "ant":  # the AIRL paper's rows: state-only and state-action GAN-GCL, AIRL
         cells = {(a.split("=")[1], b.split("=")[1]) for a, b in _cells(trains)}
         assert cells == {("gan_gcl", "true"), ("gan_gcl", "false"), ("airl_state", "true")}

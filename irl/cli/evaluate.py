@@ -33,11 +33,12 @@ from irl.checkpoint import CheckpointError
 from irl.cli import CONF_DIR
 from irl.cli.expert import command_line
 from irl.cli.train import NOT_TASK_OVERRIDES, format_score
+from irl.control_cache import ControlCache, control_key
 from irl.demos import DemoFileError, normalized_score
 from irl.evaluation import learned_returns, reward_correlations
 from irl.figures import reward_figures
 from irl.records import DEFAULTS_ERAS, append_record, git_commit
-from irl.reopt_eval import LAST_N
+from irl.reopt_eval import LAST_N, reopt_task
 from irl.reoptimize import REOPT_CHECKPOINT, reoptimize
 from irl.rollouts import evaluate
 from irl.run import Run, RunDirError, load_run
@@ -167,7 +168,35 @@ def _transfer(run: Run, cfg: DictConfig, run_dir: Path, target: str) -> dict[str
         steps=_reopt_budget(cfg),
         episodes=int(cfg.episodes),
         seed=int(cfg.seed),
+        control_cache=_control_cache(run, cfg, target),
     )
+
+
+# irl-eval settings that do not change what a control computes.
+_NOT_CONTROL = ("reopt_control_cache", "reopt_resume", "reopt_checkpoint_every", "reopt_reward")
+
+
+def _control_cache(run: Run, cfg: DictConfig, target: str) -> ControlCache | None:
+    """``reopt_control_cache``: the cache slot of this transfer's control (None: off)."""
+    root = cfg.get("reopt_control_cache")
+    if root is None:
+        return None
+    task = reopt_task(run, target)
+    settings: dict[str, Any] = {
+        "target": task.env_id,
+        "target_kwargs": task.kwargs,
+        "target_module": task.module,
+        "episodes": int(cfg.episodes),
+        "seed": int(cfg.seed),
+        "budget": _reopt_budget(cfg),
+        "normalize_reward": reopt_normalize_reward(cfg),
+        **{
+            str(k): OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
+            for k, v in cfg.items()
+            if str(k).startswith("reopt_") and k not in _NOT_CONTROL
+        },
+    }
+    return ControlCache(Path(str(root)), control_key(settings))
 
 
 def _reward_scores(run: Run, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
