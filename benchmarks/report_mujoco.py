@@ -784,7 +784,7 @@ SOURCE_REOPT_NOTE = (
 def ranking_table() -> Table:
     """Per run: true / learned return of each behaviour and how well the two orders agree."""
     latest = {
-        (r["run_dir"], r.get("termination_floor") is None): r
+        (r["run_dir"], r.get("termination_floor") is None, r.get("target_env")): r
         for r in read_records(RESULTS / "cost_ranking.jsonl")
     }
     table = Table(
@@ -799,14 +799,19 @@ def ranking_table() -> Table:
             "standing still (PD)",
             "zero torque",
             "random",
+            "probe",
             "pairs in true order",
             "episode Spearman",
         ]
     )
 
+    def where(r: Record) -> str:
+        target = r.get("target_env")
+        return r["env"] if not target else f"{r['env']} → {target}"
+
     def order(r: Record) -> tuple[Any, ...]:
         return (
-            r["env"],
+            where(r),
             r["algo"],
             variant_label(r),
             r.get("termination_floor") is not None,
@@ -818,14 +823,20 @@ def ranking_table() -> Table:
             f"{r[f'true_return_{b}']:.0f} / {r[f'learned_return_{b}']:.0f}" for b in BEHAVIOURS
         ]
         floor = r.get("termination_floor")
+        probe = (
+            f"{r['true_return_probe']:.0f} / {r['learned_return_probe']:.0f}"
+            if "learned_return_probe" in r
+            else "–"
+        )
         table.add(
             [
-                r["env"],
+                where(r),
                 r["algo"],
                 short_variant(variant_label(r)),
                 str(r["seed"]),
                 "as learned" if floor is None else f"≥ {floor:.2f}",
                 *cells,
+                probe,
                 f"{r['pairs_in_true_order']:.1f}",
                 f"{r['episode_spearman']:.2f}",
             ],
@@ -1146,7 +1157,7 @@ def recipe_algorithms_table(records: list[Record]) -> Table:
             "sample ESS/M (last 10 it)",
         ]
     )
-    for (suite, env, algo, _, _, steps), recs in train_groups(records).items():
+    for (suite, env, algo, sampler, _, steps), recs in train_groups(records).items():
         if suite in ("mujoco-quick", "mujoco-ablation"):
             continue
         if algo != "bc" and not all(is_recipe(r) for r in recs):
@@ -1154,7 +1165,7 @@ def recipe_algorithms_table(records: list[Record]) -> Table:
         table.add(
             [
                 env,
-                algo,
+                algo + _sampler_note(sampler),
                 " / ".join(sorted({str(r.get("n_demos", "–")) for r in recs})),
                 str(len(recs)),
                 f"{steps:,}",
@@ -1555,7 +1566,10 @@ def _sections(
             "torque and random actions; a termination pays the absorbing state's cost to the "
             "horizon. Pairs in true order: the share of the 10 pairs of behaviours whose mean "
             "learned returns are ordered as their true returns; episode Spearman ranks all 25 "
-            "episodes.",
+            "episodes. Probe: a saved re-optimisation actor scored beside them (`--probe`, "
+            "outside the pairs). Source → target: the policies ran in a transfer target "
+            "(`--env`; the recovered policy is then policy transfer, the demos are the source's "
+            "and stay outside the pairs).",
             "RK",
             ranking_table,
         ),
@@ -1570,12 +1584,19 @@ def _sections(
     ]
 
 
+def _sampler_note(sampler: str | None) -> str:
+    """`` (sac sampler)`` for a run whose sampler is not the recipe's PPO, else nothing: the
+    recipe tables have no sampler column, and the recipe's settings (its companion among them)
+    are PPO's."""
+    return "" if sampler in (None, "ppo", "none") else f" ({sampler} sampler)"
+
+
 def recipe_curve_table(records: list[Record]) -> Table:
     """Per recipe run of GAN-GCL: its first, best and final training evaluation (the curve)."""
     table = Table(
         ["env", "variant", "seed", "first evaluation", "best evaluation", "final evaluation"]
     )
-    for (suite, env, algo, _, variant, _), recs in train_groups(records).items():
+    for (suite, env, algo, sampler, variant, _), recs in train_groups(records).items():
         if algo != "gan_gcl" or suite == "mujoco-ablation" or not all(map(is_recipe, recs)):
             continue
         for r in recs:
@@ -1586,7 +1607,7 @@ def recipe_curve_table(records: list[Record]) -> Table:
             table.add(
                 [
                     env,
-                    short_variant(variant),
+                    short_variant(variant) + _sampler_note(sampler),
                     str(r["seed"]),
                     f"{curve[0][1]:.2f} at {curve[0][0] // 1000:.0f}k",
                     f"{best[1]:.2f} at {best[0] // 1000:.0f}k",

@@ -190,10 +190,13 @@ def test_ranking_rows_keep_the_latest_record_of_each_run(results: Path) -> None:
         rec |= {"run_dir": run, "learned_return_demos": learned_demos, "termination_floor": floor}
         return rec | {"pairs_in_true_order": 0.5, "episode_spearman": 0.25}
 
+    target = rank("a", [], -5.0) | {"target_env": "irl/Target-v0"}
+    target |= {"true_return_probe": 7.0, "learned_return_probe": -8.0}
     recs = [
         rank("a", [], -1.0),
         rank("b", ["cost.state_only=true"], -2.0),
         rank("a", [], -4.0, floor=9.5),
+        target,
         rank("a", [], -3.0),
     ]
     _write(results / "cost_ranking.jsonl", recs)
@@ -202,8 +205,11 @@ def test_ranking_rows_keep_the_latest_record_of_each_run(results: Path) -> None:
         ["cost.state_only=true", "0", "as learned", "10 / -2"],
         ["default", "0", "as learned", "10 / -3"],
         ["default", "0", "≥ 9.50", "10 / -4"],
+        ["default", "0", "as learned", "10 / -5"],  # ranked in a target: a row of its own
     ]
-    assert rows[1][-4:] == ["10 / -20", "10 / -20", "0.5", "0.25"]
+    assert rows[1][-5:] == ["10 / -20", "10 / -20", "–", "0.5", "0.25"]
+    # The target row names source and target, and its probe.
+    assert rows[3][0].endswith("→ irl/Target-v0") and rows[3][-3] == "7 / -8"
 
 
 def test_headline_prefers_recipe_default_records_and_names_the_best_other_algorithm(
@@ -503,3 +509,17 @@ def test_runs_under_an_override_that_became_the_default_join_the_new_defaults(
     walker_row = rows["Walker2d-v5"]
     assert walker_row[1] == "recipe + rank loss, 1,000,000 steps"
     assert walker_row[2] == "0.97 ± 0.04 (2 seeds)"  # the promoted and the new run, not the old
+
+
+def test_recipe_tables_name_a_sampler_other_than_the_recipes_ppo() -> None:
+    """The recipe tables have no sampler column: a recipe run with sampler=sac is labelled so,
+    in the algorithms table and in the curves, and the PPO runs beside it are not."""
+    ppo = _train(0, [], 0.9, defaults="recipe+companion")
+    sac = _train(0, [], 0.3, defaults="recipe+companion", sampler="sac")
+    sac["overrides"] = ["env=hopper", "algo=gan_gcl", "sampler=sac", "seed=0"]
+    algos = [r[1] for r in _rows(report_mujoco.recipe_algorithms_table([ppo, sac]).markdown())]
+    assert sorted(algos) == ["gan_gcl", "gan_gcl (sac sampler)"]
+    curves = _rows(report_mujoco.recipe_curve_table([ppo, sac]).markdown())
+    labels = sorted(r[1] for r in curves)
+    assert labels[0] == "recipe + companion (default)"
+    assert labels[1] == "recipe + companion (default) (sac sampler)"
