@@ -16,7 +16,12 @@ reward per step with the root's velocity, or the joints' velocities, scaled by e
 ``--scales`` (a reward that pays the demos more with their joints slowed down pays a fresh
 optimiser to keep its legs still).
 
+``--env TARGET`` runs the actor in a transfer target instead (e.g. ``irl/DisabledAnt-v5`` with the
+transfer's true-reward control as the actor: which part of the control's gait does the learned
+reward charge for?); the groups are read from the target's model, the demos stay the source's.
+
     python benchmarks/reward_attribution.py RUN_DIR --actor RUN_DIR/reopt_actor.safetensors
+        [--env TARGET]
 
 One record per run in ``benchmarks/results/reward_attribution.jsonl``.
 """
@@ -123,12 +128,14 @@ def attribute(
     episodes: int,
     net_arch: tuple[int, ...],
     scales: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0),
+    env_id: str | None = None,
 ) -> dict:
-    """The record of one run (see the module doc)."""
+    """The record of one run (see the module doc); ``env_id``: a transfer target to run the
+    actor in (None: the run's own task)."""
     run = load_run(run_dir)
     if run.reward is None or run.cost is None:
         raise SystemExit(f"{run_dir}: a run without a learned reward (BC?)")
-    env = make_env(run.env_id, **run.env_kwargs)
+    env = make_env(env_id or run.env_id, **run.env_kwargs)
     try:
         groups = observation_groups(env, int(run.artifacts["obs_dim"]))
         trajs = rollout(env, probe_policy(actor, env, net_arch), episodes, 8_000_000)
@@ -145,6 +152,7 @@ def attribute(
         "algo": run.artifacts["algo"],
         "seed": int(run.config["seed"]),
         "run_dir": str(run_dir),
+        "target_env": env_id,
         "actor": str(actor),
         "episodes": episodes,
         "true_return_mean": float(np.mean([float(np.sum(t.rews)) for t in trajs])),
@@ -182,6 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--suite", default="reward-attribution")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument(
+        "--env",
+        default=None,
+        help="a transfer target to run the actor in (default: the run's task)",
+    )
     args = p.parse_args(argv)
     if not args.actor.is_file():
         raise SystemExit(f"{args.actor}: no such actor file")
@@ -196,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["python benchmarks/reward_attribution.py", *(argv or sys.argv[1:])])
     for run_dir in args.run_dirs:
         start = time.perf_counter()
-        rec = attribute(run_dir, args.actor, args.episodes, arch, scales)
+        rec = attribute(run_dir, args.actor, args.episodes, arch, scales, args.env)
         rec.update(suite=args.suite, wall_clock_s=time.perf_counter() - start)
         append_record(args.out, rec, command=command, commit=commit)
         parts = ", ".join(f"{k} {v:.2f}" for k, v in rec["replaced_by_demo_mean"].items())

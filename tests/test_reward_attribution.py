@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,7 +76,19 @@ def test_a_reward_of_the_root_velocity_is_attributed_to_that_group_alone(
         demos=SimpleNamespace(heldout=demos, train=demos),
     )
     monkeypatch.setattr(reward_attribution, "load_run", lambda _d: run)
+    made: list[str] = []
+
+    def recording_make_env(env_id: str, **kwargs: Any) -> Any:
+        made.append(env_id)
+        return make_env("Hopper-v5", **kwargs)
+
+    monkeypatch.setattr(reward_attribution, "make_env", recording_make_env)
     rec = reward_attribution.attribute(tmp_path, actor, episodes=2, net_arch=(8, 8))
+    target = reward_attribution.attribute(tmp_path, actor, 2, (8, 8), env_id="irl/Target-v0")
+    # --env: the actor runs in the target (built here as Hopper again), named in the record.
+    assert made == ["Hopper-v5", "irl/Target-v0"]
+    assert rec["target_env"] is None and target["target_env"] == "irl/Target-v0"
+    assert target["learned_reward_per_step"] == pytest.approx(rec["learned_reward_per_step"])
     demo_vx = np.concatenate([t.obs[:-1, 5] for t in demos[:2]]).astype(np.float64)
     assert rec["demos_learned_reward_per_step"] == pytest.approx(demo_vx.mean())
     assert rec["replaced_by_demo_mean"]["root velocity"] == pytest.approx(demo_vx.mean())
