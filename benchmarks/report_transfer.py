@@ -93,6 +93,13 @@ def ratio_to_control(rec: Record, last3: bool = False) -> float | None:
     return float(control / learned) if learned < 0 else None
 
 
+def _cached(recs: list[Record]) -> str:
+    """`` (k of n reused)``: how many of the rows' controls came from the control cache
+    (irl-eval reopt_control_cache, docs/transfer.md); nothing when none did."""
+    k = sum(1 for r in recs if r.get("control_cached_key"))
+    return f" ({k} of {len(recs)} reused)" if k else ""
+
+
 def transfer_table(records: list[Record]) -> Table:
     """One row per configuration: the four rows of the protocol side by side, mean ± std."""
     groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
@@ -132,7 +139,7 @@ def transfer_table(records: list[Record]) -> Table:
                 paid,
                 str(len(recs)),
                 mean_std((r.get("reoptimized_return_mean") for r in recs), 1),
-                mean_std((r.get("control_return_mean") for r in recs), 1),
+                mean_std((r.get("control_return_mean") for r in recs), 1) + _cached(recs),
                 mean_std((ratio_to_control(r) for r in recs), 2),
                 mean_std((ratio_to_control(r, last3=True) for r in recs), 2),
                 mean_std((r.get("reoptimized_control_normalized_return") for r in recs), 2),

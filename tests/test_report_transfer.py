@@ -103,3 +103,19 @@ def test_cost_inputs_fall_back_to_the_overrides_and_say_when_unknown() -> None:
     rec["overrides"] = ["cost.state_only=false"]
     assert report_transfer.cost_inputs(rec) == "state-action"
     assert report_transfer.cost_inputs({"algo": "airl_state"}) == "state-only"
+
+
+def test_a_control_reused_from_the_cache_is_counted_in_its_cell(tmp_path: Path) -> None:
+    """Controls taken from irl-eval's control cache are said so beside the control's mean."""
+    recs = [
+        _rec(0, -8.0, -8.0, control_cached_key=None),
+        _rec(1, -9.0, -8.0, control_cached_key="abc123"),
+        _rec(2, -9.5, -8.0, control_cached_key="abc123"),
+    ]
+    path = tmp_path / "transfer.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    [row] = report_transfer.transfer_table(report_transfer.load(path)).rows
+    assert row[8] == "-8.0 ± 0.0 (2 of 3 reused)"
+    path.write_text(json.dumps(recs[0]) + "\n")
+    [row] = report_transfer.transfer_table(report_transfer.load(path)).rows
+    assert row[8] == "-8.0"
