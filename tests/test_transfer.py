@@ -286,8 +286,8 @@ def test_a_cached_control_is_reused_only_for_the_same_settings_and_code(
         f"reopt_control_cache={cache}",
     )
 
-    def transfer(steps: int) -> dict[str, Any]:
-        return dict(evaluate_run(_eval_cfg(run_dir, *common, f"reopt_steps={steps}")))
+    def transfer(steps: int, *extra: str) -> dict[str, Any]:
+        return dict(evaluate_run(_eval_cfg(run_dir, *common, f"reopt_steps={steps}", *extra)))
 
     first = transfer(3200)
     assert trained == ["learned", "true"] and first["control_cached_key"] is None
@@ -304,9 +304,11 @@ def test_a_cached_control_is_reused_only_for_the_same_settings_and_code(
     assert (true_dir / "reopt_evals.csv").is_file()  # the control's files, copied back
     transfer(1600)  # another budget: another control
     assert trained[-2:] == ["learned", "true"] and len(list(cache.iterdir())) == 2
+    transfer(3200, "torch_threads=2")  # another thread count: another control
+    assert trained[-2:] == ["learned", "true"] and len(list(cache.iterdir())) == 3
     monkeypatch.setattr(cc, "source_digest", lambda paths=None: "other code")
     transfer(3200)
-    assert trained[-2:] == ["learned", "true"] and len(list(cache.iterdir())) == 3
+    assert trained[-2:] == ["learned", "true"] and len(list(cache.iterdir())) == 4
     monkeypatch.undo()
     monkeypatch.setattr(ev, "_reoptimize", counting)
     (entry / cc.FIELDS_FILE).write_text("{not json")

@@ -190,6 +190,8 @@ def _control_cache(run: Run, cfg: DictConfig, target: str) -> ControlCache | Non
         "seed": int(cfg.seed),
         "budget": _reopt_budget(cfg),
         "normalize_reward": reopt_normalize_reward(cfg),
+        # Float reductions may be ordered differently on another number of threads.
+        "torch_threads": int(cfg.get("torch_threads", 1)),
         **{
             str(k): OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
             for k, v in cfg.items()
