@@ -9,12 +9,13 @@ and 2 alike). At 1M PPO steps it is half of a transfer job's time.
 ``irl-eval reopt_control_cache=<dir>`` keeps each control once, keyed by :func:`control_key`:
 the settings that decide it (target, its kwargs, optimiser, budget, seed, evaluation episodes,
 torch's thread count), the CPU (runs are deterministic on one machine only), the versions of the
-libraries that compute it and a digest of the project's code that does (:data:`CONTROL_SOURCES`). Any change of these
-is a new key, so a cached control is never one the current code would not reproduce. A hit
-copies the control's files (actor, curve, periodic evaluations) into the transfer's ``true/``
-folder and its record fields into the record, with ``control_cached_key`` saying so;
-``control_last10_learned_return`` (the evaluated run's learned reward along the control's
-training episodes) belongs to the run that computed it and is left out (None).
+libraries that compute it and a digest of the project's code that does
+(:data:`CONTROL_SOURCES`). Any change of these is a new key, so a cached control is never one
+the current code would not reproduce. A hit copies the control's files (actor, curve, periodic
+evaluations) into the transfer's ``true/`` folder and its record fields into the record, with
+``control_cached_key`` saying so; ``control_last10_learned_return`` (the evaluated run's learned
+reward along the control's training episodes) belongs to the run that computed it and is left
+out (None).
 
 The cache holds JSON and safetensors written by this project; a damaged entry is a miss.
 """
