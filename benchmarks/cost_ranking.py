@@ -40,10 +40,10 @@ import torch
 from irl.cli.evaluate import _train_overrides
 from irl.evaluation import correlations, learned_episode_returns
 from irl.records import append_record, git_commit
+from irl.reopt_eval import reopt_task
 from irl.rollouts import random_policy, rollout
 from irl.run import Run, load_run
 from irl.types import Trajectory
-from irl_envs import make_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reopt_behaviour import load_ppo_actor  # a sibling script
@@ -91,7 +91,7 @@ def behaviours(
 ) -> dict[str, list[Trajectory]]:
     """Episodes of each behaviour (held-out demos first, the probe actor last when given), on
     fresh seeded resets, in ``env_id`` (None: the run's own task)."""
-    env = make_env(env_id or run.env_id, **run.env_kwargs)
+    env = reopt_task(run, env_id).make()  # a target as irl-eval builds it (shapes checked)
     try:
         policies: dict[str, Callable[[np.ndarray], np.ndarray]] = {
             "recovered": run.policy,

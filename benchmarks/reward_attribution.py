@@ -39,10 +39,10 @@ import numpy as np
 import torch
 
 from irl.records import append_record, git_commit
+from irl.reopt_eval import reopt_task
 from irl.rollouts import rollout
 from irl.run import Run, load_run
 from irl.types import Trajectory
-from irl_envs import make_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cost_ranking import probe_policy  # a sibling script
@@ -135,7 +135,7 @@ def attribute(
     run = load_run(run_dir)
     if run.reward is None or run.cost is None:
         raise SystemExit(f"{run_dir}: a run without a learned reward (BC?)")
-    env = make_env(env_id or run.env_id, **run.env_kwargs)
+    env = reopt_task(run, env_id).make()  # a target as irl-eval builds it (shapes checked)
     try:
         groups = observation_groups(env, int(run.artifacts["obs_dim"]))
         trajs = rollout(env, probe_policy(actor, env, net_arch), episodes, 8_000_000)

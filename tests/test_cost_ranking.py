@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -108,20 +110,16 @@ def test_a_probe_actor_is_scored_beside_the_five_and_left_out_of_the_pairs(
 
 
 def test_a_target_env_runs_the_behaviours_there_and_keeps_the_source_demos_out_of_the_pairs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    record_targets: Callable[[ModuleType, str], list[str]],
 ) -> None:
-    """--env: every policy runs in the named target (here recorded through make_env), the
+    """--env: every policy runs in the named target (here recorded through reopt_task), the
     record names it, and the source's demos stay in the record but out of the four behaviours'
     six pairs and their correlations."""
     run = constant_cost_run(tmp_path, absorbing=2.0)
     monkeypatch.setattr(cost_ranking, "load_run", lambda _run_dir: run)
-    made: list[str] = []
-
-    def recording_make_env(env_id: str, **kwargs: object) -> object:
-        made.append(env_id)
-        return make_env("InvertedPendulum-v5", **kwargs)
-
-    monkeypatch.setattr(cost_ranking, "make_env", recording_make_env)
+    made = record_targets(cost_ranking, "InvertedPendulum-v5")
     pooled: list[int] = []
     real_correlations = cost_ranking.correlations
 

@@ -4,9 +4,9 @@ of a behaviour with one group at a time set to the demos' mean."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -52,7 +52,9 @@ def test_groups_follow_the_model_for_a_planar_and_a_free_root() -> None:
 
 
 def test_a_reward_of_the_root_velocity_is_attributed_to_that_group_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    record_targets: Callable[[ModuleType, str], list[str]],
 ) -> None:
     """r(x, u, x') = x[5] (Hopper's forward velocity): with the root-velocity group set to the
     demos' mean the behaviour earns exactly the demos' mean velocity per step; with any other
@@ -76,13 +78,7 @@ def test_a_reward_of_the_root_velocity_is_attributed_to_that_group_alone(
         demos=SimpleNamespace(heldout=demos, train=demos),
     )
     monkeypatch.setattr(reward_attribution, "load_run", lambda _d: run)
-    made: list[str] = []
-
-    def recording_make_env(env_id: str, **kwargs: Any) -> Any:
-        made.append(env_id)
-        return make_env("Hopper-v5", **kwargs)
-
-    monkeypatch.setattr(reward_attribution, "make_env", recording_make_env)
+    made = record_targets(reward_attribution, "Hopper-v5")
     rec = reward_attribution.attribute(tmp_path, actor, episodes=2, net_arch=(8, 8))
     target = reward_attribution.attribute(tmp_path, actor, 2, (8, 8), env_id="irl/Target-v0")
     # --env: the actor runs in the target (built here as Hopper again), named in the record.
