@@ -715,3 +715,31 @@ def test_result_carries_the_training_wall_clock_of_each_evaluation(tmp_path: Pat
         ["debug=tiny", "video.enabled=false", "algo.bc_warmstart_epochs=0"], run_dir=tmp_path / "p"
     ).result
     assert plain["warmstart_s"] == 0.0
+
+
+def test_sac_replay_discounts_the_absorbing_tail_by_sacs_gamma(tmp_path: Path) -> None:
+    """SAC's relabelled replay charges a termination followed by n absorbing steps
+    γ Σ_{i<n} γ^i c_abs (its own γ), where the MaxEnt reward (γ = 1) charges n c_abs; other steps
+    are priced alike, and ``improve`` relabels with the discounted reward."""
+    trainer = make_trainer(tmp_path, "debug=tiny", "sampler=sac")
+    trainer.train(progress=False)
+    assert trainer.reward is not None and trainer.cost is not None
+    gamma = float(trainer.sampler.model.gamma)
+    replay = trainer.sampler.replay_reward(trainer.reward)
+    rng = np.random.default_rng(0)
+    env = trainer.sampler.env
+    obs = torch.as_tensor(rng.normal(size=(3, *env.observation_space.shape)))
+    acts = torch.as_tensor(rng.uniform(-1, 1, size=(3, *env.action_space.shape)))
+    term = torch.tensor([False, True, True])
+    n = torch.tensor([0.0, 1.0, 150.0], dtype=torch.float64)
+    base = trainer.reward.torch(obs, acts, obs, term, n)
+    disc = replay.torch(obs, acts, obs, term, n)
+    c_abs = trainer.reward.absorbing_price()
+    assert c_abs != 0.0
+    # A termination with no absorbing step left pays no tail (and the same shaping).
+    step = trainer.reward.torch(obs, acts, obs, term, torch.zeros(3, dtype=torch.float64))
+    expected_tail = gamma * c_abs * (1 - gamma**n) / (1 - gamma)
+    assert torch.allclose(step - disc, expected_tail, rtol=1e-9, atol=1e-9)
+    assert torch.allclose(step - base, c_abs * n, rtol=1e-9, atol=1e-9)
+    buffer_fn = trainer.sampler.model.replay_buffer.reward_fn
+    assert torch.allclose(buffer_fn(obs, acts, obs, term, n), disc)

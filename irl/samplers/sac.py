@@ -3,6 +3,7 @@ current learned reward (α = SAC's fixed entropy coefficient plays −α log π)
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,17 @@ class SACSampler(Sampler):
             learning_starts=0,
         )
 
+    def replay_reward(self, reward: LearnedReward) -> LearnedReward:
+        """``reward`` as SAC's replay relabels it: a termination is charged the absorbing tail
+        discounted by SAC's own γ, the value of the absorbing state it stands for under SAC's
+        backup (DAC). Undiscounted (the MaxEnt cost's γ = 1), an early Hopper fall cost SAC
+        about c_abs · 990 in one step, ten times the γ = 0.99 value of the absorbing state,
+        and its critic's loss grew into the thousands (sampler=sac before this change)."""
+        return dataclasses.replace(reward, tail_gamma=float(self.model.gamma))
+
     def improve(self, reward: LearnedReward) -> dict[str, float]:
-        """SAC's gradient steps, every minibatch relabelled by ``reward``."""
-        self.model.replay_buffer.reward_fn = reward.torch
+        """SAC's gradient steps, every minibatch relabelled by :meth:`replay_reward`."""
+        self.model.replay_buffer.reward_fn = self.replay_reward(reward).torch
         steps = max(1, round(self.steps_per_iter * self.updates_per_step))
         self.model.train(gradient_steps=steps, batch_size=self.model.batch_size)
         r = self.rollout_reward(reward)
