@@ -267,6 +267,9 @@ def variant_label(rec: Record, named: tuple[str, ...] = _NAMED) -> str:
     extra = _extra_overrides(rec, named)
     era = defaults_era(rec)
     if era is not None:
+        if rec.get("sampler") == "sac":
+            # sampler=sac turns the companion off (sampler/sac.yaml), whatever the task's default
+            era = era.replace("+companion", "")
         return " ".join([_era_label(era), *extra])
     return " ".join(extra) or "default"
 
