@@ -1,5 +1,5 @@
-"""Re-optimisation: a fresh SB3 SAC trained from scratch on a run's learned reward alone (the
-true reward never reaches it; :class:`irl.wrappers.LearnedRewardWrapper`), scored by the true
+"""Re-optimisation: a fresh SB3 SAC (or PPO) trained from scratch on a run's learned reward alone
+(the true reward never reaches it; :class:`irl.wrappers.LearnedRewardWrapper`), scored by the true
 reward. Checkpointed pickle-free and resumable, so long budgets span sessions; ``reward="true"``
 runs the control (the same SAC paid the true reward); ``env_id`` trains and scores it in a
 transfer target instead of the run's task, and ``eval_every`` scores it along the way
@@ -118,33 +118,65 @@ REOPT_CHECKPOINT = "reopt_checkpoint"
 REOPT_ALGOS = ("sac", "ppo", "ars", "planner")
 
 
+def _is_off_policy(agent: Any) -> bool:
+    """SAC (a replay buffer to keep) rather than PPO (a rollout buffer refilled every update)."""
+    return getattr(agent, "replay_buffer", None) is not None
+
+
 def save_reopt_checkpoint(
     sac: Any, d: Path, settings: str, wall_clock_s: float | None = None
 ) -> None:
-    """Everything a re-optimising SAC needs to go on (pickle-free): networks, optimisers,
-    temperature, replay buffer, step counts, RNG states and its training wall-clock so far."""
+    """Everything a re-optimising SAC or PPO needs to go on (pickle-free): networks,
+    optimisers, SAC's temperature and replay buffer, PPO's reward-normalisation statistics, step
+    counts, RNG states and its training wall-clock so far."""
     state: dict[str, Any] = {
         "num_timesteps": int(sac.num_timesteps),
         "n_updates": int(sac._n_updates),
         "episode_num": int(sac._episode_num),
         "policy": sac.policy.state_dict(),
-        "optim": {
-            "actor": sac.actor.optimizer.state_dict(),
-            "critic": sac.critic.optimizer.state_dict(),
-        },
         "rng": rng_state(),
         "settings": settings,
     }
     if wall_clock_s is not None:
         state["wall_clock_s"] = float(wall_clock_s)
+    if not _is_off_policy(sac):
+        state["optim"] = {"policy": sac.policy.optimizer.state_dict()}
+        norm = sac.get_vec_normalize_env()
+        if norm is not None:  # the running std its rewards are divided by
+            rms = norm.ret_rms
+            state["ret_rms"] = {
+                "mean": torch.as_tensor(rms.mean, dtype=torch.float64),
+                "var": torch.as_tensor(rms.var, dtype=torch.float64),
+                "count": float(rms.count),
+            }
+        write_checkpoint(d, state, {})
+        return
+    state["optim"] = {
+        "actor": sac.actor.optimizer.state_dict(),
+        "critic": sac.critic.optimizer.state_dict(),
+    }
     if sac.ent_coef_optimizer is not None:
         state["log_ent_coef"] = sac.log_ent_coef.detach().clone()
         state["optim"]["ent_coef"] = sac.ent_coef_optimizer.state_dict()
     write_checkpoint(d, state, replay_arrays(sac.replay_buffer))
 
 
+def _load_ppo_state(ppo: Any, state: dict[str, Any]) -> None:
+    """PPO's optimiser and reward-normalisation statistics from a checkpoint's state."""
+    ppo.policy.optimizer.load_state_dict(state["optim"]["policy"])
+    norm = ppo.get_vec_normalize_env()
+    if (norm is None) != ("ret_rms" not in state):
+        raise ValueError("reward normalisation differs from the checkpoint's")
+    if norm is not None:
+        rms = state["ret_rms"]
+        norm.ret_rms.mean = np.asarray(rms["mean"].numpy(), np.float64)
+        norm.ret_rms.var = np.asarray(rms["var"].numpy(), np.float64)
+        norm.ret_rms.count = float(rms["count"])
+
+
 def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> tuple[int, float | None]:
-    """Restore ``save_reopt_checkpoint``'s state into a fresh SAC; its env steps and wall-clock."""
+    """Restore ``save_reopt_checkpoint``'s state into a fresh SAC or PPO of the same settings;
+    its env steps and wall-clock. The episode in progress at the checkpoint starts afresh."""
     state, arrays = read_checkpoint(d)
     if state.get("settings") != settings:
         raise CheckpointError(
@@ -153,13 +185,16 @@ def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> tuple[int, float 
         )
     try:
         sac.policy.load_state_dict(state["policy"])
-        sac.actor.optimizer.load_state_dict(state["optim"]["actor"])
-        sac.critic.optimizer.load_state_dict(state["optim"]["critic"])
-        if sac.ent_coef_optimizer is not None:
-            with torch.no_grad():
-                sac.log_ent_coef.copy_(state["log_ent_coef"])
-            sac.ent_coef_optimizer.load_state_dict(state["optim"]["ent_coef"])
-        load_replay_arrays(sac.replay_buffer, arrays)
+        if _is_off_policy(sac):
+            sac.actor.optimizer.load_state_dict(state["optim"]["actor"])
+            sac.critic.optimizer.load_state_dict(state["optim"]["critic"])
+            if sac.ent_coef_optimizer is not None:
+                with torch.no_grad():
+                    sac.log_ent_coef.copy_(state["log_ent_coef"])
+                sac.ent_coef_optimizer.load_state_dict(state["optim"]["ent_coef"])
+            load_replay_arrays(sac.replay_buffer, arrays)
+        else:
+            _load_ppo_state(sac, state)
         sac.num_timesteps = int(state["num_timesteps"])
         sac._n_updates = int(state["n_updates"])
         sac._episode_num = int(state["episode_num"])
@@ -176,8 +211,8 @@ def load_reopt_checkpoint(sac: Any, d: Path, settings: str) -> tuple[int, float 
 
 
 class _ReoptCheckpoint(BaseCallback):
-    """Saves the re-optimising SAC every ``every`` env steps (0: never) and when it ends, with
-    its training time so far as ``wall_clock`` reports it (None: unknown)."""
+    """Saves the re-optimising SAC or PPO every ``every`` env steps (0: never) and when it ends,
+    with its training time so far as ``wall_clock`` reports it (None: unknown)."""
 
     def __init__(
         self,
@@ -202,6 +237,16 @@ class _ReoptCheckpoint(BaseCallback):
         # A rollout ends after its transitions are stored (and before SAC's gradient step),
         # so the buffer and the step count agree.
         # The last step is saved once, after its gradient step, by _on_training_end.
+        if _is_off_policy(self.model):
+            self._save_if_due()
+
+    def _on_rollout_start(self) -> None:
+        # PPO: a rollout starts after the update on the previous one, so the policy has learned
+        # from every step counted (its rollout buffer is refilled from scratch anyway).
+        if not _is_off_policy(self.model):
+            self._save_if_due()
+
+    def _save_if_due(self) -> None:
         steps = self.model.num_timesteps
         if (
             0 < self.every
@@ -246,8 +291,8 @@ def reoptimize(
 ) -> dict[str, Any]:
     """Train a fresh SAC on the learned reward only; its true return and normalised score.
 
-    ``algo="ppo"``: a fresh SB3 PPO instead (defaults, ``net_arch`` for both heads; not
-    checkpointed). ``algo="ars"``: a linear policy by augmented random search
+    ``algo="ppo"``: a fresh SB3 PPO instead (defaults, ``net_arch`` for both heads;
+    checkpointed between its updates). ``algo="ars"``: a linear policy by augmented random search
     (`irl.reoptimize_ars`; seconds on short tasks such as the main job's; not checkpointed).
 
     ``curve_path``: CSV of the training episodes; ``tail_gamma``: the absorbing tail's discount
@@ -293,8 +338,7 @@ def reoptimize(
         fields = _reoptimize_sb3(
             run, task, steps, episodes, seed, ent_coef, progress, net_arch, curve_path,
             tail_gamma, gamma, reward, save_dir, video_steps,
-            None if algo == "ppo" else checkpoint_dir,  # PPO re-optimisations are short
-            checkpoint_every, resume, algo, eval_every, eval_episodes, evals_path,
+            checkpoint_dir, checkpoint_every, resume, algo, eval_every, eval_episodes, evals_path,
             normalize_reward, squash,
         )  # fmt: skip
     fields["reoptimized_shaping"] = shaped if reward == "learned" else None
@@ -337,7 +381,10 @@ def _reoptimize_sb3(
     paid = None if reward == "true" else run.reward  # the learned reward, if that is paid
     shaped = None if paid is None else paid.shaping
     floor = None if paid is None else paid.termination_floor
-    settings = _reopt_settings(reward, ent_coef, tail, gamma, net_arch, seed, task, shaped, floor)
+    settings = _reopt_settings(
+        reward, ent_coef, tail, gamma, net_arch, seed, task, shaped, floor,
+        ppo=None if algo != "ppo" else {"normalize_reward": normalize_reward, "squash": squash},
+    )  # fmt: skip
     done, wall = _resume(sac, checkpoint_dir if resume else None, settings, steps)
     evals = PeriodicEval(task, eval_every, eval_episodes, seed, evals_path, resume_at=done)
     curve = _ReoptCurve(steps, curve_path, not progress, reward, resume_at=done)
@@ -421,11 +468,13 @@ def _reopt_settings(
     task: ReoptTask | None = None,
     shaping: bool | None = True,
     termination_floor: float | None = None,
+    ppo: dict[str, bool] | None = None,
 ) -> str:
     """What a checkpoint must agree on to be carried on (the budget may grow); a transfer
     target's id is part of it (the run's own task is not, as before targets existed), and so is
     a learned reward paid without its shaping (with it, as before the option, it is not) or
-    with a termination floor (`irl.reward.LearnedReward.termination_floor`)."""
+    with a termination floor (`irl.reward.LearnedReward.termination_floor`). ``ppo``: PPO's
+    options (a SAC's settings, checkpointed before PPO was, have no ``algo``)."""
     settings: dict[str, Any] = {
         "reward": reward,
         "ent_coef": str(ent_coef),
@@ -440,6 +489,8 @@ def _reopt_settings(
         settings["shaping"] = False
     if termination_floor is not None:
         settings["termination_floor"] = termination_floor
+    if ppo is not None:
+        settings = {**settings, "algo": "ppo", **ppo}
     return json.dumps(settings, sort_keys=True)
 
 
@@ -451,13 +502,22 @@ def _resume(
     if checkpoint_dir is None or not checkpoint_dir.exists():
         return None, 0.0
     done, wall = load_reopt_checkpoint(sac, checkpoint_dir, settings)
-    if done > steps:
+    if done > _steps_trained(sac, steps):
         raise CheckpointError(
             f"{checkpoint_dir}: the re-optimisation there has {done} steps, more than "
             f"reopt_steps={steps}; pass reopt_steps={done} or more, or reopt_resume=false"
         )
     print(f"irl-eval: re-optimisation resumes at step {done} of {steps} ({checkpoint_dir})")
     return done, wall
+
+
+def _steps_trained(agent: Any, steps: int) -> int:
+    """The env steps ``agent`` has taken once trained for ``steps``: PPO collects whole rollouts,
+    so it stops at the first multiple of its rollout size at or past ``steps``."""
+    if _is_off_policy(agent):
+        return steps
+    size = int(agent.n_steps) * int(agent.n_envs)
+    return -(-steps // size) * size
 
 
 def _reopt_record(

@@ -309,3 +309,71 @@ def test_the_control_keeps_its_files_apart_from_the_learned_rewards(tmp_path: Pa
         assert (run_dir / REOPT_CONTROL_DIR / name).stat().st_size > 0, name
     on_disk = json.loads((run_dir / REOPT_CONTROL_DIR / "eval.json").read_text())
     assert on_disk["reoptimized_reward"] == "true"
+
+
+def test_a_killed_ppo_reoptimisation_resumes_between_its_updates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PPO is saved when a rollout starts (its update on the last one done): killed during its
+    third 2048-step rollout, the rerun starts at 4096 with the saved policy, optimiser and
+    reward-normalisation statistics, and ends at the budget; no replay arrays are kept."""
+    trained = constant_cost_run(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    step_curve = reopt_module._ReoptCurve._on_step
+    saved: list[int] = []
+    save = reopt_module.save_reopt_checkpoint
+    kept: dict[str, Any] = {}
+
+    def killed_at_4200(self: Any) -> bool:
+        if self.num_timesteps == 4200:
+            kept["policy"] = {k: v.clone() for k, v in self.model.policy.state_dict().items()}
+            kept["ret_var"] = float(self.model.get_vec_normalize_env().ret_rms.var[()])
+            raise KeyboardInterrupt
+        return step_curve(self)
+
+    def counted_save(agent: Any, d: Path, settings: str, wall_clock_s: float | None) -> None:
+        saved.append(agent.num_timesteps)
+        save(agent, d, settings, wall_clock_s)
+
+    monkeypatch.setattr(reopt_module, "save_reopt_checkpoint", counted_save)
+    monkeypatch.setattr(reopt_module._ReoptCurve, "_on_step", killed_at_4200)
+    ppo = {"algo": "ppo", "normalize_reward": True}
+    with pytest.raises(KeyboardInterrupt):
+        _reopt(trained, run, 6144, checkpoint_every=2000, **ppo)
+    assert saved == [2048, 4096]
+    state, arrays = read_checkpoint(run / REOPT_CHECKPOINT)
+    assert state["num_timesteps"] == 4096 and arrays == {}
+    assert '"algo": "ppo"' in state["settings"] and state["ret_rms"]["count"] > 4096
+    # The policy did not change between the save at 4096 and the kill (no update in between);
+    # the statistics did (they follow every step).
+    for k, v in state["policy"].items():
+        assert torch.equal(v, kept["policy"][k]), k
+    assert float(state["ret_rms"]["var"]) != kept["ret_var"]
+
+    loaded: list[Any] = []
+    load = reopt_module.load_reopt_checkpoint
+
+    def seen_load(agent: Any, d: Path, settings: str) -> tuple[int, float | None]:
+        out = load(agent, d, settings)
+        loaded.append((agent, float(agent.get_vec_normalize_env().ret_rms.var[()])))
+        return out
+
+    monkeypatch.setattr(reopt_module, "load_reopt_checkpoint", seen_load)
+    monkeypatch.setattr(reopt_module._ReoptCurve, "_on_step", step_curve)
+    out = _reopt(trained, run, 6144, checkpoint_every=2000, **ppo)
+    assert "resumes at step 4096 of 6144" in capsys.readouterr().out
+    assert loaded[0][1] == float(state["ret_rms"]["var"])
+    assert out["reoptimized_resumed_at"] == 4096 and out["reoptimized_algo"] == "ppo"
+    assert saved == [2048, 4096, 6144]
+    assert read_checkpoint(run / REOPT_CHECKPOINT)[0]["num_timesteps"] == 6144
+    # Budgets PPO overshoots (whole rollouts) are finished, not "more than reopt_steps".
+    again = _reopt(trained, run, 5000, checkpoint_every=2000, **ppo)
+    assert again["reoptimized_resumed_at"] == 6144 and again["steps_per_s"] is None
+    assert again["reoptimized_return_mean"] == out["reoptimized_return_mean"]
+    with pytest.raises(CheckpointError, match="more than reopt_steps=4000"):
+        _reopt(trained, run, 4000, **ppo)
+    # A SAC, or a PPO without reward normalisation, does not carry this checkpoint on.
+    for other in ({}, {"algo": "ppo"}):
+        with pytest.raises(CheckpointError, match="other settings"):
+            _reopt(trained, run, 8192, **other)
