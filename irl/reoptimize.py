@@ -169,8 +169,11 @@ def _load_ppo_state(ppo: Any, state: dict[str, Any]) -> None:
         raise ValueError("reward normalisation differs from the checkpoint's")
     if norm is not None:
         rms = state["ret_rms"]
-        norm.ret_rms.mean = np.asarray(rms["mean"].numpy(), np.float64)
-        norm.ret_rms.var = np.asarray(rms["var"].numpy(), np.float64)
+        for name in ("mean", "var"):
+            value = torch.as_tensor(rms[name], dtype=torch.float64).numpy()
+            if value.shape != getattr(norm.ret_rms, name).shape:
+                raise ValueError(f"ret_rms {name} of shape {value.shape}")
+            setattr(norm.ret_rms, name, value)
         norm.ret_rms.count = float(rms["count"])
 
 
