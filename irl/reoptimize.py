@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from tqdm.auto import tqdm
 
 from irl.checkpoint import (
@@ -120,7 +121,7 @@ REOPT_ALGOS = ("sac", "ppo", "ars", "planner")
 
 def _is_off_policy(agent: Any) -> bool:
     """SAC (a replay buffer to keep) rather than PPO (a rollout buffer refilled every update)."""
-    return getattr(agent, "replay_buffer", None) is not None
+    return isinstance(agent, OffPolicyAlgorithm)
 
 
 def save_reopt_checkpoint(
