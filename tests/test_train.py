@@ -743,3 +743,17 @@ def test_sac_replay_discounts_the_absorbing_tail_by_sacs_gamma(tmp_path: Path) -
     assert torch.allclose(step - base, c_abs * n, rtol=1e-9, atol=1e-9)
     buffer_fn = trainer.sampler.model.replay_buffer.reward_fn
     assert torch.allclose(buffer_fn(obs, acts, obs, term, n), disc)
+
+
+def test_sac_policy_std_is_its_gaussians_sigma_over_the_last_rollout(tmp_path: Path) -> None:
+    """The SAC sampler reports the σ of its state-dependent Gaussian (a diagnostic the records
+    keep): finite after a rollout, and doubled when the actor's log σ head is shifted by log 2."""
+    trainer = make_trainer(tmp_path, "debug=tiny", "sampler=sac")
+    sampler = trainer.sampler
+    assert np.isnan(sampler.policy_std())
+    sampler.collect(seed=0)
+    sigma = sampler.policy_std()
+    assert np.isfinite(sigma) and sigma > 0
+    with torch.no_grad():
+        sampler.model.actor.log_std.bias += np.log(2.0)
+    assert sampler.policy_std() == pytest.approx(2 * sigma, rel=1e-5)

@@ -171,7 +171,7 @@ class Sampler:
             return action_log_prob(self.model, obs.float(), acts.float()).double()
 
     def policy_std(self) -> float:
-        """Mean σ of the action noise (PPO: its state-independent log σ; SAC: NaN)."""
+        """Mean σ of the action noise (PPO: its state-independent log σ; SAC overrides it)."""
         log_std = getattr(self.model.policy, "log_std", None)
         if not isinstance(log_std, torch.Tensor):
             return float("nan")

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 
 from irl.checkpoint import load_replay_arrays, replay_arrays
@@ -52,6 +53,17 @@ class SACSampler(Sampler):
         self.model.train(gradient_steps=steps, batch_size=self.model.batch_size)
         r = self.rollout_reward(reward)
         return {**self.sb3_metrics(), "rollout/learned_reward_mean": float(r.mean())}
+
+    def policy_std(self) -> float:
+        """Mean σ of SAC's state-dependent Gaussian (before the tanh squash) over the last
+        rollout's states; NaN before the first rollout."""
+        if not self.recorder.steps:
+            return float("nan")
+        obs = self.recorder.stacked()["obs"]
+        flat = torch.as_tensor(obs, dtype=torch.float32).reshape(-1, obs.shape[-1])
+        with torch.no_grad():
+            _, log_std, _ = self.model.actor.get_action_dist_params(flat)
+        return float(log_std.exp().mean())
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The replay buffer up to its write position."""
