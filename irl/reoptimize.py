@@ -140,26 +140,42 @@ def save_reopt_checkpoint(
     }
     if wall_clock_s is not None:
         state["wall_clock_s"] = float(wall_clock_s)
-    if not _is_off_policy(sac):
-        state["optim"] = {"policy": sac.policy.optimizer.state_dict()}
-        norm = sac.get_vec_normalize_env()
-        if norm is not None:  # the running std its rewards are divided by
-            rms = norm.ret_rms
-            state["ret_rms"] = {
-                "mean": torch.as_tensor(rms.mean, dtype=torch.float64),
-                "var": torch.as_tensor(rms.var, dtype=torch.float64),
-                "count": float(rms.count),
-            }
-        write_checkpoint(d, state, {})
-        return
-    state["optim"] = {
-        "actor": sac.actor.optimizer.state_dict(),
-        "critic": sac.critic.optimizer.state_dict(),
+    if _is_off_policy(sac):
+        state.update(_sac_state(sac))
+        arrays = replay_arrays(sac.replay_buffer)
+    else:
+        state.update(_ppo_state(sac))
+        arrays = {}  # PPO's rollout buffer is refilled from scratch after every update
+    write_checkpoint(d, state, arrays)
+
+
+def _sac_state(sac: Any) -> dict[str, Any]:
+    """SAC's optimisers and, when it learns it, its temperature."""
+    state: dict[str, Any] = {
+        "optim": {
+            "actor": sac.actor.optimizer.state_dict(),
+            "critic": sac.critic.optimizer.state_dict(),
+        }
     }
     if sac.ent_coef_optimizer is not None:
         state["log_ent_coef"] = sac.log_ent_coef.detach().clone()
         state["optim"]["ent_coef"] = sac.ent_coef_optimizer.state_dict()
-    write_checkpoint(d, state, replay_arrays(sac.replay_buffer))
+    return state
+
+
+def _ppo_state(ppo: Any) -> dict[str, Any]:
+    """PPO's optimiser and, under reward normalisation, the running statistics its rewards are
+    divided by."""
+    state: dict[str, Any] = {"optim": {"policy": ppo.policy.optimizer.state_dict()}}
+    norm = ppo.get_vec_normalize_env()
+    if norm is not None:
+        rms = norm.ret_rms
+        state["ret_rms"] = {
+            "mean": torch.as_tensor(rms.mean, dtype=torch.float64),
+            "var": torch.as_tensor(rms.var, dtype=torch.float64),
+            "count": float(rms.count),
+        }
+    return state
 
 
 def _load_ppo_state(ppo: Any, state: dict[str, Any]) -> None:
