@@ -1329,9 +1329,19 @@ def side_by_side_section() -> str:
         index = Table(["task", "algo", "env steps"])
         for (env, algo, budget), g in groups.items():
             index.add([env, algo, f"{budget:,}"], g)
+        verdict = ""
+        if suite == side_by_side.SUITE:
+            verdict = (
+                "\n\nGAN-GCL against imitation's best (the higher of its AIRL and GAIL means) at\n"
+                "the same budget, and at the env steps GAN-GCL used with its companion (the "
+                "peer's final score where its budget was that, else its 5-episode evaluation at\n"
+                "that step of a longer run); **below** marks where GAN-GCL's mean is lower:\n\n"
+                + side_by_side.verdict(RESULTS / "side_by_side.jsonl", suite)
+            )
         parts.append(
             f"### {title}\n\n"
             + side_by_side.report(RESULTS / "side_by_side.jsonl", suite).rstrip("\n")
+            + verdict
             + "\n\n<details><summary>Commands</summary>\n\n"
             + index.commands(label, labels=3)
             + "\n</details>\n"

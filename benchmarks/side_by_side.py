@@ -347,6 +347,75 @@ def report(path: Path, suite: str = SUITE) -> str:
     return "\n".join(lines)
 
 
+def _peer_score_at(records: list[dict[str, Any]], steps: int) -> float | None:
+    """A peer's mean normalised return after ``steps`` env steps: its final 25-episode score
+    where its budget was ``steps``, else its curve (5 episodes) at ``steps`` in a longer run;
+    None when no seed's record reaches that many."""
+    finals = [r["normalized_return"] for r in records if int(r["env_steps"]) == steps]
+    if finals:
+        return statistics.mean(finals)
+    at = [float(v) for r in records for k, v in r.get("curve") or [] if int(k) == steps]
+    return statistics.mean(at) if at else None
+
+
+def verdict(path: Path, suite: str = SUITE) -> str:
+    """Markdown table: per task and budget, GAN-GCL's mean normalised return against the best
+    of imitation's AIRL and GAIL, at the same budget and at the same env steps of all samplers
+    (GAN-GCL's companion runs its own rollouts on top of the budget); "below" where it is."""
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rec in read_records(path):
+        if in_protocol(rec, suite):
+            latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = (
+                rec
+            )
+    runs: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for (env, algo, _seed, budget), rec in sorted(latest.items()):
+        runs.setdefault((env, algo, int(budget)), []).append(rec)
+    lines = [
+        "| task | env steps | GAN-GCL | imitation's best, same budget | GAN-GCL vs it "
+        "| env steps, all samplers | imitation's best at those steps | GAN-GCL vs it |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def versus(mine: float, best: tuple[str, float] | None) -> str:
+        if best is None:
+            return "–"
+        gap = mine - best[1]
+        return f"at least ({gap:+.2f})" if gap >= 0 else f"**below** ({gap:+.2f})"
+
+    for (env, algo, budget), recs in runs.items():
+        if algo != "gan_gcl":
+            continue
+        mine = statistics.mean(r["normalized_return"] for r in recs)
+        used = round(statistics.mean(env_steps_used(r) for r in recs))
+        same: list[tuple[str, float]] = []
+        equal: list[tuple[str, float]] = []
+        for peer in PEERS:
+            if runs.get((env, peer, budget)):
+                same.append(
+                    (
+                        peer,
+                        statistics.mean(r["normalized_return"] for r in runs[(env, peer, budget)]),
+                    )
+                )
+            longer = [r for (e, a, _b), rs in runs.items() if e == env and a == peer for r in rs]
+            score = _peer_score_at(longer, used)
+            if score is not None:
+                equal.append((peer, score))
+        best_same = max(same, key=lambda x: x[1]) if same else None
+        best_equal = max(equal, key=lambda x: x[1]) if equal else None
+
+        def cell(best: tuple[str, float] | None) -> str:
+            return "no peer record" if best is None else f"{best[1]:.2f} ({best[0]})"
+
+        lines.append(
+            f"| {env} | {budget:,} | {mine:.2f} ({len(recs)} seeds) | {cell(best_same)} "
+            f"| {versus(mine, best_same)} | {used:,} | {cell(best_equal)} "
+            f"| {versus(mine, best_equal)} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Run the missing side-by-side runs (or only report them)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

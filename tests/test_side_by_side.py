@@ -236,3 +236,36 @@ def test_peer_records_count_only_on_the_demos_irl_train_draws_for_the_task(tmp_p
     path.write_text("".join(json.dumps(r) + "\n" for r in (old_ant, walker)))
     table = side_by_side.report(path)
     assert "Walker2d-v5" in table and "Ant-v5" not in table
+
+
+def test_verdict_marks_where_gan_gcl_is_below_imitations_best_at_budget_and_at_equal_steps(
+    tmp_path: Path,
+) -> None:
+    """Per task and budget: GAN-GCL's mean against the better of imitation's AIRL and GAIL, at
+    the same budget and at GAN-GCL's env steps of all samplers (the peer's longer run's curve)."""
+    path = tmp_path / "side_by_side.jsonl"
+    ours = [
+        _rec("Hopper-v5", "gan_gcl", s, v, 400.0) | {"companion_env_steps": 1000}
+        for s, v in ((0, 0.5), (1, 0.7))
+    ]
+    peers = [
+        _rec("Hopper-v5", "imitation_airl", 0, 0.2, 900.0),
+        _rec("Hopper-v5", "imitation_gail", 0, 0.4, 900.0),
+        # imitation's GAIL at twice the budget: 0.9 at 2,000 steps, where GAN-GCL used 2,000
+        _rec("Hopper-v5", "imitation_gail", 0, 0.95, 900.0)
+        | {"budget": 4000, "env_steps": 4000, "curve": [[2000, 0.9], [4000, 0.95]]},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in (*ours, *peers)))
+    rows = side_by_side.verdict(path).splitlines()[2:]
+    assert len(rows) == 1  # no GAN-GCL record at 4,000: no row
+    cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+    assert cells == [
+        "Hopper-v5",
+        "1,000",
+        "0.60 (2 seeds)",
+        "0.40 (imitation_gail)",
+        "at least (+0.20)",
+        "2,000",
+        "0.90 (imitation_gail)",
+        "**below** (-0.30)",
+    ]
