@@ -16,7 +16,8 @@ continues where it stopped.
 
 Protocols (the records' suite):
   side-by-side-2  today's configuration: `irl-train env=<task> algo=<algo>` runs the task's
-                  recipe (docs/recipe.md) for all three of ours; four tasks, 300k and 1M steps.
+                  recipe (docs/recipe.md) for all three of ours; four tasks, 300k and 1M steps;
+                  and BC (`algo=bc`) on the same demos, once per task and seed (no env steps).
   side-by-side    the first job, with the defaults before issue 19 (Hopper, HalfCheetah, 300k);
                   kept in the records and tables as it was.
 
@@ -52,6 +53,7 @@ from report_mujoco import mean_std, read_records, replace_block  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "side_by_side.jsonl"
 PEER_PY = ROOT / ".venv-imitation" / "bin" / "python"
 OURS = ("gan_gcl", "airl", "gail")
+BC = "bc"  # behaviour cloning on the same demos: no env steps, one run per task and seed
 PEERS = ("imitation_airl", "imitation_gail")
 ENV_IDS = {
     "hopper": "Hopper-v5",
@@ -121,7 +123,7 @@ def _done(
         and r["env"] == env_id
         and r["algo"] == algo
         and r["seed"] == seed
-        and r.get("budget", r["env_steps"]) == steps
+        and r.get("budget", r["env_steps"]) == (0 if algo == BC else steps)
         for r in records
     )
 
@@ -304,8 +306,15 @@ def report(path: Path, suite: str = SUITE) -> str:
             continue
         latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = rec
     groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+    bc: dict[str, list[dict[str, Any]]] = {}
     for (env, algo, _seed, budget), rec in sorted(latest.items()):
-        groups.setdefault((env, budget), {}).setdefault(algo, []).append(rec)
+        if algo == BC:  # no env steps: a row of every budget of its task
+            bc.setdefault(env, []).append(rec)
+        else:
+            groups.setdefault((env, budget), {}).setdefault(algo, []).append(rec)
+    for (env, _budget), algos in groups.items():
+        if env in bc:
+            algos[BC] = bc[env]
     lines = [
         "| task | env steps | algo | seeds | env steps, all samplers | normalised return "
         "| env steps/s "
@@ -324,7 +333,7 @@ def report(path: Path, suite: str = SUITE) -> str:
         return f"{mine / ref:.2f}"
 
     for (env, budget), algos in groups.items():
-        for algo in (*OURS, *PEERS):
+        for algo in (*OURS, BC, *PEERS):
             recs = algos.get(algo)
             if not recs:
                 continue
@@ -334,7 +343,9 @@ def report(path: Path, suite: str = SUITE) -> str:
             s_mean, v_mean = statistics.mean(score), statistics.mean(speed)
             peers = [algos.get(p) for p in PEERS]
             s_ratio = " / ".join(ratio(s_mean, p, "normalized_return") for p in peers)
-            v_ratio = " / ".join(ratio(v_mean, p, "steps_per_s") for p in peers)
+            v_ratio = " / ".join(
+                "–" if algo == BC else ratio(v_mean, p, "steps_per_s") for p in peers
+            )
             times = [time_to_target(r) for r in recs]
             t_ratio = " / ".join(
                 _time_ratio(times, None if p is None else [time_to_target(r) for r in p])
@@ -342,7 +353,8 @@ def report(path: Path, suite: str = SUITE) -> str:
             )
             lines.append(
                 f"| {env} | {budget:,} | {algo} | {len(recs)} | {used:,.0f} | {mean_std(score)} "
-                f"| {v_mean:.0f} | {_time_cell(times)} | {s_ratio} | {v_ratio} | {t_ratio} |"
+                f"| {'–' if algo == BC else f'{v_mean:.0f}'} | {_time_cell(times)} | {s_ratio} "
+                f"| {v_ratio} | {t_ratio} |"
             )
     return "\n".join(lines)
 
@@ -422,7 +434,8 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=list(ENV_IDS), choices=ENV_IDS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", nargs="+", type=int, default=[300_000, 1_000_000])
-    parser.add_argument("--algos", nargs="+", default=[*OURS, *PEERS], choices=[*OURS, *PEERS])
+    algos = [*OURS, BC, *PEERS]
+    parser.add_argument("--algos", nargs="+", default=algos, choices=algos)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--readme", action="store_true", help="also write the table into README")

@@ -269,3 +269,26 @@ def test_verdict_marks_where_gan_gcl_is_below_imitations_best_at_budget_and_at_e
         "0.90 (imitation_gail)",
         "**below** (-0.30)",
     ]
+
+
+def test_bc_runs_once_per_task_and_seed_and_is_a_row_under_every_budget(tmp_path: Path) -> None:
+    """BC uses no env steps: one record (budget 0) is done for every budget and is reported
+    under each, with no env steps/s ratio."""
+    path = tmp_path / "side_by_side.jsonl"
+    bc = _rec("Hopper-v5", "bc", 0, 0.2, 0.0) | {"budget": 0, "env_steps": 0}
+    recs = [
+        bc,
+        _rec("Hopper-v5", "gan_gcl", 0, 0.9, 400.0),
+        _rec("Hopper-v5", "gan_gcl", 0, 0.95, 400.0) | {"budget": 4000, "env_steps": 4000},
+        _rec("Hopper-v5", "imitation_gail", 0, 0.4, 900.0),
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert side_by_side._done(recs, "Hopper-v5", "bc", 0, 1000)
+    assert side_by_side._done(recs, "Hopper-v5", "bc", 0, 4000)
+    assert not side_by_side._done(recs, "Hopper-v5", "bc", 1, 1000)
+    rows = [[c.strip() for c in line.split("|")] for line in side_by_side.report(path).splitlines()]
+    bc_rows = [r for r in rows[2:] if r[3] == "bc"]
+    assert [r[2] for r in bc_rows] == ["1,000", "4,000"]
+    assert all(r[5] == "0" and r[6] == "0.20" and r[7] == "–" for r in bc_rows)
+    assert bc_rows[0][9] == "– / 0.50"  # no imitation AIRL; 0.2 / imitation GAIL's 0.4
+    assert bc_rows[0][10] == "– / –"
