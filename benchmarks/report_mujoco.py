@@ -1665,14 +1665,14 @@ def drift_table(records: list[Record]) -> Table:
             "sample window energy",
         ]
     )
-    for (suite, env, algo, _, variant, steps), recs in train_groups(records).items():
+    for (suite, env, algo, sampler, variant, steps), recs in train_groups(records).items():
         if algo != "gan_gcl" or suite not in ("mujoco-walker2d", "mujoco-ant"):
             continue
         for r in recs:
             table.add(
                 [
                     env,
-                    short_variant(variant),
+                    short_variant(variant) + _sampler_note(sampler),
                     str(r["seed"]),
                     f"{steps:,}",
                     _evals(r.get("curve") or []),
