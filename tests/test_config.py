@@ -264,7 +264,7 @@ def test_build_reads_no_key_that_the_yaml_lacks() -> None:
         ("halfcheetah", True),
         ("walker2d", True),
         ("ant", True),
-        ("humanoid", False),
+        ("humanoid", True),
         ("inverted_pendulum", False),
         ("point_maze_left", False),
     ],
@@ -282,7 +282,7 @@ def test_the_companion_from_scratch_is_a_per_task_default_of_the_ppo_sampler(
 @pytest.mark.parametrize(
     ("env", "on"),
     [("hopper", True), ("halfcheetah", False), ("walker2d", False), ("ant", True),
-     ("humanoid", False), ("inverted_pendulum", False), ("point_maze_left", False)],
+     ("humanoid", True), ("inverted_pendulum", False), ("point_maze_left", False)],
 )  # fmt: skip
 def test_the_state_only_cost_is_a_per_task_default(env: str, on: bool) -> None:
     """cost.state_only follows env.cost_state_only (Hopper: its state-action reward's fresh PPO
@@ -295,14 +295,15 @@ def test_the_state_only_cost_is_a_per_task_default(env: str, on: bool) -> None:
 @pytest.mark.parametrize(
     ("env", "episodes", "alpha"),
     [("ant", "not_terminated", 0.03), ("hopper", "all", 1.0), ("halfcheetah", "all", 1.0),
-     ("walker2d", "all", 1.0), ("humanoid", "all", 1.0), ("point_maze_left", "all", 1.0)],
+     ("walker2d", "all", 1.0), ("humanoid", "not_terminated", 0.03),
+     ("point_maze_left", "all", 1.0)],
 )  # fmt: skip
 def test_ants_demo_episodes_and_gan_gcl_entropy_weight_are_per_task_defaults(
     env: str, episodes: str, alpha: float
 ) -> None:
-    """demo_episodes follows env.demo_episodes (Ant: the expert's falls left out) for every
-    algorithm; GAN-GCL's algo.alpha follows env.gan_gcl_alpha (Ant: 0.03), the other
-    algorithms keep their own; overrides win."""
+    """demo_episodes follows env.demo_episodes (Ant, Humanoid: the expert's falls left out) for
+    every algorithm; GAN-GCL's algo.alpha follows env.gan_gcl_alpha (Ant, Humanoid: 0.03), the
+    other algorithms keep their own; overrides win."""
     cfg = compose_train(f"env={env}")
     assert cfg.demo_episodes == episodes and cfg.algo.alpha == alpha
     assert compose_train(f"env={env}", "algo=bc").demo_episodes == episodes
@@ -315,7 +316,7 @@ def test_ants_demo_episodes_and_gan_gcl_entropy_weight_are_per_task_defaults(
 @pytest.mark.parametrize(
     ("env", "weight", "torque", "era"),
     [("walker2d", 1.0, False, "recipe+companion+rank"), ("hopper", 0.0, False, "recipe+companion"),
-     ("ant", 0.0, True, "recipe+companion+torque+wu"), ("humanoid", 0.0, False, "recipe"),
+     ("ant", 0.0, True, "recipe+companion+torque+wu"), ("humanoid", 0.0, True, "recipe+companion+torque"),
      ("inverted_pendulum", 0.0, False, "recipe")],
 )  # fmt: skip
 def test_the_ranking_loss_and_torque_term_are_per_task_defaults_and_the_records_say_so(
