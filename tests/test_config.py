@@ -317,7 +317,8 @@ def test_ants_demo_episodes_and_gan_gcl_entropy_weight_are_per_task_defaults(
     ("env", "weight", "torque", "era"),
     [("walker2d", 1.0, False, "recipe+companion+rank"), ("hopper", 0.0, False, "recipe+companion"),
      ("ant", 0.0, True, "recipe+companion+torque+wu"),
-     ("humanoid", 0.0, True, "recipe+companion+torque"), ("inverted_pendulum", 0.0, False, "recipe")],
+     ("humanoid", 0.0, True, "recipe+companion+torque"),
+     ("inverted_pendulum", 0.0, False, "recipe")],
 )  # fmt: skip
 def test_the_ranking_loss_and_torque_term_are_per_task_defaults_and_the_records_say_so(
     env: str, weight: float, torque: bool, era: str
