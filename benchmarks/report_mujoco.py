@@ -81,13 +81,21 @@ RECORDED_PROMOTIONS: dict[tuple[str, str, str], str] = {
     ("Ant-v5", "recipe+companion", "cost.torque_term=true"): "recipe+companion+torque",
     ("Ant-v5", "recipe+companion+torque", "cost.torque_init=0.25"): "recipe+companion+torque+wu",
 }
-HEADLINE_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "InvertedPendulum-v5")
+HEADLINE_ENVS = (
+    "Hopper-v5",
+    "HalfCheetah-v5",
+    "Walker2d-v5",
+    "Ant-v5",
+    "Humanoid-v5",
+    "InvertedPendulum-v5",
+)
 SUITE_ORDER = (
     "mujoco-quick",
     "mujoco-hopper",
     "mujoco-halfcheetah",
     "mujoco-walker2d",
     "mujoco-ant",
+    "mujoco-humanoid",
     "mujoco-ablation",
 )
 PEERS = {"imitation_airl": "AIRL", "imitation_gail": "GAIL"}
@@ -1650,7 +1658,7 @@ def _diag(rec: Record, name: str, digits: int = 2) -> str:
 
 
 def drift_table(records: list[Record]) -> Table:
-    """Every GAN-GCL run on Walker2d and Ant, one row per run: its evaluations and, where the
+    """Every GAN-GCL run on Walker2d, Ant and Humanoid, one row per run: its evaluations and, where the
     record carries them (runs since the field exists), the drift diagnostics over training."""
     table = Table(
         [
@@ -1666,7 +1674,7 @@ def drift_table(records: list[Record]) -> Table:
         ]
     )
     for (suite, env, algo, sampler, variant, steps), recs in train_groups(records).items():
-        if algo != "gan_gcl" or suite not in ("mujoco-walker2d", "mujoco-ant"):
+        if algo != "gan_gcl" or suite not in ("mujoco-walker2d", "mujoco-ant", "mujoco-humanoid"):
             continue
         for r in recs:
             table.add(
