@@ -1658,8 +1658,9 @@ def _diag(rec: Record, name: str, digits: int = 2) -> str:
 
 
 def drift_table(records: list[Record]) -> Table:
-    """Every GAN-GCL run on Walker2d, Ant and Humanoid, one row per run: its evaluations and, where the
-    record carries them (runs since the field exists), the drift diagnostics over training."""
+    """Every GAN-GCL run on Walker2d, Ant and Humanoid, one row per run: its evaluations and,
+    where the record carries them (runs since the field exists), the drift diagnostics over
+    training."""
     table = Table(
         [
             "env",
