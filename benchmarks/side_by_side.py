@@ -297,17 +297,27 @@ def _time_ratio(mine: list[float | None], peer: list[float | None] | None) -> st
     return "not reached" if b else "neither reached"
 
 
+def _latest(path: Path, suite: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The protocol's records, the latest per (env, algo, seed, budget): a re-run replaces."""
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rec in read_records(path):
+        if in_protocol(rec, suite):
+            latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = (
+                rec
+            )
+    return dict(sorted(latest.items()))
+
+
+def _mean_score(records: list[dict[str, Any]]) -> float:
+    return statistics.mean(r["normalized_return"] for r in records)
+
+
 def report(path: Path, suite: str = SUITE) -> str:
     """Markdown table of one protocol's records: normalised return and env steps/s per (task,
     budget, algo), as ratios to the peer."""
-    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rec in read_records(path):
-        if not in_protocol(rec, suite):
-            continue
-        latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = rec
     groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
     bc: dict[str, list[dict[str, Any]]] = {}
-    for (env, algo, _seed, budget), rec in sorted(latest.items()):
+    for (env, algo, _seed, budget), rec in _latest(path, suite).items():
         if algo == BC:  # no env steps: a row of every budget of its task
             bc.setdefault(env, []).append(rec)
         else:
@@ -374,14 +384,8 @@ def verdict(path: Path, suite: str = SUITE) -> str:
     """Markdown table: per task and budget, GAN-GCL's mean normalised return against the best
     of imitation's AIRL and GAIL, at the same budget and at the same env steps of all samplers
     (GAN-GCL's companion runs its own rollouts on top of the budget); "below" where it is."""
-    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rec in read_records(path):
-        if in_protocol(rec, suite):
-            latest[(rec["env"], rec["algo"], rec["seed"], rec.get("budget", rec["env_steps"]))] = (
-                rec
-            )
     runs: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    for (env, algo, _seed, budget), rec in sorted(latest.items()):
+    for (env, algo, _seed, budget), rec in _latest(path, suite).items():
         runs.setdefault((env, algo, int(budget)), []).append(rec)
     lines = [
         "| task | env steps | GAN-GCL | imitation's best, same budget | GAN-GCL vs it "
@@ -398,18 +402,13 @@ def verdict(path: Path, suite: str = SUITE) -> str:
     for (env, algo, budget), recs in runs.items():
         if algo != "gan_gcl":
             continue
-        mine = statistics.mean(r["normalized_return"] for r in recs)
+        mine = _mean_score(recs)
         used = round(statistics.mean(env_steps_used(r) for r in recs))
         same: list[tuple[str, float]] = []
         equal: list[tuple[str, float]] = []
         for peer in PEERS:
             if runs.get((env, peer, budget)):
-                same.append(
-                    (
-                        peer,
-                        statistics.mean(r["normalized_return"] for r in runs[(env, peer, budget)]),
-                    )
-                )
+                same.append((peer, _mean_score(runs[(env, peer, budget)])))
             longer = [r for (e, a, _b), rs in runs.items() if e == env and a == peer for r in rs]
             score = _peer_score_at(longer, used)
             if score is not None:
