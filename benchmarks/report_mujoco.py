@@ -256,11 +256,19 @@ def recipe_default(rec: Record) -> bool:
     return defaults_era(rec) is not None
 
 
-def companion_default(rec: Record) -> bool:
-    """Whether the record ran under defaults that include the companion sampler from
-    scratch (Hopper, HalfCheetah and Walker2d since it became their default; on Hopper with the
-    state-only cost)."""
-    return "+companion" in (defaults_era(rec) or "")
+def defaults_name(rec: Record) -> str:
+    """The defaults a record ran under, in words (``recipe + companion``): ``recipe (as
+    overrides)`` for a record that ran the recipe before it became the defaults, ``pre-recipe``
+    for one that ran the defaults before it."""
+    era = defaults_era(rec)
+    if era is None:
+        return (
+            "recipe (as overrides)" if rec.get("algo") != "bc" and is_recipe(rec) else "pre-recipe"
+        )
+    if rec.get("sampler") == "sac":
+        # sampler=sac turns the companion off (sampler/sac.yaml), whatever the task's default
+        era = era.replace("+companion", "")
+    return " + ".join(ERA_PART_NAMES.get(p, p) for p in era.split("+"))
 
 
 def _era_label(era: str) -> str:
@@ -1101,7 +1109,7 @@ def headline_table(records: list[Record]) -> Table:
             continue
         n_demos = {r.get("n_demos") for r in groups[key]}
         bc = [
-            g
+            (k, g)
             for k, g in groups.items()
             if k[1] == env and k[2] == "bc" and {r.get("n_demos") for r in g} == n_demos
         ]
@@ -1110,7 +1118,9 @@ def headline_table(records: list[Record]) -> Table:
             for k, g in groups.items()
             if k[0] == key[0] and k[1] == env and k[4:] == key[4:] and k[2] not in ("gan_gcl", "bc")
         ]
-        bc_cell = _group_cell(max(bc, key=len)) if bc else "–"
+        # BC under the GAN-GCL row's defaults (the same demo episodes), then the most seeds
+        same_defaults = [g for k, g in bc if k[4] == key[4]]
+        bc_cell = _group_cell(max(same_defaults or [g for _, g in bc], key=len)) if bc else "–"
         table.add(
             [
                 env,
@@ -1160,6 +1170,7 @@ def recipe_algorithms_table(records: list[Record]) -> Table:
         [
             "env",
             "algo",
+            "defaults",
             "demos",
             "seeds",
             "env steps",
@@ -1177,6 +1188,7 @@ def recipe_algorithms_table(records: list[Record]) -> Table:
             [
                 env,
                 algo + _sampler_note(sampler),
+                defaults_name(recs[0]),
                 " / ".join(sorted({str(r.get("n_demos", "–")) for r in recs})),
                 str(len(recs)),
                 f"{steps:,}",

@@ -309,6 +309,30 @@ def test_headline_prefers_the_companion_defaults_and_labels_them(results: Path) 
     assert report_mujoco.is_recipe(records[2]) and report_mujoco.recipe_default(records[2])
 
 
+def test_headline_bc_cell_is_bc_under_the_gan_gcl_rows_defaults(results: Path) -> None:
+    """The BC cell takes BC's runs under the same defaults as the GAN-GCL row (the same demo
+    episodes), even when BC under earlier defaults has more seeds."""
+
+    def bc(seed: int, score: float, defaults: str) -> dict[str, Any]:
+        overrides = ["env=hopper", "algo=bc", f"seed={seed}"]
+        return _train(seed, [], score, defaults=defaults) | {
+            "algo": "bc", "env_steps": 0, "overrides": overrides,
+            "command": " ".join(["irl-train", *overrides]),
+        }  # fmt: skip
+
+    records = [
+        _train(0, [], 0.9, defaults="recipe+companion"),
+        *(bc(s, 0.2, "recipe") for s in range(3)),
+        bc(0, 0.7, "recipe+companion"),
+    ]
+    _write(results / "mujoco.jsonl", records)
+    rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
+    assert rows[0][2:4] == ["0.90 (1 seed)", "0.70 (1 seed)"]
+    _write(results / "mujoco.jsonl", records[:4])  # no BC under those defaults: the most seeds
+    rows = _rows(report_mujoco.headline_table(report_mujoco.load()[0]).markdown())
+    assert rows[0][3] == "0.20 ± 0.00 (3 seeds)"
+
+
 def test_headline_prefers_the_tasks_configured_budget_to_more_seeds(results: Path) -> None:
     """Of two default groups of a task, the headline is the one at the budget that
     ``irl-train env=<task>`` runs (its env config's total_env_steps), even with fewer seeds."""
@@ -511,6 +535,27 @@ def test_runs_under_an_override_that_became_the_default_join_the_new_defaults(
     assert walker_row[2] == "0.97 ± 0.04 (2 seeds)"  # the promoted and the new run, not the old
 
 
+def test_recipe_algorithms_table_names_each_rows_defaults() -> None:
+    """Two groups of one algorithm that differ only in the defaults they ran under are told
+    apart by the defaults column, in words; a run of the recipe before it was the defaults, and
+    BC from before the recipe, are named so."""
+    bc = _train(0, [], 0.2) | {"algo": "bc", "env_steps": 0, "overrides": ["env=hopper", "algo=bc"]}
+    recipe_overrides = _train(0, list(report_mujoco.RECORDED_RECIPE), 0.7)
+    records = [
+        _train(0, [], 0.9, defaults="recipe"),
+        _train(0, [], 0.8, defaults="recipe+companion+torque"),
+        recipe_overrides,
+        bc,
+    ]
+    rows = _rows(report_mujoco.recipe_algorithms_table(records).markdown())
+    assert sorted((r[1], r[2], r[6]) for r in rows) == [
+        ("bc", "pre-recipe", "0.20"),
+        ("gan_gcl", "recipe", "0.90"),
+        ("gan_gcl", "recipe (as overrides)", "0.70"),
+        ("gan_gcl", "recipe + companion + torque term", "0.80"),
+    ]
+
+
 def test_recipe_tables_name_a_sampler_other_than_the_recipes_ppo() -> None:
     """The recipe tables have no sampler column: a recipe run with sampler=sac is labelled so,
     in the algorithms table and in the curves (its defaults without the companion, which
@@ -518,8 +563,11 @@ def test_recipe_tables_name_a_sampler_other_than_the_recipes_ppo() -> None:
     ppo = _train(0, [], 0.9, defaults="recipe+companion")
     sac = _train(0, [], 0.3, defaults="recipe+companion", sampler="sac")
     sac["overrides"] = ["env=hopper", "algo=gan_gcl", "sampler=sac", "seed=0"]
-    algos = [r[1] for r in _rows(report_mujoco.recipe_algorithms_table([ppo, sac]).markdown())]
-    assert sorted(algos) == ["gan_gcl", "gan_gcl (sac sampler)"]
+    rows = _rows(report_mujoco.recipe_algorithms_table([ppo, sac]).markdown())
+    assert sorted(r[1:3] for r in rows) == [
+        ["gan_gcl", "recipe + companion"],
+        ["gan_gcl (sac sampler)", "recipe"],  # its defaults, less the companion it turns off
+    ]
     curves = _rows(report_mujoco.recipe_curve_table([ppo, sac]).markdown())
     labels = sorted(r[1] for r in curves)
     # sampler=sac turns the task's companion off, so its defaults are named without it.
