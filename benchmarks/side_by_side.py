@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from imitation_peer import actor_forward  # noqa: E402  (shared with the peer side)
-from report_mujoco import mean_std, read_records, replace_block  # noqa: E402
+from report_mujoco import mean_std, n_seeds, read_records, replace_block  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "side_by_side.jsonl"
 PEER_PY = ROOT / ".venv-imitation" / "bin" / "python"
@@ -420,7 +420,7 @@ def verdict(path: Path, suite: str = SUITE) -> str:
             return "no peer record" if best is None else f"{best[1]:.2f} ({best[0]})"
 
         lines.append(
-            f"| {env} | {budget:,} | {mine:.2f} ({len(recs)} seeds) | {cell(best_same)} "
+            f"| {env} | {budget:,} | {mine:.2f} ({n_seeds(len(recs))}) | {cell(best_same)} "
             f"| {versus(mine, best_same)} | {used:,} | {cell(best_equal)} "
             f"| {versus(mine, best_equal)} |"
         )
