@@ -260,20 +260,31 @@ def defaults_name(rec: Record) -> str:
     """The defaults a record ran under, in words (``recipe + companion``): ``recipe (as
     overrides)`` for a record that ran the recipe before it became the defaults, ``pre-recipe``
     for one that ran the defaults before it."""
-    era = defaults_era(rec)
+    era = _run_era(rec)
     if era is None:
         return (
             "recipe (as overrides)" if rec.get("algo") != "bc" and is_recipe(rec) else "pre-recipe"
         )
-    if rec.get("sampler") == "sac":
-        # sampler=sac turns the companion off (sampler/sac.yaml), whatever the task's default
+    return _era_words(era)
+
+
+def _run_era(rec: Record) -> str | None:
+    """The defaults a record ran under, as its sampler ran them: sampler=sac turns the companion
+    off (sampler/sac.yaml), whatever the task's default."""
+    era = defaults_era(rec)
+    if era is not None and rec.get("sampler") == "sac":
         era = era.replace("+companion", "")
+    return era
+
+
+def _era_words(era: str) -> str:
+    """``recipe + companion + rank loss`` for "recipe+companion+rank"."""
     return " + ".join(ERA_PART_NAMES.get(p, p) for p in era.split("+"))
 
 
 def _era_label(era: str) -> str:
     """``recipe + companion + rank loss (default)`` for "recipe+companion+rank"."""
-    return " + ".join(ERA_PART_NAMES.get(p, p) for p in era.split("+")) + " (default)"
+    return _era_words(era) + " (default)"
 
 
 def variant_label(rec: Record, named: tuple[str, ...] = _NAMED) -> str:
@@ -281,11 +292,8 @@ def variant_label(rec: Record, named: tuple[str, ...] = _NAMED) -> str:
     beyond those ``named`` in a table's own columns: what a row changes against the defaults;
     ``default`` for a record from before the recipe with no such overrides."""
     extra = _extra_overrides(rec, named)
-    era = defaults_era(rec)
+    era = _run_era(rec)
     if era is not None:
-        if rec.get("sampler") == "sac":
-            # sampler=sac turns the companion off (sampler/sac.yaml), whatever the task's default
-            era = era.replace("+companion", "")
         return " ".join([_era_label(era), *extra])
     return " ".join(extra) or "default"
 
