@@ -380,10 +380,14 @@ def _peer_score_at(records: list[dict[str, Any]], steps: int) -> float | None:
     return statistics.mean(at) if at else None
 
 
-def verdict(path: Path, suite: str = SUITE) -> str:
+def verdict(
+    path: Path, suite: str = SUITE, explained: dict[tuple[str, int], str] | None = None
+) -> str:
     """Markdown table: per task and budget, GAN-GCL's mean normalised return against the best
     of imitation's AIRL and GAIL, at the same budget and at the same env steps of all samplers
-    (GAN-GCL's companion runs its own rollouts on top of the budget); "below" where it is."""
+    (GAN-GCL's companion runs its own rollouts on top of the budget); "below" where it is.
+    ``explained`` maps (task, budget) to a paragraph printed under the table while that row is
+    below at the same budget (where the write-up of the shortfall lives)."""
     runs: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for (env, algo, _seed, budget), rec in _latest(path, suite).items():
         runs.setdefault((env, algo, int(budget)), []).append(rec)
@@ -392,6 +396,7 @@ def verdict(path: Path, suite: str = SUITE) -> str:
         "| env steps, all samplers | imitation's best at those steps | GAN-GCL vs it |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    notes: list[str] = []
 
     def versus(mine: float, best: tuple[str, float] | None) -> str:
         if best is None:
@@ -415,6 +420,8 @@ def verdict(path: Path, suite: str = SUITE) -> str:
                 equal.append((peer, score))
         best_same = max(same, key=lambda x: x[1]) if same else None
         best_equal = max(equal, key=lambda x: x[1]) if equal else None
+        if best_same is not None and mine < best_same[1] and (env, budget) in (explained or {}):
+            notes.append((explained or {})[(env, budget)])
 
         def cell(best: tuple[str, float] | None) -> str:
             return "no peer record" if best is None else f"{best[1]:.2f} ({best[0]})"
@@ -424,7 +431,7 @@ def verdict(path: Path, suite: str = SUITE) -> str:
             f"| {versus(mine, best_same)} | {used:,} | {cell(best_equal)} "
             f"| {versus(mine, best_equal)} |"
         )
-    return "\n".join(lines)
+    return "\n\n".join(["\n".join(lines), *notes])
 
 
 def main() -> None:

@@ -271,6 +271,32 @@ def test_verdict_marks_where_gan_gcl_is_below_imitations_best_at_budget_and_at_e
     ]
 
 
+def test_verdict_prints_a_shortfalls_write_up_only_while_that_row_is_below(
+    tmp_path: Path,
+) -> None:
+    """A write-up for (task, budget) follows the table while GAN-GCL is below imitation's best at
+    that budget, and is left out once it is not (below only at equal steps does not count)."""
+    path = tmp_path / "side_by_side.jsonl"
+    ours = [_rec("Hopper-v5", "gan_gcl", 0, 0.6, 400.0) | {"companion_env_steps": 1000}]
+    why = {("Hopper-v5", 1000): "Why: docs.", ("Ant-v5", 1000): "Never shown."}
+    path.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in (*ours, _rec("Hopper-v5", "imitation_airl", 0, 0.4, 900.0))
+        )
+    )
+    assert side_by_side.verdict(path, explained=why) == side_by_side.verdict(path)
+    path.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in (*ours, _rec("Hopper-v5", "imitation_airl", 0, 0.8, 900.0))
+        )
+    )
+    text = side_by_side.verdict(path, explained=why)
+    assert text == side_by_side.verdict(path) + "\n\nWhy: docs."
+    assert "**below** (-0.20)" in text
+
+
 def test_bc_runs_once_per_task_and_seed_and_is_a_row_under_every_budget(tmp_path: Path) -> None:
     """BC uses no env steps: one record (budget 0) is done for every budget and is reported
     under each, with no env steps/s ratio."""
